@@ -1,0 +1,24 @@
+"""Errors that name what an operator must fix: the shot and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ShotError(RuntimeError):
+    """A problem with one shot's input, reported with the shot id and the offending file.
+
+    The message always reads ``shot '<id>': <path>: <what is wrong>`` so that a failed
+    batch can be triaged from the Snakemake log alone.
+    """
+
+    def __init__(self, shot: str | None, path: str | Path | None, message: str) -> None:
+        self.shot = shot
+        self.path = None if path is None else str(path)
+        parts = []
+        if shot is not None:
+            parts.append(f"shot '{shot}'")
+        if path is not None:
+            parts.append(str(path))
+        parts.append(message)
+        super().__init__(": ".join(parts))
