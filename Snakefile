@@ -1,0 +1,30 @@
+# Personalized visual dubbing (Jeon et al.): virtual dubber -> full-head identity swap ->
+# identity-specific super-resolution, per shot. See README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/ingest.smk"
+include: "rules/face_geometry.smk"
+include: "rules/reference.smk"
+include: "rules/virtual_dubber.smk"
+include: "rules/align.smk"
+include: "rules/masks.smk"
+include: "rules/train_swapper.smk"
+include: "rules/reenact.smk"
+include: "rules/super_resolution.smk"
+include: "rules/mux.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        all_outputs,
+    default_target: True

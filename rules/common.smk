@@ -1,0 +1,92 @@
+# Helpers shared by the rules: config and sample-sheet validation, wildcard constraints,
+# input functions and per-stage settings. Runs once, before any job is scheduled.
+
+import json
+import re
+
+import shlex
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from vdub.errors import ShotError
+from vdub.samples import check_input_files, load_samples
+
+
+validate(config, schema="../config/schema.yaml")
+
+PRESET = config["presets"][config["preset"]]
+
+# The embedded demo's clips are made by rule demo_input, so they need not exist yet.
+DEMO_INPUTS = {"resources/demo/actor.mp4", "resources/demo/dubber.mp4"}
+
+try:
+    SHOTS = {shot.id: shot for shot in load_samples(config["samples"])}
+    check_input_files(list(SHOTS.values()), generated=DEMO_INPUTS)
+except ShotError as err:
+    raise WorkflowError(f"samples: {err}") from None
+
+
+wildcard_constraints:
+    shot="|".join(re.escape(s) for s in SHOTS),
+    role="actor|dubber|virtual_dubber",
+
+
+def all_outputs(wildcards):
+    """Every shot's dubbed video and metrics."""
+    return [f"results/{s}/{name}" for s in SHOTS for name in ("dubbed.mp4", "metrics.json")]
+
+
+def shot_of(wildcards):
+    return SHOTS[wildcards.shot]
+
+
+def actor_video(wildcards):
+    return shot_of(wildcards).actor_video
+
+
+def dubber_video(wildcards):
+    return shot_of(wildcards).dubber_video
+
+
+def shot_audio(wildcards):
+    """The explicit dubbed-audio file as a list (empty: the dubber video's own track)."""
+    audio = shot_of(wildcards).audio
+    return [audio] if audio else []
+
+
+def reference_override(wildcards):
+    """``--override N`` when samples.yaml fixes the reference frame, else nothing."""
+    ref = shot_of(wildcards).reference_frame
+    return "" if ref is None else f"--override {int(ref)}"
+
+
+def dubber_backend(wildcards):
+    return shot_of(wildcards).virtual_dubber or config["virtual_dubber"]
+
+
+def audio_argument(wildcards, input):
+    """``--audio <file>`` (shell-quoted) when the shot has an explicit dubbed-audio file."""
+    return f"--audio {shlex.quote(input.audio[0])}" if input.audio else ""
+
+
+def dubber_settings(wildcards):
+    """Settings of the virtual-dubber stage, with the shot's backend."""
+    return settings("builtin_dubber", backend=dubber_backend(wildcards))
+
+
+def settings(*sections, **extra):
+    """A stage's settings as one JSON string (the rule's params: a change re-runs the stage)."""
+    merged = {}
+    for section in sections:
+        merged.update(config[section])
+    merged.update(extra)
+    return json.dumps(merged, sort_keys=True)
+
+
+def frames_of_role(wildcards):
+    return {
+        "actor": f"work/{wildcards.shot}/ingest/actor.npy",
+        "dubber": f"work/{wildcards.shot}/ingest/dubber.npy",
+        "virtual_dubber": f"work/{wildcards.shot}/virtual_dubber.npy",
+    }[wildcards.role]

@@ -1,0 +1,20 @@
+rule reenact:
+    """Composite crops through the actor decoder; the whole head pasted back with the head mask."""
+    input:
+        actor_frames="work/{shot}/ingest/actor.npy",
+        crops="work/{shot}/crops.npz",
+        model="work/{shot}/swapper/model.pt",
+    output:
+        swapped="work/{shot}/reenact/swapped.npy",
+        frames="work/{shot}/reenact/frames.npy",
+    threads: 2
+    log:
+        "logs/{shot}/reenact.log",
+    benchmark:
+        "benchmarks/{shot}/reenact.tsv"
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m vdub reenact --shot {wildcards.shot}"
+        " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --model {input.model:q}"
+        " --out-swapped {output.swapped:q} --out-frames {output.frames:q} 2> {log:q}"

@@ -1,0 +1,216 @@
+"""Command line of the pipeline's stages: ``python -m vdub <stage> ...``.
+
+Each Snakemake rule runs exactly one of these subcommands; an operator can run them by
+hand on the same files. Stage settings arrive as one JSON object (``--settings``), the
+rule's ``params``, so that Snakemake re-runs a stage when its numbers change.
+Exit status 2 and a one-line ``shot '<id>': <file>: <problem>`` message on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ShotError
+
+log = logging.getLogger("vdub")
+
+
+def _settings(text: str) -> dict[str, Any]:
+    value = json.loads(text) if text else {}
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--settings must be a JSON object")
+    return value
+
+
+def _common(p: argparse.ArgumentParser, settings: bool = True) -> None:
+    p.add_argument("--shot", required=True, help="shot id (named in every error)")
+    if settings:
+        p.add_argument("--settings", type=_settings, default={}, help="stage settings as a JSON object")
+
+
+def cmd_ingest(a: argparse.Namespace) -> None:
+    from .ingest import IngestConfig, run_ingest
+
+    run_ingest(a.shot, a.actor_video, a.dubber_video, a.audio or None, a.out_actor, a.out_dubber, a.out_audio,
+               a.out_info, IngestConfig.from_dict(a.settings))
+
+
+def cmd_face_geometry(a: argparse.Namespace) -> None:
+    from .face_mesh import FaceMeshConfig
+    from .pipeline import face_geometry
+
+    face_geometry(a.shot, a.frames, a.out, FaceMeshConfig.from_dict(a.settings))
+
+
+def cmd_reference(a: argparse.Namespace) -> None:
+    from .pipeline import reference
+    from .reference import ReferenceConfig
+
+    reference(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.override, a.out,
+              ReferenceConfig.from_dict(a.settings))
+
+
+def cmd_virtual_dubber(a: argparse.Namespace) -> None:
+    from .pipeline import virtual_dubber
+    from .virtual_dubber import VirtualDubberConfig
+
+    settings = dict(a.settings)
+    backend = settings.pop("backend", "builtin")
+    if backend != "builtin":
+        raise ShotError(a.shot, None, f"virtual dubber backend '{backend}' is not available (builtin only)")
+    virtual_dubber(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.reference, a.out,
+                   VirtualDubberConfig.from_dict(settings))
+
+
+def cmd_align(a: argparse.Namespace) -> None:
+    from .alignment import AlignConfig
+    from .pipeline import align
+
+    align(a.shot, a.actor_frames, a.actor_mesh, a.vd_frames, a.vd_mesh, a.out_aligned, a.out_composite,
+          a.out_mesh, a.out_qa, AlignConfig.from_dict(a.settings))
+
+
+def cmd_masks(a: argparse.Namespace) -> None:
+    from .masks import MaskConfig
+    from .pipeline import masks
+
+    settings = dict(a.settings)
+    crop_size = int(settings.pop("crop_size"))
+    masks(a.shot, a.actor_frames, a.actor_mesh, a.composite_frames, a.aligned_mesh, a.out, crop_size,
+          MaskConfig.from_dict(settings))
+
+
+def cmd_train_swapper(a: argparse.Namespace) -> None:
+    from .pipeline import train_swapper
+
+    train_swapper(a.shot, a.crops, a.out_model, a.out_losses, a.settings)
+
+
+def cmd_reenact(a: argparse.Namespace) -> None:
+    from .pipeline import reenact
+
+    reenact(a.shot, a.actor_frames, a.crops, a.model, a.out_swapped, a.out_frames)
+
+
+def cmd_super_resolution(a: argparse.Namespace) -> None:
+    from .pipeline import super_resolution
+
+    super_resolution(a.shot, a.actor_frames, a.crops, a.swapper, a.swapped, a.out_model, a.out_losses,
+                     a.out_frames, a.settings)
+
+
+def cmd_mux(a: argparse.Namespace) -> None:
+    from .pipeline import mux
+
+    mux(a.shot, a.frames, a.audio, a.info, a.out, crf=int(a.settings.get("crf", 18)))
+
+
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    from .face_mesh import FaceMeshConfig
+    from .pipeline import evaluate
+
+    evaluate(a.shot, a.actor_frames, a.output_frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out,
+             FaceMeshConfig.from_dict(a.settings))
+
+
+def cmd_demo(a: argparse.Namespace) -> None:
+    from .demo import make_demo
+
+    make_demo(a.out_actor, a.out_dubber)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``vdub`` argument parser with one subcommand per pipeline stage."""
+    parser = argparse.ArgumentParser(prog="vdub", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str, settings: bool = True):
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name != "demo":
+            _common(p, settings)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("ingest", cmd_ingest, "decode actor and dubber, conform the dubber to the actor's fps and length, "
+                                  "extract the dubbed audio")
+    p.add_argument("--actor-video", type=Path, required=True)
+    p.add_argument("--dubber-video", type=Path, required=True)
+    p.add_argument("--audio", type=str, default="", help="explicit dubbed audio (default: the dubber's track)")
+    p.add_argument("--out-actor", type=Path, required=True)
+    p.add_argument("--out-dubber", type=Path, required=True)
+    p.add_argument("--out-audio", type=Path, required=True)
+    p.add_argument("--out-info", type=Path, required=True)
+
+    p = add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file")
+    p.add_argument("--frames", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+
+    p = add("reference", cmd_reference, "score frames and pick the actor's reference and the dubber's neutral")
+    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--override", type=int, default=None, help="actor frame index to use instead of the best")
+
+    p = add("virtual-dubber", cmd_virtual_dubber, "render the virtual dubber (builtin backend)")
+    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "reference", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite")
+    for name in ("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "out-aligned", "out-composite",
+                 "out-mesh", "out-qa"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("masks", cmd_masks, "head crops and soft head/eyes/mouth masks")
+    for name in ("actor-frames", "actor-mesh", "composite-frames", "aligned-mesh", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)")
+    for name in ("crops", "out-model", "out-losses"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back",
+            settings=False)
+    for name in ("actor-frames", "crops", "model", "out-swapped", "out-frames"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("super-resolution", cmd_super_resolution, "train the identity-specific upscaler and paste the "
+                                                      "upscaled head into the full frame")
+    for name in ("actor-frames", "crops", "swapper", "swapped", "out-model", "out-losses", "out-frames"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio")
+    for name in ("frames", "audio", "info", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("evaluate", cmd_evaluate, "PSNR/SSIM against the actor, LMD against the dubber")
+    for name in ("actor-frames", "output-frames", "actor-mesh", "dubber-mesh", "crops", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)")
+    p.add_argument("--out-actor", type=Path, required=True)
+    p.add_argument("--out-dubber", type=Path, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        args.func(args)
+    except ShotError as err:
+        log.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Soft head / eyes / mouth masks and temporally stable head crops (paper section 2.2).
+
+The head mask covers hair, face, ears and neck: MediaPipe's person segmentation limited
+to a region around the face mesh (so shoulders and torso are excluded). Eye and mouth
+masks come from the mesh polygons. All masks are soft (grey-scale), as in the paper.
+
+Crops are squares centred on the face, sized from the face mesh; centre and size are
+smoothed over time so that the network never sees a crop that jitters with the tracker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+
+from . import landmarks as lm
+from .smoothing import fill_gaps, moving_average
+from .warp import polygon_mask
+
+MASK_CHANNELS = ("head", "eyes", "mouth")
+
+
+@dataclass
+class MaskConfig:
+    """Settings of masks and crops."""
+
+    crop_scale: float = 2.0  # crop side / face-oval height: room for hair and neck
+    crop_shift: float = 0.05  # crop centre moved up by this fraction of the side (hair > neck)
+    crop_smooth_window: int = 9  # moving-average window (frames) on crop centre and side
+    neck_extent: float = 0.45  # head region reaches this fraction of the face height below the chin
+    head_width: float = 1.5  # head region width / face width (ears, hair)
+    region_blur: float = 0.06  # softness of the head region's edges, fraction of face height
+    part_dilate: float = 0.25  # eye/mouth masks grow by this fraction of the inter-ocular distance
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "MaskConfig":
+        data = dict(data or {})
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown masks settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+def face_height(points: np.ndarray) -> np.ndarray:
+    """Forehead-to-chin distance in pixels. points: ... x 478 x 2+. Returns ``...``."""
+    return np.linalg.norm(points[..., lm.FOREHEAD, :2] - points[..., lm.CHIN, :2], axis=-1)
+
+
+def crop_boxes(points: np.ndarray, valid: np.ndarray, cfg: MaskConfig) -> np.ndarray:
+    """Square head crops per frame as ``(cx, cy, side)`` in pixels, smoothed over time.
+
+    points: T x 478 x 3; valid: T. Frames without a face get boxes interpolated from their
+    neighbours (they are passed through untouched downstream, but keep array shapes fixed).
+    """
+    oval = points[:, lm.FACE_OVAL, :2]
+    centre = np.nan_to_num(oval.mean(axis=1))
+    side = np.nan_to_num(cfg.crop_scale * face_height(points))
+    centre[:, 1] -= cfg.crop_shift * side
+    boxes = np.concatenate([centre, side[:, None]], axis=1)
+    if not valid.any():
+        raise ValueError("no face in any frame: cannot place head crops")
+    boxes = moving_average(boxes, valid, cfg.crop_smooth_window)
+    return fill_gaps(boxes, valid).astype(np.float32)
+
+
+def crop_affine(box: np.ndarray, size: int) -> np.ndarray:
+    """2x3 affine from frame pixels to an ``size`` x ``size`` crop of ``box`` (cx, cy, side)."""
+    cx, cy, side = (float(v) for v in box)
+    s = size / side
+    return np.array([[s, 0.0, size / 2 - s * cx], [0.0, s, size / 2 - s * cy]])
+
+
+def crop(image: np.ndarray, box: np.ndarray, size: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """Cut ``box`` out of ``image`` (H x W x C or H x W) resized to size x size.
+
+    Parts of the box outside the frame replicate the border pixels.
+    """
+    return cv2.warpAffine(image, crop_affine(box, size), (size, size), flags=interpolation,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def uncrop(patch: np.ndarray, box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Put a size x size ``patch`` back at ``box`` in a frame of ``shape`` (H, W); 0 elsewhere."""
+    size = patch.shape[0]
+    inv = cv2.invertAffineTransform(crop_affine(box, size))
+    h, w = shape
+    return cv2.warpAffine(patch, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def head_region(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> np.ndarray:
+    """Soft region that may belong to the head: above the neck line, within the head's width.
+
+    points: 478 x 2+. Returns H x W float32 in [0, 1].
+    """
+    h, w = shape
+    oval = points[lm.FACE_OVAL, :2]
+    fh = float(face_height(points))
+    right, left = lm.eye_centres(points[:, :2])
+    across = (left - right) / max(np.linalg.norm(left - right), 1e-6)
+    down = np.array([-across[1], across[0]])
+    centre = oval.mean(axis=0)
+    half_width = cfg.head_width * 0.5 * float(np.ptp(oval @ across))
+    chin = points[lm.CHIN, :2]
+    bottom = float((chin - centre) @ down) + cfg.neck_extent * fh
+    top = -10.0 * fh  # everything above the face counts (hair); segmentation trims it
+    corners = np.array([centre + across * a + down * b for a, b in
+                        [(-half_width, top), (half_width, top), (half_width, bottom), (-half_width, bottom)]])
+    region = polygon_mask(shape, corners)
+    sigma = max(cfg.region_blur * fh, 1.0)
+    return cv2.GaussianBlur(region, (0, 0), sigma)
+
+
+def part_masks(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Soft eye (both eyes and brows) and mouth masks. points: 478 x 2+. Each H x W float32."""
+    grow = max(cfg.part_dilate * float(lm.inter_ocular(points)), 1.0)
+    eyes = np.maximum.reduce([polygon_mask(shape, points[idx, :2]) for idx in
+                              (lm.RIGHT_EYE, lm.LEFT_EYE, lm.RIGHT_BROW, lm.LEFT_BROW)])
+    mouth = polygon_mask(shape, points[lm.OUTER_LIPS, :2])
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(grow) + 1,) * 2)
+    eyes = cv2.GaussianBlur(cv2.dilate(eyes, kernel), (0, 0), grow / 2)
+    mouth = cv2.GaussianBlur(cv2.dilate(mouth, kernel), (0, 0), grow / 2)
+    return eyes, mouth
+
+
+def _to_crop(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Mesh points (478 x 3, frame pixels) in crop pixels (x, y only)."""
+    affine = crop_affine(box, size)
+    return points[:, :2] @ affine[:, :2].T + affine[:, 2]
+
+
+def crop_masks(person: np.ndarray, points: np.ndarray, mouth_points: np.ndarray, box: np.ndarray,
+               size: int, cfg: MaskConfig) -> np.ndarray:
+    """Head, eyes and mouth masks of one frame, in its head crop: 3 x size x size float32.
+
+    person: H x W segmentation probability of the full frame; points: 478 x 3 (the head's
+    mesh, for head and eyes); mouth_points: 478 x 3 whose lips define the mouth mask (the
+    actor's own, or the aligned virtual dubber's on a composite frame); box: (cx, cy, side).
+    Masks are built at crop resolution: they are only ever used there or pasted back
+    through the crop, and it is an order of magnitude cheaper than full frames.
+    """
+    shape = (size, size)
+    pts = _to_crop(points, box, size)
+    mouth_pts = _to_crop(mouth_points, box, size)
+    head = crop(person, box, size, cv2.INTER_LINEAR) * head_region(shape, pts, cfg)
+    eyes, _ = part_masks(shape, pts, cfg)
+    _, mouth = part_masks(shape, mouth_pts, cfg)
+    # The face itself is always head, even where segmentation is unsure (glasses, beards).
+    face = cv2.GaussianBlur(polygon_mask(shape, pts[lm.FACE_OVAL]), (0, 0), max(size / 128, 0.5))
+    head = np.maximum(head, face)
+    return np.stack([head, np.minimum(eyes, head), np.minimum(mouth, np.maximum(head, mouth))]).astype(np.float32)

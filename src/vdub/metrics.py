@@ -1,0 +1,80 @@
+"""Evaluation: PSNR and SSIM against the actor video, LMD of mouth landmarks against the dubber.
+
+LMD (landmark distance, Chen et al. 2018) is computed on mouth landmarks normalised for
+position, scale and head pose: each face's mesh is mapped by a similarity fit on the
+skull-stable points onto a canonical frame in which the inter-ocular distance is 1, the
+mouth landmarks' centroid is subtracted, and the mean Euclidean distance (x, y) between
+corresponding mouth landmarks is averaged over frames where both faces were found. Units
+are therefore fractions of the inter-ocular distance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from . import landmarks as lm
+from .geometry import umeyama
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB of uint8 images (H x W x 3); inside ``mask`` (H x W bool) if given."""
+    if mask is None:
+        return float(peak_signal_noise_ratio(a, b, data_range=255))
+    if not mask.any():
+        return float("nan")
+    diff = a[mask].astype(np.float64) - b[mask].astype(np.float64)
+    mse = float((diff**2).mean())
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two uint8 RGB images (H x W x 3), scikit-image's Gaussian-weighted version."""
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False))
+
+
+def _canonical(points: np.ndarray) -> np.ndarray:
+    """A frontal canonical frame: eyes on the x axis, inter-ocular distance 1 (478 x 2)."""
+    right, left = lm.eye_centres(points[:, :2])
+    across = left - right
+    iod = max(float(np.linalg.norm(across)), 1e-6)
+    c, s = across / iod
+    rotate = np.array([[c, s], [-s, c]])  # turns the eye line onto the x axis
+    return (points[:, :2] - (left + right) / 2) @ rotate.T / iod
+
+
+def normalised_mouth(points: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+    """Mouth landmarks (40 x 2) pose-, scale- and position-normalised. points: 478 x 3."""
+    pose = umeyama(points[lm.STABLE, :2].astype(np.float64), canonical[lm.STABLE])
+    mouth = pose.apply(points[lm.MOUTH, :2].astype(np.float64))
+    return mouth - mouth.mean(axis=0)
+
+
+def lmd(points_a: np.ndarray, valid_a: np.ndarray, points_b: np.ndarray, valid_b: np.ndarray) -> float:
+    """Mean mouth-landmark distance between two tracks (T x 478 x 3 each), in inter-ocular units.
+
+    Each track is normalised against its own first valid face's canonical frame, so two
+    different people are compared by mouth shape and motion, not by where they sit.
+    """
+    both = np.flatnonzero(valid_a & valid_b)
+    if len(both) == 0:
+        return float("nan")
+    canon_a = _canonical(points_a[np.flatnonzero(valid_a)[0]])
+    canon_b = _canonical(points_b[np.flatnonzero(valid_b)[0]])
+    dists = [np.linalg.norm(normalised_mouth(points_a[t], canon_a) - normalised_mouth(points_b[t], canon_b),
+                            axis=1).mean() for t in both]
+    return float(np.mean(dists))
+
+
+def mouth_opening_correlation(points_a: np.ndarray, valid_a: np.ndarray, points_b: np.ndarray,
+                              valid_b: np.ndarray) -> float:
+    """Pearson correlation of the two tracks' mouth openings over frames where both have a face."""
+    both = valid_a & valid_b
+    if both.sum() < 3:
+        return float("nan")
+    a = lm.mouth_opening(points_a[both])
+    b = lm.mouth_opening(points_b[both])
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])

@@ -1,0 +1,329 @@
+"""The per-shot stages as file-to-file functions: what each Snakemake rule runs.
+
+Each function reads its inputs, calls the component modules, and writes its outputs
+atomically; none of them knows about Snakemake. Frames travel between stages as
+memory-mapped ``.npy`` arrays (see :mod:`vdub.io`), meshes and crops as ``.npz``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from . import landmarks as lm
+from .alignment import AlignConfig, rigid_transforms, render_aligned, smooth_track, stable_residual
+from .errors import ShotError
+from .face_mesh import FaceMeshConfig, FaceTrack, person_segmentation, track_faces
+from .io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz
+from .masks import MaskConfig, crop, crop_boxes, crop_masks
+from .reference import ReferenceConfig, score_frames, select_reference
+from .virtual_dubber import VirtualDubberConfig, render_virtual_dubber
+from .warp import triangulate
+
+log = logging.getLogger(__name__)
+
+
+def load_track(path: str | Path) -> FaceTrack:
+    """Read a face track written by :func:`face_geometry`."""
+    return FaceTrack.from_npz(load_npz(path))
+
+
+def face_geometry(shot: str, frames_path: Path, out_mesh: Path, cfg: FaceMeshConfig) -> dict:
+    """Track the face mesh through a frames file; frames without a face are marked invalid."""
+    frames = load_frames(frames_path)
+    track = track_faces(iter(frames), len(frames), cfg)
+    save_npz(out_mesh, **track.to_npz())
+    summary = {"frames": len(frames), "frames_with_face": int(track.valid.sum())}
+    log.info("shot %s: %s: face in %d/%d frames", shot, frames_path, summary["frames_with_face"], len(frames))
+    return summary
+
+
+def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
+              override: int | None, out_json: Path, cfg: ReferenceConfig) -> dict:
+    """Pick the actor's reference frame and the dubber's neutral frame; save their scores."""
+    result = {}
+    for role, frames_path, mesh_path, forced in (("actor", actor_frames, actor_mesh, override),
+                                                  ("dubber", dubber_frames, dubber_mesh, None)):
+        track = load_track(mesh_path)
+        if not track.valid.any():
+            raise ShotError(shot, frames_path, f"no face found in any {role} frame")
+        scores = score_frames(load_frames(frames_path), track.points, track.valid, cfg)
+        try:
+            index = select_reference(scores, forced)
+        except ValueError as err:
+            raise ShotError(shot, frames_path, f"{role} reference: {err}") from None
+        result[role] = {"frame": index, "overridden": forced is not None,
+                        "scores": {k: np.where(np.isfinite(v), v, np.nan) for k, v in scores.items()}}
+        log.info("shot %s: %s reference frame %d%s", shot, role, index, " (override)" if forced is not None else "")
+    save_json(out_json, result)
+    return {role: result[role]["frame"] for role in result}
+
+
+def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
+                   reference_json: Path, out_frames: Path, cfg: VirtualDubberConfig) -> None:
+    """Builtin virtual dubber: the actor's reference frame driven by the dubber's mouth and jaw."""
+    refs = load_json(reference_json)
+    actor = load_frames(actor_frames)
+    actor_track = load_track(actor_mesh)
+    dubber = load_frames(dubber_frames)
+    dubber_track = load_track(dubber_mesh)
+    ref = refs["actor"]["frame"]
+    reference_image = np.array(actor[ref])
+    h, w = reference_image.shape[:2]
+    with FrameWriter(out_frames, len(dubber), h, w) as writer:
+        for frame, _ in render_virtual_dubber(reference_image, actor_track.points[ref].astype(np.float64), dubber,
+                                              dubber_track.points, dubber_track.valid, refs["dubber"]["frame"], cfg):
+            writer.write(frame)
+
+
+def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_mesh: Path, out_aligned: Path,
+          out_composite: Path, out_mesh: Path, out_qa: Path, cfg: AlignConfig) -> dict:
+    """Smooth both meshes, rigidly align the virtual dubber to the actor, render and composite.
+
+    Writes the aligned frames (whole virtual-dubber face on the actor frame), the composite
+    frames (its lower part only: the network's input), the aligned mesh with the frames
+    where alignment happened, and a QA summary (stable-point residuals in pixels).
+    """
+    actor = load_frames(actor_frames)
+    vd = load_frames(vd_frames)
+    actor_track = smooth_track(load_track(actor_mesh), cfg)
+    vd_track = smooth_track(load_track(vd_mesh), cfg)
+    if not vd_track.valid.any():
+        raise ShotError(shot, vd_frames, "no face found in the virtual dubber's frames")
+    transforms = rigid_transforms(vd_track, actor_track)
+    triangles = triangulate(vd_track.points[np.flatnonzero(vd_track.valid)[0], :, :2])
+    t_count, h, w = actor.shape[:3]
+    aligned_points = np.full((t_count, lm.N_POINTS, 3), np.nan, np.float32)
+    valid = np.array([tr is not None for tr in transforms])
+    residuals = np.full(t_count, np.nan)
+    with FrameWriter(out_aligned, t_count, h, w) as aligned_out, FrameWriter(out_composite, t_count, h, w) as comp_out:
+        for t in range(t_count):
+            frame = np.array(actor[t])
+            if transforms[t] is None:
+                # No face in the actor or the virtual dubber: the frame passes through.
+                aligned_out.write(frame)
+                comp_out.write(frame)
+                continue
+            aligned, composite, points, _ = render_aligned(frame, actor_track.points[t], np.array(vd[t]),
+                                                           vd_track.points[t], transforms[t], cfg, triangles)
+            aligned_out.write(aligned)
+            comp_out.write(composite)
+            aligned_points[t] = points
+            residuals[t] = stable_residual(points, actor_track.points[t])
+    save_npz(out_mesh, points=aligned_points, valid=valid, actor_points=actor_track.points)
+    iod = lm.inter_ocular(np.nan_to_num(actor_track.points))
+    qa = {"frames": t_count, "aligned_frames": int(valid.sum()),
+          "frames_without_face": np.flatnonzero(~valid).tolist(),
+          "residual_px_median": float(np.nanmedian(residuals)) if valid.any() else None,
+          "residual_iod_median": float(np.nanmedian(residuals / np.maximum(iod, 1e-6))) if valid.any() else None,
+          "residual_px": residuals}
+    save_json(out_qa, qa)
+    return qa
+
+
+def masks(shot: str, actor_frames: Path, actor_mesh: Path, composite_frames: Path, aligned_mesh: Path,
+          out_crops: Path, crop_size: int, cfg: MaskConfig) -> dict:
+    """Head crops and soft masks for the actor frames and the composite frames.
+
+    Writes ``boxes`` (T x 3: cx, cy, side in frame pixels), ``valid`` (T: frames the network
+    is trained on and reenacts), ``actor``/``composite`` (T x S x S x 3 uint8) and
+    ``actor_masks``/``composite_masks`` (T x 3 x S x S uint8; head, eyes, mouth).
+    """
+    actor = load_frames(actor_frames)
+    composite = load_frames(composite_frames)
+    actor_track = load_track(actor_mesh)
+    aligned = load_npz(aligned_mesh)
+    valid = actor_track.valid & aligned["valid"].astype(bool)
+    if not actor_track.valid.any():
+        raise ShotError(shot, actor_frames, "no face found in any actor frame")
+    boxes = crop_boxes(actor_track.points, actor_track.valid, cfg)
+    t_count = len(actor)
+    s = crop_size
+    out = {"boxes": boxes, "valid": valid,
+           "actor": np.zeros((t_count, s, s, 3), np.uint8), "composite": np.zeros((t_count, s, s, 3), np.uint8),
+           "actor_masks": np.zeros((t_count, 3, s, s), np.uint8),
+           "composite_masks": np.zeros((t_count, 3, s, s), np.uint8)}
+    for t, person in enumerate(person_segmentation(iter(actor), t_count)):
+        out["actor"][t] = crop(np.asarray(actor[t]), boxes[t], s)
+        out["composite"][t] = crop(np.asarray(composite[t]), boxes[t], s)
+        if not actor_track.valid[t]:
+            continue
+        own = crop_masks(person, actor_track.points[t], actor_track.points[t], boxes[t], s, cfg)
+        out["actor_masks"][t] = np.round(own * 255).astype(np.uint8)
+        if valid[t]:
+            comp = crop_masks(person, actor_track.points[t], aligned["points"][t], boxes[t], s, cfg)
+            out["composite_masks"][t] = np.round(comp * 255).astype(np.uint8)
+    save_npz(out_crops, **out)
+    return {"frames": t_count, "valid": int(valid.sum())}
+
+
+def _swapper_configs(settings: dict):
+    from .swapper.losses import LossWeights
+    from .swapper.network import SwapperConfig
+    from .swapper.train import TrainConfig
+
+    net = SwapperConfig.from_dict({**settings["swapper"], "crop_size": settings["crop_size"]})
+    return net, TrainConfig.from_dict(settings["train"]), LossWeights.from_dict(settings["losses"])
+
+
+def resume_path_for(out_model: Path) -> Path:
+    """Where a training stage keeps its resume checkpoint: beside its final model."""
+    out_model = Path(out_model)
+    return out_model.with_name(out_model.name + ".resume")
+
+
+def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, settings: dict) -> dict:
+    """Train the identity-swapping network on the shot's actor and composite crops.
+
+    The actor decoder learns to reconstruct actor crops, the dubber decoder the composite
+    crops (actor frame + lower part of the aligned virtual dubber): the very input it
+    reenacts later. Frames without a face in both are left out.
+    """
+    from .swapper.train import train_swapper as train
+
+    net_cfg, train_cfg, weights = _swapper_configs(settings)
+    data = load_npz(crops_path)
+    valid = data["valid"]
+    if valid.sum() < 2:
+        raise ShotError(shot, crops_path, f"only {int(valid.sum())} frames with a face: nothing to train on")
+    summary = train(data["actor"][valid], data["actor_masks"][valid], data["composite"][valid],
+                    data["composite_masks"][valid], net_cfg, train_cfg, weights, out_model,
+                    resume_path_for(out_model), out_losses)
+    log.info("shot %s: swapper trained: %s", shot, summary)
+    return summary
+
+
+def _paste_heads(actor: np.ndarray, heads: np.ndarray, head_masks: np.ndarray, reference_crops: np.ndarray,
+                 boxes: np.ndarray, valid: np.ndarray, out_frames: Path) -> None:
+    """Colour-match each head crop to the actor's and paste it into the frame (invalid frames pass)."""
+    import cv2
+
+    from .reenact import match_colour, paste_head
+
+    t_count, h, w = actor.shape[:3]
+    size = heads.shape[1]
+    with FrameWriter(out_frames, t_count, h, w) as writer:
+        for t in range(t_count):
+            frame = np.array(actor[t])
+            if valid[t]:
+                mask = head_masks[t].astype(np.float32) / 255.0
+                if mask.shape[0] != size:
+                    mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_LINEAR)
+                ref = reference_crops[t]
+                if ref.shape[0] != size:
+                    ref = cv2.resize(ref, (size, size), interpolation=cv2.INTER_AREA)
+                frame = paste_head(frame, match_colour(heads[t], ref, mask), mask, boxes[t])
+            writer.write(frame)
+
+
+def reenact(shot: str, actor_frames: Path, crops_path: Path, model_path: Path, out_swapped: Path,
+            out_frames: Path) -> None:
+    """Composite crops through the actor decoder; paste the whole head back with the head mask.
+
+    Writes the swapped head crops (T x S x S x 3, the super-resolution stage's input) and
+    the frames with the heads pasted at crop resolution (the pipeline without SR).
+    """
+    from .io import save_frames
+    from .swapper.train import load_swapper, swap
+
+    data = load_npz(crops_path)
+    model = load_swapper(model_path)
+    head_masks = data["composite_masks"][:, 0]
+    swapped = swap(model, data["composite"], head_masks, decoder="actor")
+    save_frames(out_swapped, swapped)
+    _paste_heads(load_frames(actor_frames), swapped, head_masks, data["actor"], data["boxes"], data["valid"],
+                 out_frames)
+
+
+def super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_path: Path, swapped_path: Path,
+                     out_model: Path, out_losses: Path, out_frames: Path, settings: dict) -> dict:
+    """Identity-specific SR: train on the actor's own frames, upscale the swapped heads, paste.
+
+    Training pairs (paper 2.3): the actor's head crops at the output size as targets, with
+    inputs that are (a) the same crops degraded to the swapper's size and (b) the swapper's
+    actor-decoder reconstructions of them, so the upscaler learns to restore what the
+    swapper blurs, with this actor's own detail.
+    """
+    from .masks import crop as crop_image
+    from .super_resolution import SRConfig, build_training_pairs, load_sr, train_sr, upscale
+    from .swapper.train import load_swapper, swap
+
+    size = int(settings["crop_size"])
+    cfg = SRConfig.from_dict({**settings["sr"], "in_size": size})
+    actor = load_frames(actor_frames)
+    data = load_npz(crops_path)
+    valid = data["valid"]
+    boxes = data["boxes"]
+    actor_valid = data["actor_masks"][:, 0].reshape(len(boxes), -1).max(axis=1) > 0
+    train_idx = np.flatnonzero(actor_valid)
+    if len(train_idx) < 2:
+        raise ShotError(shot, actor_frames, "fewer than 2 frames with a face: cannot train the upscaler")
+    hr = np.stack([crop_image(np.asarray(actor[t]), boxes[t], cfg.out_size) for t in train_idx])
+    reconstructions = swap(load_swapper(swapper_path), data["actor"][train_idx],
+                           data["actor_masks"][train_idx, 0], decoder="actor")
+    lr_in, hr_out = build_training_pairs(hr, reconstructions, size, seed=cfg.seed)
+    summary = train_sr(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses)
+    upscaled = upscale(load_sr(out_model), load_frames(swapped_path, mmap=False))
+    hr_actor = np.stack([crop_image(np.asarray(actor[t]), boxes[t], cfg.out_size) for t in range(len(boxes))])
+    _paste_heads(actor, upscaled, data["composite_masks"][:, 0], hr_actor, boxes, valid, out_frames)
+    return summary
+
+
+def mux(shot: str, frames_path: Path, audio_path: Path, info_path: Path, out_video: Path, crf: int = 18) -> None:
+    """Encode the final frames at the actor's frame rate with the dubbed audio."""
+    from .video import write_video
+
+    info = load_json(info_path)
+    frames = load_frames(frames_path)
+    write_video(iter(frames), out_video, info["fps_str"], audio_path=audio_path, crf=crf)
+
+
+def evaluate(shot: str, actor_frames: Path, output_frames: Path, actor_mesh: Path, dubber_mesh: Path,
+             crops_path: Path, out_json: Path, cfg: FaceMeshConfig) -> dict:
+    """PSNR/SSIM of the output against the actor video, LMD against the dubber's mouth.
+
+    PSNR is reported over the whole frame and outside the head region (where the output
+    must equal the actor), LMD for the output and, as the baseline, the unedited actor.
+    """
+    from .masks import uncrop
+    from .metrics import lmd, mouth_opening_correlation, psnr, ssim
+
+    actor = load_frames(actor_frames)
+    output = load_frames(output_frames)
+    if actor.shape != output.shape:
+        raise ShotError(shot, output_frames, f"output frames {output.shape} do not match the actor's {actor.shape}")
+    data = load_npz(crops_path)
+    t_count, h, w = actor.shape[:3]
+    out_track = track_faces(iter(output), t_count, cfg)
+    actor_track = load_track(actor_mesh)
+    dubber_track = load_track(dubber_mesh)
+    psnr_all, psnr_outside, ssim_all = [], [], []
+    for t in range(t_count):
+        a, o = np.asarray(actor[t]), np.asarray(output[t])
+        head = uncrop(data["composite_masks"][t, 0].astype(np.float32) / 255.0, data["boxes"][t], (h, w))
+        psnr_all.append(psnr(a, o))
+        psnr_outside.append(psnr(a, o, head < 1e-3))
+        ssim_all.append(ssim(a, o))
+    finite = lambda xs: [x for x in xs if np.isfinite(x)]  # noqa: E731 - identical frames give inf
+    result = {
+        "shot": shot,
+        "frames": t_count,
+        "frames_with_face_output": int(out_track.valid.sum()),
+        "psnr": float(np.mean(finite(psnr_all))) if finite(psnr_all) else float("inf"),
+        "psnr_outside_head": float(np.mean(finite(psnr_outside))) if finite(psnr_outside) else float("inf"),
+        "ssim": float(np.mean(ssim_all)),
+        "lmd_output_vs_dubber": lmd(out_track.points, out_track.valid, dubber_track.points, dubber_track.valid),
+        "lmd_actor_vs_dubber": lmd(actor_track.points, actor_track.valid, dubber_track.points, dubber_track.valid),
+        "mouth_corr_output_vs_dubber": mouth_opening_correlation(out_track.points, out_track.valid,
+                                                                 dubber_track.points, dubber_track.valid),
+        "mouth_corr_actor_vs_dubber": mouth_opening_correlation(actor_track.points, actor_track.valid,
+                                                                dubber_track.points, dubber_track.valid),
+        "per_frame": {"psnr": psnr_all, "psnr_outside_head": psnr_outside, "ssim": ssim_all},
+    }
+    save_json(out_json, result)
+    log.info("shot %s: PSNR %.2f dB (outside head %.2f), SSIM %.3f, LMD %.3f (actor %.3f)", shot, result["psnr"],
+             result["psnr_outside_head"], result["ssim"], result["lmd_output_vs_dubber"],
+             result["lmd_actor_vs_dubber"])
+    return result

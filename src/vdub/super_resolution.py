@@ -1,0 +1,416 @@
+"""Identity-specific super-resolution (Jeon et al., section 2.3 "Postprocessing").
+
+The swapper's actor decoder produces heads that are smaller and blurrier than the actor
+footage. Pretrained face SR smooths away what makes the actor recognisable (wrinkles,
+folds), so the paper fine-tunes GPEN on *this actor only*, with a training set of (a) the
+actor's own frames and (b) the swapper's reconstructions of those frames through the
+actor decoder (the recipe of Patel et al.). Pairs of type (a) teach generic upscaling of
+the actor's face; pairs of type (b) teach undoing the swapper's particular blur with the
+actor's real details as target.
+
+This module is the preview-scale version of that stage: a small residual network trained
+from scratch on the actor's frames (a GPEN backend comes later and plugs in behind the same
+``load_sr`` / ``upscale`` interface). The network's output is a bicubic upsampling of its
+input plus a learned residual whose last layer starts at zero, so an untrained model *is*
+bicubic upsampling and training can only add detail on top of it.
+
+Sizes: crops go in at ``in_size`` (the swapper's head crop size, 176 px in the paper) and
+come out at ``out_size`` (512 px in the paper). The residual branch upsamples by an integer
+PixelShuffle factor ``scale``; when ``in_size * scale != out_size`` (176 * 3 = 528 for the
+paper) the residual is resized, antialiased, to ``out_size``. The bicubic skip goes straight
+to ``out_size``, so non-integer ratios cost no extra blur on the skip path.
+
+Files: the final model is ``{"config": dict, "state_dict": ...}`` written atomically; the
+resume checkpoint (see :mod:`vdub.checkpoint`) lives beside it only while training runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
+from .io import atomic_path
+
+log = logging.getLogger(__name__)
+
+_CSV_FIELDS = ("step", "loss", "l1", "edge", "seconds")
+
+
+@dataclass
+class SRConfig:
+    """Settings of the identity-specific SR network and its training (one actor)."""
+
+    in_size: int = 64  # input crop side in pixels (the swapper's head crop size; paper 176)
+    out_size: int = 128  # output crop side in pixels (paper 512, as GPEN produces)
+    scale: int = 0  # PixelShuffle factor of the residual branch; 0 = ceil(out_size / in_size)
+    channels: int = 32  # feature width of the residual trunk
+    blocks: int = 4  # residual blocks (conv-ReLU-conv) in the trunk
+    batch_size: int = 8  # crops per step (paper trains GPEN with 4)
+    iterations: int = 600  # optimiser steps
+    lr: float = 1e-3  # Adam learning rate (paper's GPEN: 2e-2 with GPEN's own training code)
+    edge_weight: float = 0.1  # weight of the L1 loss on image gradients, next to plain L1 (0 = off)
+    checkpoint_every: int = 200  # steps between resume checkpoints (0 = only on SIGTERM/SIGINT)
+    seed: int = 0  # seeds weight init and batch sampling; CPU training is bit-reproducible
+    device: str = "auto"  # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
+
+    def __post_init__(self) -> None:
+        for name in ("in_size", "out_size", "channels", "batch_size", "iterations"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"SRConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("scale", "blocks", "checkpoint_every"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"SRConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.lr <= 0 or self.edge_weight < 0:
+            raise ValueError(f"SRConfig: lr must be > 0 and edge_weight >= 0, got {self.lr}, {self.edge_weight}")
+
+    @property
+    def pixel_shuffle_scale(self) -> int:
+        """The residual branch's integer upscale factor (``scale``, or the automatic one)."""
+        return self.scale if self.scale > 0 else math.ceil(self.out_size / self.in_size)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SRConfig":
+        """Build from a config mapping; unknown keys are an error (a typo must not pass silently)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown super-resolution setting(s): {', '.join(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (what is stored in the model file)."""
+        return dataclasses.asdict(self)
+
+
+def resolve_device(device: str) -> torch.device:
+    """Map ``"auto"`` to CUDA when available, else CPU; other strings pass through."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class _ResidualBlock(nn.Module):
+    """conv-ReLU-conv with an identity skip (EDSR style: no normalisation, which hurts SR)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class IdentitySRNet(nn.Module):
+    """Small residual SR network: bicubic skip + learned residual (starts as bicubic).
+
+    ``forward(x)``: x Bx3xSxS in [0, 1] -> Bx3x(out_size)x(out_size), roughly in [0, 1]
+    (not clamped, so that the loss keeps its gradient near black and white; :func:`upscale`
+    clamps). Trained for ``S = config.in_size``; any S works mechanically.
+    """
+
+    def __init__(self, config: SRConfig) -> None:
+        super().__init__()
+        self.config = config
+        c, s = config.channels, config.pixel_shuffle_scale
+        self.head = nn.Conv2d(3, c, 3, padding=1)
+        self.trunk = nn.Sequential(*[_ResidualBlock(c) for _ in range(config.blocks)])
+        self.trunk_out = nn.Conv2d(c, c, 3, padding=1)
+        up: list[nn.Module] = []
+        if s > 1 and s & (s - 1) == 0:
+            # x2 stages for powers of two: fewer parameters than one x4/x8 shuffle, as in EDSR
+            for _ in range(int(math.log2(s))):
+                up += [nn.Conv2d(c, 4 * c, 3, padding=1), nn.PixelShuffle(2), nn.ReLU(inplace=True)]
+        elif s > 1:
+            up += [nn.Conv2d(c, s * s * c, 3, padding=1), nn.PixelShuffle(s), nn.ReLU(inplace=True)]
+        self.upsample = nn.Sequential(*up)
+        self.tail = nn.Conv2d(c, 3, 3, padding=1)
+        # Zero residual at init: the untrained model is exactly bicubic upsampling, so training
+        # starts from a sensible image and early checkpoints are never worse than bicubic noise.
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: Bx3xSxS in [0, 1] -> Bx3x(out_size)x(out_size)."""
+        out = self.config.out_size
+        skip = F.interpolate(x, size=(out, out), mode="bicubic", align_corners=False)
+        feat = self.head(x - 0.5)
+        feat = feat + self.trunk_out(self.trunk(feat))
+        residual = self.tail(self.upsample(feat))
+        if residual.shape[-1] != out:
+            # non-integer ratio (176 -> 528 -> 512): antialias so the shrink does not alias
+            residual = F.interpolate(residual, size=(out, out), mode="bicubic", align_corners=False, antialias=True)
+        return skip + residual
+
+
+def bicubic_upscale(crops: np.ndarray, out_size: int) -> np.ndarray:
+    """The baseline the SR network starts from: crops TxSxSx3 uint8 -> TxOxOx3 uint8 bicubic.
+
+    Same interpolation as the network's skip path (torch, ``align_corners=False``).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
+    y = F.interpolate(x, size=(out_size, out_size), mode="bicubic", align_corners=False)
+    return _to_uint8(y)
+
+
+def _to_uint8(y: torch.Tensor) -> np.ndarray:
+    """Bx3xHxW float in [0, 1] -> BxHxWx3 uint8 (rounded, clamped)."""
+    return (y.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _check_crops(name: str, arr: np.ndarray, size: int | None = None) -> None:
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[1] != arr.shape[2]:
+        raise ValueError(f"{name} must be N x S x S x 3 uint8 (square crops), got {arr.shape} {arr.dtype}")
+    if size is not None and arr.shape[1] != size:
+        raise ValueError(f"{name} crops are {arr.shape[1]} px, expected {size} px")
+
+
+def _degrade(hr: np.ndarray, in_size: int, rng: np.random.Generator, max_blur_sigma: float,
+             max_noise: float, jpeg_quality: tuple[int, int]) -> np.ndarray:
+    """One HxHx3 uint8 crop -> in_size x in_size x 3 uint8, mildly and randomly degraded.
+
+    Blur before the downscale (optics/defocus at the actor's resolution), then sensor-like
+    Gaussian noise and a JPEG round-trip (the footage and the swapper's training crops were
+    compressed). Strengths are drawn uniformly from zero, so clean pairs are included too.
+    """
+    img = hr
+    sigma = rng.uniform(0.0, max_blur_sigma)
+    if sigma > 0.1:
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma * hr.shape[0] / in_size)
+    # INTER_AREA: the proper box-filtered shrink, so the LR is not aliased by the resize itself
+    img = cv2.resize(img, (in_size, in_size), interpolation=cv2.INTER_AREA).astype(np.float32)
+    noise = rng.uniform(0.0, max_noise) * 255.0
+    img = np.clip(img + rng.normal(0.0, 1.0, img.shape).astype(np.float32) * noise, 0, 255).round().astype(np.uint8)
+    quality = int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1))
+    if quality < 100:
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise RuntimeError("OpenCV failed to JPEG-encode a training crop")
+        img = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return img
+
+
+def build_training_pairs(
+    actor_hr: np.ndarray,
+    swapped_lr: np.ndarray | None,
+    in_size: int,
+    *,
+    seed: int = 0,
+    max_blur_sigma: float = 0.8,
+    max_noise: float = 0.01,
+    jpeg_quality: tuple[int, int] = (70, 100),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Assemble the actor-specific SR training set, as in the paper (after Patel et al.).
+
+    actor_hr: NxHxHx3 uint8, the actor's head crops at the SR output size (H = out_size).
+    swapped_lr: NxSxSx3 uint8 or None, the swapper's reconstruction of actor frame i through
+        the actor decoder, for the same N frames in the same order; resized (area or
+        bicubic) to ``in_size`` when S differs.
+    in_size: the SR input side in pixels.
+    seed: seeds the random degradations (the result is a pure function of the arguments).
+    max_blur_sigma: largest Gaussian blur, in *input* pixels, applied before downscaling.
+    max_noise: largest Gaussian noise standard deviation, as a fraction of full scale.
+    jpeg_quality: inclusive range of JPEG qualities; 100 means no JPEG round-trip.
+
+    Returns ``(lr, hr)``: lr Mx(in_size)x(in_size)x3 uint8 and hr MxHxHx3 uint8 with M = N
+    (actor pairs only) or 2N: first the N actor pairs (lr = the actor crop degraded and
+    downscaled), then the N swapper pairs (lr = the swapper's output, hr = the actor crop,
+    so the network learns to restore the swapper's blur with the actor's own details).
+    """
+    actor_hr = np.asarray(actor_hr)
+    _check_crops("actor_hr", actor_hr)
+    if in_size < 1 or in_size > actor_hr.shape[1]:
+        raise ValueError(f"in_size must be in 1..{actor_hr.shape[1]} (the actor crop size), got {in_size}")
+    rng = np.random.default_rng(seed)
+    lr = [_degrade(frame, in_size, rng, max_blur_sigma, max_noise, jpeg_quality) for frame in actor_hr]
+    hr = [actor_hr]
+    if swapped_lr is not None:
+        swapped_lr = np.asarray(swapped_lr)
+        _check_crops("swapped_lr", swapped_lr)
+        if len(swapped_lr) != len(actor_hr):
+            raise ValueError(
+                f"swapped_lr has {len(swapped_lr)} crops but actor_hr has {len(actor_hr)}: "
+                "the swapper outputs must be the reconstructions of the same actor frames, in order"
+            )
+        if swapped_lr.shape[1] != in_size:
+            interp = cv2.INTER_AREA if swapped_lr.shape[1] > in_size else cv2.INTER_CUBIC
+            swapped_lr = np.stack([cv2.resize(f, (in_size, in_size), interpolation=interp) for f in swapped_lr])
+        lr += list(swapped_lr)
+        hr.append(actor_hr)
+    return np.stack(lr).astype(np.uint8), np.concatenate(hr).astype(np.uint8)
+
+
+def _edge_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical finite differences (rewards sharp, aligned edges)."""
+    dx = (pred[..., :, 1:] - pred[..., :, :-1]) - (target[..., :, 1:] - target[..., :, :-1])
+    dy = (pred[..., 1:, :] - pred[..., :-1, :]) - (target[..., 1:, :] - target[..., :-1, :])
+    return 0.5 * (dx.abs().mean() + dy.abs().mean())
+
+
+def _fingerprint(cfg: SRConfig, lr: np.ndarray, hr: np.ndarray) -> str:
+    """Hash of the training data and of every setting that changes the trained weights."""
+    h = hashlib.sha256()
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("checkpoint_every", "device")}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    for arr in (lr, hr):
+        h.update(repr(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).data)
+    return h.hexdigest()
+
+
+def _prepare_loss_csv(loss_csv: Path, resumed_step: int) -> None:
+    """Start a fresh log, or keep only the rows up to the resumed step (later rows get redone)."""
+    rows: list[dict[str, str]] = []
+    if resumed_step > 0 and loss_csv.exists():
+        with loss_csv.open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resumed_step]
+    with atomic_path(loss_csv) as tmp:
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=_CSV_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def train_sr(
+    lr: np.ndarray,
+    hr: np.ndarray,
+    cfg: SRConfig,
+    out_model: str | Path,
+    resume_path: str | Path,
+    loss_csv: str | Path,
+    on_step: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train the identity-specific SR network on (lr, hr) pairs; write the model atomically.
+
+    lr: NxSxSx3 uint8 with S = cfg.in_size; hr: NxHxHx3 uint8 with H = cfg.out_size (from
+        :func:`build_training_pairs`).
+    out_model: final model file, ``{"config": cfg.to_dict(), "state_dict": ...}`` (CPU tensors).
+    resume_path: resume checkpoint, written every ``cfg.checkpoint_every`` steps and on
+        SIGTERM/SIGINT (then :class:`TrainingInterrupted` is raised); resumed from when its
+        fingerprint (data + settings) matches, ignored otherwise; deleted once out_model exists.
+    loss_csv: per-step log with columns step, loss, l1, edge, seconds (rows past a resumed
+        step are dropped, so the log of a resumed run reads like an uninterrupted one).
+    on_step: optional ``callback(step, loss)`` after each step (progress reporting).
+
+    Loss: L1 + ``cfg.edge_weight`` * L1 of image gradients, Adam. On CPU the result depends
+    only on the data, the settings and the torch thread count, and a resumed run ends with
+    the same weights as an uninterrupted one.
+
+    Returns a summary: iterations, resumed_from, initial_loss and final_loss (means over the
+    first/last 10 logged steps of this process), seconds, seconds_per_iteration, device.
+    """
+    lr, hr = np.asarray(lr), np.asarray(hr)
+    _check_crops("lr", lr, cfg.in_size)
+    _check_crops("hr", hr, cfg.out_size)
+    if len(lr) != len(hr) or len(lr) == 0:
+        raise ValueError(f"lr and hr must hold the same, non-zero number of crops, got {len(lr)} and {len(hr)}")
+    out_model, resume_path, loss_csv = Path(out_model), Path(resume_path), Path(loss_csv)
+    device = resolve_device(cfg.device)
+    fingerprint = _fingerprint(cfg, lr, hr)
+
+    torch.manual_seed(cfg.seed)
+    model = IdentitySRNet(cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # Data stays uint8 (4x smaller than float); each batch is converted on the fly.
+    lr_t = torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 3, 1, 2)
+    hr_t = torch.from_numpy(np.ascontiguousarray(hr)).permute(0, 3, 1, 2)
+
+    resumed = load_checkpoint(resume_path, model, optimizer, fingerprint)
+    step = 0 if resumed is None else resumed[0]
+    start_step = step
+    _prepare_loss_csv(loss_csv, step)
+
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    model.train()
+    with stop_on_signals() as stop, loss_csv.open("a", newline="") as log_file:
+        writer = csv.writer(log_file)
+        while step < cfg.iterations:
+            # Sampling uses the global torch RNG, which the checkpoint saves and restores.
+            idx = torch.randint(len(lr_t), (cfg.batch_size,))
+            x = lr_t[idx].to(device, torch.float32) / 255.0
+            y = hr_t[idx].to(device, torch.float32) / 255.0
+            pred = model(x)
+            l1 = (pred - y).abs().mean()
+            edge = _edge_l1(pred, y) if cfg.edge_weight > 0 else torch.zeros((), device=device)
+            loss = l1 + cfg.edge_weight * edge
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+
+            value = float(loss.detach())
+            losses.append(value)
+            writer.writerow([step, f"{value:.6f}", f"{float(l1):.6f}", f"{float(edge):.6f}",
+                             f"{time.perf_counter() - t0:.3f}"])
+            log_file.flush()
+            if on_step is not None:
+                on_step(step, value)
+            if stop:
+                save_checkpoint(resume_path, model, optimizer, step, fingerprint)
+                raise TrainingInterrupted(f"SR training stopped by signal {stop.signum} at step {step}; "
+                                          f"resume checkpoint {resume_path}")
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.iterations:
+                save_checkpoint(resume_path, model, optimizer, step, fingerprint)
+    seconds = time.perf_counter() - t0
+
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(out_model) as tmp:
+        torch.save({"config": cfg.to_dict(), "state_dict": state}, tmp)
+    resume_path.unlink(missing_ok=True)
+
+    done = cfg.iterations - start_step
+    summary = {
+        "iterations": cfg.iterations,
+        "resumed_from": start_step,
+        "initial_loss": float(np.mean(losses[:10])) if losses else None,
+        "final_loss": float(np.mean(losses[-10:])) if losses else None,
+        "seconds": seconds,
+        "seconds_per_iteration": seconds / done if done else None,
+        "device": str(device),
+    }
+    log.info("SR trained: %s", summary)
+    return summary
+
+
+def load_sr(path: str | Path, device: str = "cpu") -> IdentitySRNet:
+    """Load a model written by :func:`train_sr`, in eval mode on ``device`` ("auto" allowed)."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if not isinstance(payload, dict) or "config" not in payload or "state_dict" not in payload:
+        raise ValueError(f"{path}: not an SR model file (expected keys 'config' and 'state_dict')")
+    model = IdentitySRNet(SRConfig.from_dict(payload["config"]))
+    model.load_state_dict(payload["state_dict"])  # strict: a shape/key mismatch is an error
+    return model.to(resolve_device(device)).eval()
+
+
+@torch.no_grad()
+def upscale(model: IdentitySRNet, crops: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Super-resolve head crops: TxSxSx3 uint8 (S = model.config.in_size) -> TxOxOx3 uint8.
+
+    O = model.config.out_size. Runs in batches on the model's device, in eval mode.
+    """
+    crops = np.asarray(crops)
+    _check_crops("crops", crops, model.config.in_size)
+    device = next(model.parameters()).device
+    model.eval()
+    out = np.empty((len(crops), model.config.out_size, model.config.out_size, 3), np.uint8)
+    for i in range(0, len(crops), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(crops[i:i + batch_size])).permute(0, 3, 1, 2)
+        out[i:i + batch_size] = _to_uint8(model(x.to(device, torch.float32) / 255.0))
+    return out

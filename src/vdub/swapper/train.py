@@ -1,0 +1,407 @@
+"""Training and inference of the identity-swapping network (paper section 2.2).
+
+Each step draws ``batch_size`` actor crops and ``batch_size`` virtual-dubber crops, runs
+them through the shared part of the network together, the actor crops through the actor
+decoder and the dubber crops through the dubber decoder, and minimises
+``L_total = L_actor + L_dubber`` (eq. 2) for reconstructing each input. The input is the
+crop concatenated with its soft head mask.
+
+The training stage is resumable: a checkpoint beside the final model is rewritten every
+``checkpoint_every`` steps and on SIGTERM/SIGINT, and resumed only when it was written for
+the same crops, masks and settings (see :mod:`vdub.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
+from ..io import atomic_path
+from .losses import LossWeights, decoder_loss
+from .network import DECODERS, IdentitySwapper, SwapperConfig, _from_dict, parameter_counts
+
+log = logging.getLogger(__name__)
+
+CSV_HEADER = ("step", "loss_actor", "loss_dubber", "loss_total", "seconds")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; defaults are the paper's where it gives them.
+
+    Augmentation: no horizontal flips, because faces are not symmetric (hair parting, a
+    one-sided smile or mouth corner) and a mirrored actor would teach the actor decoder a
+    mirrored identity. Small random shifts are on by default: they make the network robust
+    to the frame-to-frame jitter of the crop boxes and face alignment the paper reports.
+    Colour jitter is off by default: each decoder should keep its subject's true colours
+    (the reenact stage colour-matches afterwards).
+    """
+
+    batch_size: int = 64  # crops per decoder per step (paper: 64)
+    iterations: int = 65000  # optimiser steps (paper: 65k)
+    lr: float = 5e-5  # Adam learning rate (paper: 5e-5)
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (not given in the paper: PyTorch defaults)
+    checkpoint_every: int = 1000  # steps between resume checkpoints
+    log_every: int = 100  # steps between progress lines in the log
+    seed: int = 0  # seeds init, batch sampling and augmentation (bit-exact on CPU)
+    max_shift: float = 0.03  # random translation of crop and masks, up to this fraction of the crop side
+    colour_jitter: float = 0.0  # per-channel gain in 1 +- x and offset in +- x/2 (0 = off)
+    device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
+    amp: bool = True  # bf16 autocast of the network (CUDA only; the loss stays float32)
+    channels_last: bool = True  # NHWC memory layout for faster convolutions (CUDA only)
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        if self.batch_size < 1 or self.iterations < 0 or self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError(f"invalid batch_size/iterations/checkpoint_every/log_every: {self}")
+        if not 0 <= self.max_shift < 0.5 or self.colour_jitter < 0:
+            raise ValueError(f"invalid max_shift/colour_jitter: {self}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from a mapping (config file); unknown keys are an error."""
+        return _from_dict(cls, d)
+
+
+# Settings that change what is computed; the rest (length, logging, device) may change on resume.
+_FINGERPRINT_TRAIN_FIELDS = ("batch_size", "lr", "betas", "seed", "max_shift", "colour_jitter", "amp")
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _check_subject(crops: np.ndarray, masks: np.ndarray, size: int, name: str) -> None:
+    """Raise a ValueError naming ``name`` unless crops are T x S x S x 3 and masks T x 3 x S x S uint8."""
+    if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
+        raise ValueError(f"{name} crops must be T x {size} x {size} x 3 uint8, got {crops.shape} {crops.dtype}")
+    if masks.dtype != np.uint8 or masks.shape != (crops.shape[0], 3, size, size):
+        raise ValueError(
+            f"{name} masks must be {crops.shape[0]} x 3 x {size} x {size} uint8 (head, eyes, mouth), "
+            f"got {masks.shape} {masks.dtype}"
+        )
+    if crops.shape[0] == 0:
+        raise ValueError(f"{name}: no crops to train on")
+
+
+def _array_digest(a: np.ndarray, chunk: int = 256) -> str:
+    """Hash of an array's shape, dtype and bytes, read in chunks of frames (bounded memory)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{a.shape}{a.dtype}".encode())
+    for i in range(0, a.shape[0], chunk):
+        h.update(np.ascontiguousarray(a[i : i + chunk]))
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def training_fingerprint(
+    arrays: list[np.ndarray],
+    net_cfg: SwapperConfig,
+    train_cfg: TrainConfig,
+    loss_weights: LossWeights,
+    init_digest: str | None = None,
+) -> str:
+    """Identify a training run by its data and the settings that change its result."""
+    summary = {
+        "arrays": [_array_digest(a) for a in arrays],
+        "net": asdict(net_cfg),
+        "train": {k: getattr(train_cfg, k) for k in _FINGERPRINT_TRAIN_FIELDS},
+        "loss": asdict(loss_weights),
+        "init": init_digest,
+    }
+    return hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
+
+
+def _stack_subject(crops: np.ndarray, masks: np.ndarray, device: torch.device) -> torch.Tensor:
+    """T x S x S x 3 crops + T x 3 x S x S masks -> one T x 6 x S x S uint8 tensor on ``device``.
+
+    Kept as uint8 (6 bytes per pixel: 186 KB per 176 px frame) so that every step only
+    indexes memory; nothing is decoded per step.
+    """
+    rgb = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
+    return torch.cat([rgb, torch.from_numpy(np.ascontiguousarray(masks))], dim=1).contiguous().to(device)
+
+
+def _random_shift(batch: torch.Tensor, max_px: int) -> torch.Tensor:
+    """Translate each sample by up to ``max_px`` pixels, edges replicated. B x C x S x S -> same."""
+    size = batch.shape[-1]
+    padded = F.pad(batch, (max_px,) * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * max_px + 1, (batch.shape[0], 2)).tolist()
+    return torch.stack([padded[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(offsets)])
+
+
+def _colour_jitter(rgb: torch.Tensor, amount: float) -> torch.Tensor:
+    """Per-sample, per-channel gain 1 +- amount and offset +- amount/2. B x 3 x S x S -> same."""
+    b = rgb.shape[0]
+    gain = 1 + amount * (2 * torch.rand(b, 3, 1, 1) - 1)
+    offset = 0.5 * amount * (2 * torch.rand(b, 3, 1, 1) - 1)
+    return (rgb * gain.to(rgb.device) + offset.to(rgb.device)).clamp(0, 1)
+
+
+def _sample_batch(
+    data: torch.Tensor, cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw a batch (with replacement) from a T x 6 x S x S uint8 tensor and augment it.
+
+    Returns the network input B x 4 x S x S (RGB + head mask), the target B x 3 x S x S and
+    the loss masks B x 3 x S x S, all float in [0, 1]. Random numbers come from the global
+    CPU generator, which the resume checkpoint saves and restores.
+    """
+    idx = torch.randint(0, data.shape[0], (cfg.batch_size,))
+    batch = data[idx.to(data.device)].float() / 255
+    max_px = round(cfg.max_shift * data.shape[-1])
+    if max_px > 0:
+        batch = _random_shift(batch, max_px)
+    rgb, masks = batch[:, :3], batch[:, 3:]
+    if cfg.colour_jitter > 0:
+        rgb = _colour_jitter(rgb, cfg.colour_jitter)
+    return torch.cat([rgb, masks[:, :1]], dim=1), rgb, masks
+
+
+def _train_step(
+    model: IdentitySwapper,
+    optimizer: torch.optim.Optimizer,
+    data: dict[str, torch.Tensor],
+    train_cfg: TrainConfig,
+    weights: LossWeights,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+    memory_format: torch.memory_format,
+) -> dict[str, float]:
+    """One optimiser step on L_total = L_actor + L_dubber; returns the three losses."""
+    batches = {name: _sample_batch(data[name], train_cfg) for name in DECODERS}
+    x = torch.cat([batches[name][0] for name in DECODERS]).contiguous(memory_format=memory_format)
+    with autocast():
+        # One pass through the shared part: its batch-norm statistics see both subjects,
+        # as the actor decoder will at inference on virtual-dubber crops.
+        h = model.shared(x).split(train_cfg.batch_size)
+        preds = {name: model.decode(part, name) for name, part in zip(DECODERS, h)}
+    losses = {name: decoder_loss(preds[name], batches[name][1], batches[name][2], weights)["total"] for name in DECODERS}
+    total = losses["actor"] + losses["dubber"]
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return {"actor": losses["actor"].item(), "dubber": losses["dubber"].item(), "total": total.item()}
+
+
+def _write_loss_csv(path: Path, rows: list[tuple]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_HEADER)
+        writer.writerows(rows)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _autocast_factory(device: torch.device, amp: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    if device.type == "cuda" and amp:
+        return lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def train_swapper(
+    actor: np.ndarray,
+    actor_masks: np.ndarray,
+    dubber: np.ndarray,
+    dubber_masks: np.ndarray,
+    net_cfg: SwapperConfig,
+    train_cfg: TrainConfig,
+    loss_weights: LossWeights,
+    out_model: str | Path,
+    resume_path: str | Path,
+    loss_csv: str | Path,
+    *,
+    init_from: str | Path | None = None,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Train the identity-swapping network on actor and virtual-dubber head crops.
+
+    Args:
+        actor: T x S x S x 3 uint8 actor head crops (RGB).
+        actor_masks: T x 3 x S x S uint8 soft masks (head, eyes, mouth), 0..255.
+        dubber: N x S x S x 3 uint8 virtual-dubber head crops.
+        dubber_masks: N x 3 x S x S uint8 soft masks of the dubber crops.
+        net_cfg, train_cfg, loss_weights: network, optimisation and loss settings.
+        out_model: final model, written atomically as ``{"config", "state_dict", ...}``.
+        resume_path: resume checkpoint, rewritten during training and deleted at the end;
+            resumed from automatically when its fingerprint matches this run.
+        loss_csv: per-step losses: step, loss_actor, loss_dubber, loss_total, seconds.
+        init_from: optional saved model (same config) to start from, e.g. the per-actor
+            model when training for a new dubber take.
+        on_step: called after every step with the step number and its losses.
+
+    Returns:
+        A summary: steps, resumed_from, seconds, it_per_s, final losses (mean of the last
+        ``log_every`` steps), parameter counts and device.
+
+    Raises:
+        TrainingInterrupted: after writing the resume checkpoint on SIGTERM/SIGINT.
+    """
+    s = net_cfg.crop_size
+    _check_subject(actor, actor_masks, s, "actor")
+    _check_subject(dubber, dubber_masks, s, "dubber")
+    out_model, resume_path, loss_csv = Path(out_model), Path(resume_path), Path(loss_csv)
+    device = resolve_device(train_cfg.device)
+    init_digest = None if init_from is None else _file_digest(Path(init_from))
+    fingerprint = training_fingerprint(
+        [actor, actor_masks, dubber, dubber_masks], net_cfg, train_cfg, loss_weights, init_digest
+    )
+
+    _seed_everything(train_cfg.seed)
+    model = IdentitySwapper(net_cfg)
+    if init_from is not None:
+        model.load_state_dict(_load_payload(init_from, net_cfg)["state_dict"], strict=True)
+    memory_format = torch.preserve_format
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        if train_cfg.channels_last:
+            memory_format = torch.channels_last
+    model.to(device=device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas)
+    data = {"actor": _stack_subject(actor, actor_masks, device), "dubber": _stack_subject(dubber, dubber_masks, device)}
+
+    start, history, seconds_before = 0, [], 0.0
+    resumed = load_checkpoint(resume_path, model, optimizer, fingerprint)
+    if resumed is not None:
+        start, extra = resumed
+        history, seconds_before = list(extra["history"]), float(extra["seconds"])
+    log.info(
+        "training swapper on %d actor / %d dubber crops of %d px, %d steps from %d on %s (%s parameters)",
+        len(actor), len(dubber), s, train_cfg.iterations, start, device, f"{parameter_counts(model)['total']:,}",
+    )
+
+    autocast = _autocast_factory(device, train_cfg.amp)
+    model.train()
+    t0 = time.perf_counter()
+    window_t0, window_step = t0, start
+    with stop_on_signals() as stop:
+        for step in range(start + 1, train_cfg.iterations + 1):
+            losses = _train_step(model, optimizer, data, train_cfg, loss_weights, autocast, memory_format)
+            elapsed = seconds_before + time.perf_counter() - t0
+            history.append((step, losses["actor"], losses["dubber"], losses["total"], round(elapsed, 3)))
+            if on_step is not None:
+                on_step(step, losses)
+            if step % train_cfg.log_every == 0 or step == train_cfg.iterations:
+                now = time.perf_counter()
+                rate = (step - window_step) / max(now - window_t0, 1e-9)
+                window_t0, window_step = now, step
+                log.info(
+                    "step %d/%d  loss %.4f (actor %.4f, dubber %.4f)  %.2f it/s  eta %.0f s",
+                    step, train_cfg.iterations, losses["total"], losses["actor"], losses["dubber"],
+                    rate, (train_cfg.iterations - step) / max(rate, 1e-9),
+                )
+            interrupted = bool(stop) and step < train_cfg.iterations
+            if step % train_cfg.checkpoint_every == 0 or interrupted:
+                save_checkpoint(
+                    resume_path, model, optimizer, step, fingerprint, extra={"history": history, "seconds": elapsed}
+                )
+                _write_loss_csv(loss_csv, history)
+            if interrupted:
+                log.warning("stopped by signal %s at step %d; resume checkpoint %s", stop.signum, step, resume_path)
+                raise TrainingInterrupted(f"stopped at step {step}; resume from {resume_path}")
+
+    save_model(out_model, model, net_cfg, extra={"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights)})
+    _write_loss_csv(loss_csv, history)
+    resume_path.unlink(missing_ok=True)
+    return _summary(history, start, train_cfg, model, device)
+
+
+def _summary(
+    history: list[tuple], start: int, train_cfg: TrainConfig, model: IdentitySwapper, device: torch.device
+) -> dict[str, Any]:
+    tail = np.array([row[1:4] for row in history[-train_cfg.log_every :]]) if history else np.full((1, 3), np.nan)
+    seconds = history[-1][4] if history else 0.0
+    return {
+        "steps": len(history),
+        "resumed_from": start or None,
+        "seconds": seconds,
+        "it_per_s": len(history) / seconds if seconds > 0 else float("nan"),
+        "loss_actor": float(tail[:, 0].mean()),
+        "loss_dubber": float(tail[:, 1].mean()),
+        "loss_total": float(tail[:, 2].mean()),
+        "parameters": parameter_counts(model),
+        "device": str(device),
+    }
+
+
+def save_model(path: str | Path, model: IdentitySwapper, cfg: SwapperConfig, extra: dict[str, Any] | None = None) -> None:
+    """Write ``{"config": asdict(cfg), "state_dict": ...}`` (plus ``extra``) atomically, on CPU."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"config": asdict(cfg), "state_dict": state, **(extra or {})}, tmp)
+
+
+def _load_payload(path: str | Path, expect: SwapperConfig | None = None) -> dict[str, Any]:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if expect is not None and SwapperConfig.from_dict(payload["config"]) != expect:
+        raise ValueError(f"{path}: saved swapper config {payload['config']} differs from {asdict(expect)}")
+    return payload
+
+
+def load_swapper(path: str | Path, device: str | torch.device = "cpu") -> IdentitySwapper:
+    """Build the network from a model written by :func:`train_swapper`, load it strictly, ``eval()``."""
+    payload = _load_payload(path)
+    model = IdentitySwapper(SwapperConfig.from_dict(payload["config"]))
+    model.load_state_dict(payload["state_dict"], strict=True)
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def swap(
+    model: IdentitySwapper,
+    crops: np.ndarray,
+    masks: np.ndarray,
+    decoder: str = "actor",
+    batch_size: int = 16,
+) -> np.ndarray:
+    """Run crops through one decoder: T x S x S x 3 uint8 + T x S x S uint8 head masks -> T x S x S x 3 uint8.
+
+    Batched, without gradients, in float32 on the model's device; the model is in eval mode
+    for the call and its previous mode is restored.
+    """
+    s = model.cfg.crop_size
+    if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
+        raise ValueError(f"crops must be T x {s} x {s} x 3 uint8, got {crops.shape} {crops.dtype}")
+    if masks.dtype != np.uint8 or masks.shape != crops.shape[:3]:
+        raise ValueError(f"head masks must be {crops.shape[:3]} uint8, got {masks.shape} {masks.dtype}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = np.empty_like(crops)
+    try:
+        for i in range(0, len(crops), batch_size):
+            rgb = torch.from_numpy(np.ascontiguousarray(crops[i : i + batch_size])).to(device).permute(0, 3, 1, 2)
+            head = torch.from_numpy(np.ascontiguousarray(masks[i : i + batch_size])).to(device)[:, None]
+            x = torch.cat([rgb, head], dim=1).float() / 255
+            y = model(x, decoder)
+            out[i : i + batch_size] = (y * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out

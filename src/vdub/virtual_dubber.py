@@ -1,0 +1,181 @@
+"""Virtual dubber, builtin backend: the actor's reference frame animated by the dubber.
+
+The paper's virtual dubber is LivePortrait driven by the dubber video. The builtin backend
+works offline from face geometry alone:
+
+1. The dubber's expression is measured relative to the dubber's own neutral frame, in a
+   pose-normalised face frame (a similarity fit on skull-stable points removes head motion).
+2. The expression offsets are carried into the actor's reference frame (rotated and scaled
+   by the similarity between the two neutrals) and applied to the lower face only, with a
+   smooth weight that is 0 at the nose and 1 from the mouth down, so the jaw and chin move
+   with the mouth (the paper's double-chin point) while eyes and brows stay the actor's.
+3. The reference frame is warped piecewise-affinely onto the moved landmarks; the
+   background stays static, as in the paper.
+4. The opened inner mouth is filled with the dubber's own mouth interior (teeth, tongue),
+   mapped onto the actor's inner-lip polygon and colour-matched to the actor's skin.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+
+from . import landmarks as lm
+from .geometry import robust_umeyama, umeyama
+from .smoothing import savgol_track
+from .warp import blend, feather, piecewise_affine, polygon_mask, triangulate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VirtualDubberConfig:
+    """Settings of the builtin virtual dubber."""
+
+    expression_gain: float = 1.0  # multiplier on the dubber's mouth/jaw offsets
+    smooth_window: int = 5  # Savitzky-Golay window (frames) on the dubber's offsets
+    mouth_fill: bool = True  # paste the dubber's inner mouth into the opened lips
+    min_mouth_opening: float = 0.03  # inner-lip gap / mouth width below which no fill is drawn
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "VirtualDubberConfig":
+        data = dict(data or {})
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown virtual_dubber settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+def expression_offsets(points: np.ndarray, valid: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+    """Per-frame landmark offsets from the neutral, with head pose removed.
+
+    points: T x 478 x 3 (dubber, pixels); valid: T; neutral: 478 x 3 (the dubber's neutral frame).
+    Returns T x 478 x 3 offsets expressed in the neutral frame's coordinates (0 where invalid).
+    """
+    offsets = np.zeros_like(points, dtype=np.float64)
+    for t in np.flatnonzero(valid):
+        pose = robust_umeyama(points[t, lm.STABLE], neutral[lm.STABLE])
+        offsets[t] = pose.apply(points[t].astype(np.float64)) - neutral
+    return offsets
+
+
+def lower_face_weights(points: np.ndarray) -> np.ndarray:
+    """Weight per landmark: 0 above the nose base, rising smoothly to 1 at the upper lip.
+
+    points: 478 x 2+ of a (roughly upright) face. Returns 478 in [0, 1].
+    """
+    right, left = lm.eye_centres(points[:, :2])
+    across = (left - right) / max(np.linalg.norm(left - right), 1e-6)
+    down = np.array([-across[1], across[0]])  # image y grows downwards
+    v = points[:, :2] @ down
+    nose_base = v[2]  # MediaPipe point 2: below the nose tip
+    lip_top = v[0]  # upper lip, outer contour
+    x = np.clip((v - nose_base) / max(lip_top - nose_base, 1e-6), 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def transfer_expression(offsets: np.ndarray, dubber_neutral: np.ndarray, actor_reference: np.ndarray,
+                        gain: float = 1.0) -> np.ndarray:
+    """Apply the dubber's offsets to the actor's reference mesh.
+
+    offsets: T x 478 x 3 in the dubber-neutral frame; dubber_neutral, actor_reference: 478 x 3.
+    Returns target meshes T x 478 x 3 in the reference frame's pixels.
+    """
+    to_actor = umeyama(dubber_neutral[lm.STABLE], actor_reference[lm.STABLE])
+    weights = lower_face_weights(actor_reference)
+    moved = to_actor.apply_vectors(offsets) * (gain * weights)[None, :, None]
+    return actor_reference[None].astype(np.float64) + moved
+
+
+def _anchor_points(shape: tuple[int, int], face: np.ndarray) -> np.ndarray:
+    """Fixed points that keep the background still: image border and a ring around the face."""
+    h, w = shape
+    xs = np.linspace(0, w - 1, 5)
+    ys = np.linspace(0, h - 1, 5)
+    border = [(x, 0) for x in xs] + [(x, h - 1) for x in xs] + [(0, y) for y in ys[1:-1]] + [(w - 1, y) for y in ys[1:-1]]
+    oval = face[lm.FACE_OVAL, :2]
+    centre = oval.mean(axis=0)
+    ring = centre + 1.35 * (oval - centre)
+    ring = np.clip(ring, 0, [w - 1, h - 1])
+    return np.concatenate([np.array(border, np.float64), ring])
+
+
+def _lab_stats(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+    sel = mask.reshape(-1) > 0.5
+    if sel.sum() < 16:
+        return np.zeros(3), np.ones(3)
+    return lab[sel].mean(axis=0), lab[sel].std(axis=0) + 1e-3
+
+
+def _skin_ring(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+    """Mask of the skin around the mouth: a band outside the outer lips."""
+    lips = points[lm.OUTER_LIPS, :2]
+    centre = lips.mean(axis=0)
+    outer = polygon_mask(shape, centre + 1.6 * (lips - centre))
+    inner = polygon_mask(shape, centre + 1.1 * (lips - centre))
+    return np.clip(outer - inner, 0.0, 1.0)
+
+
+def mouth_interior(dubber_frame: np.ndarray, dubber_points: np.ndarray, target_points: np.ndarray,
+                   actor_frame: np.ndarray, actor_points: np.ndarray, out_shape: tuple[int, int]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The dubber's inner mouth mapped onto the target inner-lip polygon, colour-matched.
+
+    dubber_frame: Hd x Wd x 3; dubber_points, target_points, actor_points: 478 x 3.
+    Returns ``(image H x W x 3 uint8, alpha H x W float32)``.
+    """
+    src = dubber_points[lm.INNER_LIPS, :2].astype(np.float32)
+    dst = target_points[lm.INNER_LIPS, :2].astype(np.float32)
+    affine, _ = cv2.estimateAffine2D(src, dst, method=cv2.LMEDS)
+    if affine is None:
+        return np.zeros(out_shape + (3,), np.uint8), np.zeros(out_shape, np.float32)
+    h, w = out_shape
+    warped = cv2.warpAffine(dubber_frame, affine, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # The dubber's teeth and tongue are lit and white-balanced for the dubber's shot: move
+    # their Lab statistics by the difference between the two people's perioral skin.
+    d_mean, d_std = _lab_stats(dubber_frame, _skin_ring(dubber_frame.shape[:2], dubber_points))
+    a_mean, a_std = _lab_stats(actor_frame, _skin_ring(actor_frame.shape[:2], actor_points))
+    lab = cv2.cvtColor(warped, cv2.COLOR_RGB2LAB).astype(np.float64)
+    lab = (lab - d_mean) * (a_std / d_std) + a_mean
+    matched = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    alpha = feather(polygon_mask(out_shape, dst), radius=1.0)
+    return matched, alpha
+
+
+def render_virtual_dubber(
+    reference: np.ndarray,
+    reference_points: np.ndarray,
+    dubber_frames: np.ndarray,
+    dubber_track_points: np.ndarray,
+    dubber_valid: np.ndarray,
+    dubber_neutral_index: int,
+    cfg: VirtualDubberConfig,
+):
+    """Yield ``(frame H x W x 3 uint8, target mesh 478 x 3)`` for every dubber frame.
+
+    reference: H x W x 3 actor reference frame; reference_points: 478 x 3 its mesh.
+    dubber_frames: T x Hd x Wd x 3 (conformed to the shot); dubber_track_points: T x 478 x 3;
+    dubber_valid: T. Frames where the dubber has no face hold the neutral expression.
+    """
+    shape = reference.shape[:2]
+    neutral = dubber_track_points[dubber_neutral_index].astype(np.float64)
+    offsets = expression_offsets(dubber_track_points, dubber_valid, neutral)
+    offsets = savgol_track(offsets, dubber_valid, cfg.smooth_window)
+    targets = transfer_expression(offsets, neutral, reference_points, cfg.expression_gain)
+
+    anchors = _anchor_points(shape, reference_points)
+    src_all = np.concatenate([reference_points[:, :2], anchors])
+    triangles = triangulate(src_all)
+    for t in range(len(dubber_frames)):
+        target = targets[t]
+        dst_all = np.concatenate([target[:, :2], anchors])
+        frame, _ = piecewise_affine(reference, src_all, dst_all, triangles, shape, background=reference)
+        if cfg.mouth_fill and dubber_valid[t] and lm.mouth_opening(target) > cfg.min_mouth_opening:
+            inner, alpha = mouth_interior(np.asarray(dubber_frames[t]), dubber_track_points[t], target,
+                                          reference, reference_points, shape)
+            frame = blend(frame, inner, alpha)
+        yield frame, target.astype(np.float32)
