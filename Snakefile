@@ -1,12 +1,14 @@
 # Personalized visual dubbing (Jeon et al.): virtual dubber -> full-head identity swap ->
 # identity-specific super-resolution, per shot. See README.md.
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "rules/common.smk"

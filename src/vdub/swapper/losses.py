@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .network import _from_dict
+from .network import dataclass_from_dict
 
 REGIONS = ("head", "eyes", "mouth")  # order of the mask channels
 
@@ -35,7 +35,7 @@ class LossWeights:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LossWeights":
         """Build from a mapping; unknown keys are an error."""
-        return _from_dict(cls, d)
+        return dataclass_from_dict(cls, d)
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, device: torch.device | None = None) -> torch.Tensor:

@@ -86,10 +86,14 @@ class SwapperConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SwapperConfig":
         """Build from a mapping (config file, saved model); unknown keys are an error."""
-        return _from_dict(cls, d)
+        return dataclass_from_dict(cls, d)
 
 
-def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+def dataclass_from_dict(cls: type, d: dict[str, Any]) -> Any:
+    """Build dataclass ``cls`` from ``d``, rejecting unknown keys (a typo must not pass silently).
+
+    Lists become tuples, as YAML, JSON and ``torch.load`` may return them for tuple fields.
+    """
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - known)
     if unknown:
@@ -275,15 +279,19 @@ class IdentitySwapper(nn.Module):
         z = self.encode(x)
         return self.g_block(self.identity_extractor(z), self.style_extractor(z))
 
+    def _decoder(self, name: str) -> nn.Module:
+        if name not in self.decoders:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {name!r}")
+        return self.decoders[name]
+
     def decode(self, h: torch.Tensor, decoder: str) -> torch.Tensor:
         """Run one decoder. ``h``: B x C_g x g x g (from :meth:`shared`) -> B x 3 x S x S in [0, 1]."""
-        if decoder not in self.decoders:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
-        return self.decoders[decoder](h)
+        return self._decoder(decoder)(h)
 
     def forward(self, x: torch.Tensor, decoder: str) -> torch.Tensor:
         """``x``: B x 4 x S x S in [0, 1] (RGB + head mask) -> B x 3 x S x S in [0, 1]."""
-        return self.decode(self.shared(x), decoder)
+        net = self._decoder(decoder)  # fail on a bad name before any computation
+        return net(self.shared(x))
 
 
 def parameter_counts(model: IdentitySwapper) -> dict[str, int]:

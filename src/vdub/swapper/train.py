@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from ..checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
 from ..io import atomic_path
 from .losses import LossWeights, decoder_loss
-from .network import DECODERS, IdentitySwapper, SwapperConfig, _from_dict, parameter_counts
+from .network import DECODERS, IdentitySwapper, SwapperConfig, dataclass_from_dict, parameter_counts
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """Build from a mapping (config file); unknown keys are an error."""
-        return _from_dict(cls, d)
+        return dataclass_from_dict(cls, d)
 
 
 # Settings that change what is computed; the rest (length, logging, device) may change on resume.
@@ -278,7 +278,7 @@ def train_swapper(
     model = IdentitySwapper(net_cfg)
     if init_from is not None:
         model.load_state_dict(_load_payload(init_from, net_cfg)["state_dict"], strict=True)
-    memory_format = torch.preserve_format
+    memory_format = torch.contiguous_format
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         if train_cfg.channels_last:

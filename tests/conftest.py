@@ -1,0 +1,43 @@
+"""Shared fixtures: the real clips in ../shared/media, decoded and tracked once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "media"
+
+needs_media = pytest.mark.skipif(not MEDIA.is_dir(), reason=f"shared clips not found at {MEDIA}")
+
+
+def decode(name: str, n_frames: int) -> np.ndarray:
+    """The first ``n_frames`` of a shared clip, RGB in display geometry: T x H x W x 3."""
+    from vdub.video import probe_video, read_frames
+
+    info = probe_video(MEDIA / name)
+    return np.stack(list(read_frames(info, max_frames=n_frames)))
+
+
+@pytest.fixture(scope="session")
+def actor_clip():
+    """45 frames of actor_woman_bluewall.mp4 (700x700, 30 fps) with their face track."""
+    from vdub.face_mesh import track_faces
+
+    if not MEDIA.is_dir():
+        pytest.skip(f"shared clips not found at {MEDIA}")
+    frames = decode("actor_woman_bluewall.mp4", 45)
+    return frames, track_faces(iter(frames), len(frames))
+
+
+@pytest.fixture(scope="session")
+def dubber_clip():
+    """45 frames of dubber_man_office.mp4 (512x512, 25 fps) with their face track."""
+    from vdub.face_mesh import track_faces
+
+    if not MEDIA.is_dir():
+        pytest.skip(f"shared clips not found at {MEDIA}")
+    frames = decode("dubber_man_office.mp4", 45)
+    return frames, track_faces(iter(frames), len(frames))

@@ -1,0 +1,87 @@
+"""The sample sheet: shot-id rules, path resolution, and input checks naming shot and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vdub.errors import ShotError
+from vdub.samples import check_input_files, load_samples, parse_samples, validate_shot_id
+
+
+@pytest.mark.parametrize("good", ["shot_010", "A-1", "take2.v3", "0abc"])
+def test_valid_ids_pass(good):
+    assert validate_shot_id(good) == good
+
+
+@pytest.mark.parametrize("bad", ["shot 1", "a/b", "..", "a..b", ".hidden", "", "plan_é", "x" * 65, 12, None, "a\\b"])
+def test_invalid_ids_rejected(bad):
+    with pytest.raises(ShotError, match="invalid shot id"):
+        validate_shot_id(bad)
+
+
+def _sheet(tmp_path: Path, shots: list[dict]) -> Path:
+    path = tmp_path / "samples.yaml"
+    path.write_text(yaml.safe_dump({"shots": shots}))
+    return path
+
+
+def _media(tmp_path: Path, name: str, content: bytes = b"x") -> Path:
+    p = tmp_path / name
+    p.write_bytes(content)
+    return p
+
+
+def test_paths_resolved_relative_to_sheet(tmp_path, monkeypatch):
+    sub = tmp_path / "project"
+    sub.mkdir()
+    _media(sub, "a.mp4")
+    _media(sub, "d.mp4")
+    sheet = _sheet(sub, [{"id": "s1", "actor": "ann", "actor_video": "a.mp4", "dubber_video": "d.mp4"}])
+    monkeypatch.chdir(tmp_path)
+    (shot,) = load_samples(sheet)
+    assert shot.actor_video == "project/a.mp4"
+    assert shot.audio is None and shot.reference_frame is None
+
+
+def test_missing_file_names_shot_and_file(tmp_path):
+    _media(tmp_path, "a.mp4")
+    sheet = _sheet(tmp_path, [{"id": "s1", "actor": "ann", "actor_video": "a.mp4", "dubber_video": "missing take.mp4"}])
+    shots = load_samples(sheet)
+    with pytest.raises(ShotError) as err:
+        check_input_files(shots)
+    assert "shot 's1'" in str(err.value) and "missing take.mp4" in str(err.value) and "not found" in str(err.value)
+
+
+def test_empty_file_rejected(tmp_path):
+    _media(tmp_path, "a.mp4")
+    _media(tmp_path, "d.mp4", b"")
+    shots = load_samples(_sheet(tmp_path, [{"id": "s2", "actor": "ann", "actor_video": "a.mp4", "dubber_video": "d.mp4"}]))
+    with pytest.raises(ShotError, match=r"shot 's2'.*d\.mp4.*empty"):
+        check_input_files(shots)
+
+
+def test_generated_paths_need_not_exist(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shots = parse_samples({"shots": [{"id": "demo", "actor": "a", "actor_video": "resources/demo/actor.mp4",
+                                      "dubber_video": "resources/demo/dubber.mp4"}]}, tmp_path)
+    check_input_files(shots, generated={"resources/demo/actor.mp4", "resources/demo/dubber.mp4"})
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"id": "s", "actor": "a", "actor_video": "x.mp4"}, "missing 'dubber_video'"),
+    ({"id": "s", "actor": "a b", "actor_video": "x", "dubber_video": "y"}, "invalid actor id"),
+    ({"id": "s", "actor": "a", "actor_video": "x", "dubber_video": "y", "reference_frame": -1}, "reference_frame"),
+    ({"id": "s", "actor": "a", "actor_video": "x", "dubber_video": "y", "colour": 1}, "unknown fields"),
+])
+def test_bad_entries(tmp_path, entry, message):
+    with pytest.raises(ShotError, match=message):
+        parse_samples({"shots": [entry]}, tmp_path)
+
+
+def test_duplicate_ids(tmp_path):
+    entry = {"id": "s", "actor": "a", "actor_video": "x", "dubber_video": "y"}
+    with pytest.raises(ShotError, match="duplicate"):
+        parse_samples({"shots": [entry, entry]}, tmp_path)
