@@ -199,7 +199,9 @@ def _train_step(
         # as the actor decoder will at inference on virtual-dubber crops.
         h = model.shared(x).split(train_cfg.batch_size)
         preds = {name: model.decode(part, name) for name, part in zip(DECODERS, h)}
-    losses = {name: decoder_loss(preds[name], batches[name][1], batches[name][2], weights)["total"] for name in DECODERS}
+    losses = {
+        name: decoder_loss(preds[name], batches[name][1], batches[name][2], weights)["total"] for name in DECODERS
+    }
     total = losses["actor"] + losses["dubber"]
     optimizer.zero_grad(set_to_none=True)
     total.backward()
@@ -327,7 +329,8 @@ def train_swapper(
                 log.warning("stopped by signal %s at step %d; resume checkpoint %s", stop.signum, step, resume_path)
                 raise TrainingInterrupted(f"stopped at step {step}; resume from {resume_path}")
 
-    save_model(out_model, model, net_cfg, extra={"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights)})
+    provenance = {"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights)}
+    save_model(out_model, model, net_cfg, extra=provenance)
     _write_loss_csv(loss_csv, history)
     resume_path.unlink(missing_ok=True)
     return _summary(history, start, train_cfg, model, device)
@@ -351,7 +354,9 @@ def _summary(
     }
 
 
-def save_model(path: str | Path, model: IdentitySwapper, cfg: SwapperConfig, extra: dict[str, Any] | None = None) -> None:
+def save_model(
+    path: str | Path, model: IdentitySwapper, cfg: SwapperConfig, extra: dict[str, Any] | None = None
+) -> None:
     """Write ``{"config": asdict(cfg), "state_dict": ...}`` (plus ``extra``) atomically, on CPU."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
