@@ -1,0 +1,83 @@
+"""Metrics on constructed inputs with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from vdub import landmarks as lm
+from vdub.face_mesh import track_image
+from vdub.geometry import Similarity
+from vdub.metrics import lmd, mouth_opening_correlation, psnr, ssim
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    from skimage import data
+
+    points = track_image(data.astronaut())
+    assert points is not None
+    return points.astype(np.float64)
+
+
+def test_psnr_known_noise():
+    rng = np.random.default_rng(0)
+    a = rng.integers(20, 235, (64, 64, 3), dtype=np.uint8)
+    assert psnr(a, a) == float("inf")
+    b = (a.astype(int) + rng.choice([-5, 5], a.shape)).astype(np.uint8)  # MSE exactly 25
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255**2 / 25), abs=1e-9)
+    mask = np.zeros((64, 64), bool)
+    mask[:10] = True
+    c = a.copy()
+    c[10:] = 0  # differences outside the mask do not count
+    assert psnr(a, c, mask) == float("inf")
+
+
+def test_ssim_identical_and_degraded():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    assert ssim(a, a) == pytest.approx(1.0)
+    noisy = np.clip(a.astype(int) + rng.normal(0, 60, a.shape), 0, 255).astype(np.uint8)
+    assert ssim(a, noisy) < 0.9
+
+
+def test_lmd_zero_for_same_track_and_pose_invariant(mesh):
+    track = np.stack([mesh, mesh, mesh])
+    valid = np.ones(3, bool)
+    assert lmd(track, valid, track, valid) == pytest.approx(0.0, abs=1e-9)
+    # The same face elsewhere in the frame, bigger and rolled: still LMD 0.
+    moved = Similarity(1.7, Rotation.from_euler("z", 12, degrees=True).as_matrix(), np.array([40.0, -25.0, 3.0]))
+    assert lmd(track, valid, moved.apply(track), valid) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lmd_known_mouth_shift(mesh):
+    iod = float(lm.inter_ocular(mesh))
+    opened = mesh.copy()
+    lower = lm.OUTER_LIPS[11:] + lm.INNER_LIPS[11:]  # the 18 lower-lip points
+    opened[lower, 1] += 0.1 * iod
+    valid = np.ones(1, bool)
+    # Lower-lip points move by 0.1 IOD; centring moves all 40 points by 0.1 * 18/40 IOD.
+    shift = 0.1 * 18 / 40
+    expected = (18 * (0.1 - shift) + 22 * shift) / 40
+    assert lmd(mesh[None], valid, opened[None], valid) == pytest.approx(expected, rel=1e-3)
+
+
+def test_lmd_ignores_frames_without_face(mesh):
+    a = np.stack([mesh, mesh])
+    b = np.stack([mesh, mesh + 50])
+    b[1, lm.MOUTH] += 10  # a different mouth, but in a frame marked faceless
+    assert lmd(a, np.ones(2, bool), b, np.array([True, False])) == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(lmd(a, np.zeros(2, bool), b, np.ones(2, bool)))
+
+
+def test_mouth_opening_correlation(mesh):
+    frames = []
+    for k in range(6):
+        m = mesh.copy()
+        m[lm.LOWER_INNER_LIP, 1] += k
+        frames.append(m)
+    track = np.stack(frames)
+    valid = np.ones(6, bool)
+    assert mouth_opening_correlation(track, valid, track, valid) == pytest.approx(1.0)
+    assert mouth_opening_correlation(track, valid, track[::-1], valid) == pytest.approx(-1.0)
