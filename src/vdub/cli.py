@@ -115,7 +115,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from .face_mesh import FaceMeshConfig
     from .pipeline import evaluate
 
-    evaluate(a.shot, a.actor_frames, a.output_frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out,
+    evaluate(a.shot, a.actor_frames, a.output_frames, a.composite_frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out,
              FaceMeshConfig.from_dict(a.settings))
 
 
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("evaluate", cmd_evaluate, "PSNR/SSIM against the actor, LMD against the dubber")
-    for name in ("actor-frames", "output-frames", "actor-mesh", "dubber-mesh", "crops", "out"):
+    for name in ("actor-frames", "output-frames", "composite-frames", "actor-mesh", "dubber-mesh", "crops", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)")

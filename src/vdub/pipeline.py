@@ -280,12 +280,14 @@ def mux(shot: str, frames_path: Path, audio_path: Path, info_path: Path, out_vid
     write_video(iter(frames), out_video, info["fps_str"], audio_path=audio_path, crf=crf)
 
 
-def evaluate(shot: str, actor_frames: Path, output_frames: Path, actor_mesh: Path, dubber_mesh: Path,
-             crops_path: Path, out_json: Path, cfg: FaceMeshConfig) -> dict:
+def evaluate(shot: str, actor_frames: Path, output_frames: Path, composite_frames: Path, actor_mesh: Path,
+             dubber_mesh: Path, crops_path: Path, out_json: Path, cfg: FaceMeshConfig) -> dict:
     """PSNR/SSIM of the output against the actor video, LMD against the dubber's mouth.
 
     PSNR is reported over the whole frame and outside the head region (where the output
-    must equal the actor), LMD for the output and, as the baseline, the unedited actor.
+    must equal the actor). LMD and the mouth-opening correlation are reported for the
+    output and, so that the table shows what each stage buys, for the unedited actor and
+    for the composite (aligned virtual dubber on the actor frame, before the swapper).
     """
     from .masks import uncrop
     from .metrics import lmd, mouth_opening_correlation, psnr, ssim
@@ -296,8 +298,9 @@ def evaluate(shot: str, actor_frames: Path, output_frames: Path, actor_mesh: Pat
         raise ShotError(shot, output_frames, f"output frames {output.shape} do not match the actor's {actor.shape}")
     data = load_npz(crops_path)
     t_count, h, w = actor.shape[:3]
-    out_track = track_faces(iter(output), t_count, cfg)
-    actor_track = load_track(actor_mesh)
+    tracks = {"output": track_faces(iter(output), t_count, cfg),
+              "composite": track_faces(iter(load_frames(composite_frames)), t_count, cfg),
+              "actor": load_track(actor_mesh)}
     dubber_track = load_track(dubber_mesh)
     psnr_all, psnr_outside, ssim_all = [], [], []
     for t in range(t_count):
@@ -310,20 +313,19 @@ def evaluate(shot: str, actor_frames: Path, output_frames: Path, actor_mesh: Pat
     result = {
         "shot": shot,
         "frames": t_count,
-        "frames_with_face_output": int(out_track.valid.sum()),
+        "frames_with_face_output": int(tracks["output"].valid.sum()),
         "psnr": float(np.mean(finite(psnr_all))) if finite(psnr_all) else float("inf"),
         "psnr_outside_head": float(np.mean(finite(psnr_outside))) if finite(psnr_outside) else float("inf"),
         "ssim": float(np.mean(ssim_all)),
-        "lmd_output_vs_dubber": lmd(out_track.points, out_track.valid, dubber_track.points, dubber_track.valid),
-        "lmd_actor_vs_dubber": lmd(actor_track.points, actor_track.valid, dubber_track.points, dubber_track.valid),
-        "mouth_corr_output_vs_dubber": mouth_opening_correlation(out_track.points, out_track.valid,
-                                                                 dubber_track.points, dubber_track.valid),
-        "mouth_corr_actor_vs_dubber": mouth_opening_correlation(actor_track.points, actor_track.valid,
-                                                                dubber_track.points, dubber_track.valid),
+        **{f"lmd_{name}_vs_dubber": lmd(t.points, t.valid, dubber_track.points, dubber_track.valid)
+           for name, t in tracks.items()},
+        **{f"mouth_corr_{name}_vs_dubber": mouth_opening_correlation(t.points, t.valid, dubber_track.points,
+                                                                     dubber_track.valid)
+           for name, t in tracks.items()},
         "per_frame": {"psnr": psnr_all, "psnr_outside_head": psnr_outside, "ssim": ssim_all},
     }
     save_json(out_json, result)
-    log.info("shot %s: PSNR %.2f dB (outside head %.2f), SSIM %.3f, LMD %.3f (actor %.3f)", shot, result["psnr"],
-             result["psnr_outside_head"], result["ssim"], result["lmd_output_vs_dubber"],
-             result["lmd_actor_vs_dubber"])
+    log.info("shot %s: PSNR %.2f dB (outside head %.2f), SSIM %.3f, LMD %.3f (actor %.3f, composite %.3f)", shot,
+             result["psnr"], result["psnr_outside_head"], result["ssim"], result["lmd_output_vs_dubber"],
+             result["lmd_actor_vs_dubber"], result["lmd_composite_vs_dubber"])
     return result
