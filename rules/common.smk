@@ -10,11 +10,13 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vdub.errors import ShotError
-from vdub.samples import check_input_files, load_samples
+from vdub.samples import check_input_files, load_samples, probe_input_videos
 
 
 validate(config, schema="../config/schema.yaml")
 
+if config["preset"] not in config["presets"]:
+    raise WorkflowError(f"config: preset '{config['preset']}' is not one of {sorted(config['presets'])}")
 PRESET = config["presets"][config["preset"]]
 
 # The embedded demo's clips are made by rule demo_input, so they need not exist yet.
@@ -23,6 +25,7 @@ DEMO_INPUTS = {"resources/demo/actor.mp4", "resources/demo/dubber.mp4"}
 try:
     SHOTS = {shot.id: shot for shot in load_samples(config["samples"])}
     check_input_files(list(SHOTS.values()), generated=DEMO_INPUTS)
+    probe_input_videos(list(SHOTS.values()), generated=DEMO_INPUTS)
 except ShotError as err:
     raise WorkflowError(f"samples: {err}") from None
 

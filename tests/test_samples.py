@@ -58,7 +58,8 @@ def test_missing_file_names_shot_and_file(tmp_path):
 def test_empty_file_rejected(tmp_path):
     _media(tmp_path, "a.mp4")
     _media(tmp_path, "d.mp4", b"")
-    shots = load_samples(_sheet(tmp_path, [{"id": "s2", "actor": "ann", "actor_video": "a.mp4", "dubber_video": "d.mp4"}]))
+    entry = {"id": "s2", "actor": "ann", "actor_video": "a.mp4", "dubber_video": "d.mp4"}
+    shots = load_samples(_sheet(tmp_path, [entry]))
     with pytest.raises(ShotError, match=r"shot 's2'.*d\.mp4.*empty"):
         check_input_files(shots)
 

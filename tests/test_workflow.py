@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import MEDIA, REPO, needs_media
 
 STAGES = ["ingest", "face_geometry", "reference", "virtual_dubber", "align", "masks", "train_swapper", "reenact",
@@ -192,3 +191,13 @@ def test_embedded_demo_runs_without_shared_media(tmp_path):
                               "default=nw=1:nk=1", str(project / "resources" / "demo" / "actor.mp4")],
                              capture_output=True, text=True, check=True).stdout
     assert "SYNTHETIC" in comment
+
+
+def test_file_that_is_not_a_video_is_rejected_before_any_job(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is a text file, not a video\n")
+    make_project(tmp_path, [{"id": "s1", "actor": "a", "actor_video": str(bad), "dubber_video": str(bad)}])
+    proc = snakemake(tmp_path, "-n", "--cores", "1", check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "shot 's1'" in text and "notes.mp4" in text
+    assert not (tmp_path / "work").exists()

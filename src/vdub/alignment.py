@@ -8,20 +8,21 @@ lower part of that face, which is what the identity-swapping network reenacts (s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import landmarks as lm
 from .face_mesh import FaceTrack
 from .geometry import Similarity, robust_umeyama
+from .settings import Settings
 from .smoothing import savgol_track
 from .virtual_dubber import lower_face_weights
-from .warp import blend, feather, interpolate_vertex_values, piecewise_affine, triangulate
+from .warp import blend, feather, interpolate_vertex_values, piecewise_affine
 
 
 @dataclass
-class AlignConfig:
+class AlignConfig(Settings):
     """Settings of the alignment stage."""
 
     smooth_window: int = 7  # Savitzky-Golay window (frames) on mesh vertex trajectories
@@ -29,13 +30,6 @@ class AlignConfig:
     feather_fraction: float = 0.08  # blend feather radius, as a fraction of the inter-ocular distance
     composite_from: float = 0.35  # lower-face weight at which the composite starts (0 = nose base)
 
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "AlignConfig":
-        data = dict(data or {})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown align settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 def smooth_track(track: FaceTrack, cfg: AlignConfig) -> FaceTrack:
@@ -85,7 +79,8 @@ def render_aligned(actor_frame: np.ndarray, actor_points: np.ndarray, vd_frame: 
 
     # Lower-face weight of every pixel, interpolated from the per-landmark weights over
     # the mesh: 0 above the nose base, 1 from the upper lip down.
-    ramp = np.clip((lower_face_weights(aligned_points) - cfg.composite_from) / max(1.0 - cfg.composite_from, 1e-6), 0, 1)
+    start = cfg.composite_from
+    ramp = np.clip((lower_face_weights(aligned_points) - start) / max(1.0 - start, 1e-6), 0, 1)
     lower = interpolate_vertex_values(aligned_points[:, :2], ramp, triangles, shape)
     composite_alpha = alpha * lower
     composite = blend(actor_frame, face, composite_alpha)

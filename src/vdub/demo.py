@@ -25,7 +25,7 @@ from scipy.io import wavfile
 from . import landmarks as lm
 from .face_mesh import track_image
 from .video import write_video
-from .virtual_dubber import _anchor_points
+from .virtual_dubber import anchor_points
 from .warp import blend, feather, piecewise_affine, polygon_mask, triangulate
 
 SIZE = 320  # demo frame side in pixels (the photograph is 512 px; smaller keeps the demo quick)
@@ -85,7 +85,7 @@ def render_clip(image: np.ndarray, points: np.ndarray, openings: np.ndarray, swa
     sway: T x 3 (degrees, dx, dy) of a similarity about the face centre.
     """
     shape = image.shape[:2]
-    anchors = _anchor_points(shape, points)
+    anchors = anchor_points(shape, points)
     src = np.concatenate([points[:, :2], anchors])
     triangles = triangulate(src)
     centre = tuple(points[lm.FACE_OVAL, :2].mean(axis=0))
@@ -134,7 +134,9 @@ def make_demo(out_actor: str | Path, out_dubber: str | Path) -> None:
 
     n_actor = int(round(DURATION_S * 30))
     t = np.arange(n_actor) / 30
-    sway = np.stack([2.5 * np.sin(2 * np.pi * 0.4 * t), 4 * np.sin(2 * np.pi * 0.3 * t), 2 * np.sin(2 * np.pi * 0.5 * t)], 1)
+    # (degrees, dx, dy): a slow sway of the head, as in a talking shot.
+    sway = np.stack([2.5 * np.sin(2 * np.pi * 0.4 * t), 4 * np.sin(2 * np.pi * 0.3 * t),
+                     2 * np.sin(2 * np.pi * 0.5 * t)], 1)
     actor_mouth = 0.5 * syllables(n_actor, 30, 3.0, seed=1)
     _write_clip(Path(out_actor), render_clip(photo, points, actor_mouth, sway), "30/1", voice(actor_mouth, 30, 190, 1))
 

@@ -9,30 +9,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from .landmarks import N_POINTS
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class FaceMeshConfig:
+class FaceMeshConfig(Settings):
     """Settings of the MediaPipe face-mesh tracker."""
 
     min_detection_confidence: float = 0.5  # face detector threshold
     min_tracking_confidence: float = 0.5  # below this the tracker re-detects
     tracking: bool = True  # video mode: track between frames (smoother, faster) vs. detect each frame
 
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "FaceMeshConfig":
-        data = dict(data or {})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown face_mesh settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 @dataclass

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +32,8 @@ from vdub.audio import audio_duration, extract_audio, loudness_dbfs
 from vdub.errors import ShotError
 from vdub.io import FrameWriter, save_json
 from vdub.video import VideoInfo, parse_rate, probe_video, read_frames
+
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def stretch_factor(
 
 
 @dataclass
-class IngestConfig:
+class IngestConfig(Settings):
     """Settings of the ingest stage (the ``ingest`` section of config.yaml)."""
 
     #: How the dubber's take is brought onto the actor's timeline: "resample" (keep timing;
@@ -145,15 +146,6 @@ class IngestConfig:
                 raise ValueError(f"ingest.max_frames must be positive or null, got {self.max_frames}")
             self.max_frames = int(self.max_frames)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "IngestConfig":
-        """Build from a config mapping; unknown keys are an error (they are usually typos)."""
-        data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ingest config keys {unknown}; known keys are {sorted(known)}")
-        return cls(**data)
 
 
 class _ShortDecode(Exception):

@@ -10,12 +10,13 @@ smoothed over time so that the network never sees a crop that jitters with the t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from . import landmarks as lm
+from .settings import Settings
 from .smoothing import fill_gaps, moving_average
 from .warp import polygon_mask
 
@@ -23,7 +24,7 @@ MASK_CHANNELS = ("head", "eyes", "mouth")
 
 
 @dataclass
-class MaskConfig:
+class MaskConfig(Settings):
     """Settings of masks and crops."""
 
     crop_scale: float = 2.0  # crop side / face-oval height: room for hair and neck
@@ -34,13 +35,6 @@ class MaskConfig:
     region_blur: float = 0.06  # softness of the head region's edges, fraction of face height
     part_dilate: float = 0.25  # eye/mouth masks grow by this fraction of the inter-ocular distance
 
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "MaskConfig":
-        data = dict(data or {})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown masks settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 def face_height(points: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import landmarks as lm
-from .alignment import AlignConfig, rigid_transforms, render_aligned, smooth_track, stable_residual
+from .alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track, stable_residual
 from .errors import ShotError
 from .face_mesh import FaceMeshConfig, FaceTrack, person_segmentation, track_faces
 from .io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz

@@ -6,16 +6,17 @@ the dubber's neutral frame, against which the dubber's expressions are measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from . import landmarks as lm
+from .settings import Settings
 
 
 @dataclass
-class ReferenceConfig:
+class ReferenceConfig(Settings):
     """Weights of the reference-frame score (each term is in [0, 1], higher is better)."""
 
     w_frontal: float = 1.0  # face plane facing the camera
@@ -23,13 +24,6 @@ class ReferenceConfig:
     w_eyes_open: float = 0.5  # eyelids open relative to the shot's widest
     w_sharp: float = 0.25  # Laplacian energy of the face relative to the shot's sharpest
 
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "ReferenceConfig":
-        data = dict(data or {})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown reference settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 def frontality(points: np.ndarray) -> np.ndarray:

@@ -136,3 +136,17 @@ def check_input_files(shots: list[Shot], generated: set[str] = frozenset()) -> N
                 raise ShotError(shot.id, file, f"{role} is empty (0 bytes)")
             if not os.access(p, os.R_OK):
                 raise ShotError(shot.id, file, f"{role} is not readable")
+
+
+def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> None:
+    """Probe every actor and dubber video with ffprobe before any job starts.
+
+    A file that is not a decodable video fails now, naming shot and file, rather than hours
+    later in the middle of a batch.
+    """
+    from .video import probe_video
+
+    for shot in shots:
+        for file in (shot.actor_video, shot.dubber_video):
+            if file not in generated:
+                probe_video(file, shot=shot.id)

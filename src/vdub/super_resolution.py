@@ -46,6 +46,7 @@ from torch import nn
 
 from .checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
 from .io import atomic_path
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ _CSV_FIELDS = ("step", "loss", "l1", "edge", "seconds")
 
 
 @dataclass
-class SRConfig:
+class SRConfig(Settings):
     """Settings of the identity-specific SR network and its training (one actor)."""
 
     in_size: int = 64  # input crop side in pixels (the swapper's head crop size; paper 176)
@@ -84,14 +85,6 @@ class SRConfig:
         """The residual branch's integer upscale factor (``scale``, or the automatic one)."""
         return self.scale if self.scale > 0 else math.ceil(self.out_size / self.in_size)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SRConfig":
-        """Build from a config mapping; unknown keys are an error (a typo must not pass silently)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown super-resolution setting(s): {', '.join(unknown)}; known: {sorted(known)}")
-        return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (what is stored in the model file)."""

@@ -18,13 +18,14 @@ works offline from face geometry alone:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from . import landmarks as lm
 from .geometry import robust_umeyama, umeyama
+from .settings import Settings
 from .smoothing import savgol_track
 from .warp import blend, feather, piecewise_affine, polygon_mask, triangulate
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class VirtualDubberConfig:
+class VirtualDubberConfig(Settings):
     """Settings of the builtin virtual dubber."""
 
     expression_gain: float = 1.0  # multiplier on the dubber's mouth/jaw offsets
@@ -40,13 +41,6 @@ class VirtualDubberConfig:
     mouth_fill: bool = True  # paste the dubber's inner mouth into the opened lips
     min_mouth_opening: float = 0.03  # inner-lip gap / mouth width below which no fill is drawn
 
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "VirtualDubberConfig":
-        data = dict(data or {})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown virtual_dubber settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 def expression_offsets(points: np.ndarray, valid: np.ndarray, neutral: np.ndarray) -> np.ndarray:
@@ -90,12 +84,13 @@ def transfer_expression(offsets: np.ndarray, dubber_neutral: np.ndarray, actor_r
     return actor_reference[None].astype(np.float64) + moved
 
 
-def _anchor_points(shape: tuple[int, int], face: np.ndarray) -> np.ndarray:
+def anchor_points(shape: tuple[int, int], face: np.ndarray) -> np.ndarray:
     """Fixed points that keep the background still: image border and a ring around the face."""
     h, w = shape
     xs = np.linspace(0, w - 1, 5)
     ys = np.linspace(0, h - 1, 5)
-    border = [(x, 0) for x in xs] + [(x, h - 1) for x in xs] + [(0, y) for y in ys[1:-1]] + [(w - 1, y) for y in ys[1:-1]]
+    border = ([(x, 0) for x in xs] + [(x, h - 1) for x in xs]
+              + [(0, y) for y in ys[1:-1]] + [(w - 1, y) for y in ys[1:-1]])
     oval = face[lm.FACE_OVAL, :2]
     centre = oval.mean(axis=0)
     ring = centre + 1.35 * (oval - centre)
@@ -167,7 +162,7 @@ def render_virtual_dubber(
     offsets = savgol_track(offsets, dubber_valid, cfg.smooth_window)
     targets = transfer_expression(offsets, neutral, reference_points, cfg.expression_gain)
 
-    anchors = _anchor_points(shape, reference_points)
+    anchors = anchor_points(shape, reference_points)
     src_all = np.concatenate([reference_points[:, :2], anchors])
     triangles = triangulate(src_all)
     for t in range(len(dubber_frames)):

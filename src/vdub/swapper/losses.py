@@ -12,18 +12,17 @@ equation is written, so a small region contributes in proportion to its area.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .network import dataclass_from_dict
+from ..settings import Settings
 
 REGIONS = ("head", "eyes", "mouth")  # order of the mask channels
 
 
 @dataclass
-class LossWeights:
+class LossWeights(Settings):
     """Weights of eq. (1)-(2); defaults are the paper's values."""
 
     lambda_head: float = 1.0  # lambda_head: MSE weight of L_head
@@ -32,10 +31,6 @@ class LossWeights:
     lambda_1: float = 1.0  # lambda_1: weight of L_eyes in L_actor / L_dubber
     lambda_2: float = 4.0  # lambda_2: weight of L_mouth in L_actor / L_dubber (paper: 4)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LossWeights":
-        """Build from a mapping; unknown keys are an error."""
-        return dataclass_from_dict(cls, d)
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, device: torch.device | None = None) -> torch.Tensor:

@@ -20,7 +20,7 @@ does not give this size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -28,6 +28,8 @@ import timm
 import torch
 from timm.models.xception_aligned import XceptionAligned
 from torch import nn
+
+from ..settings import Settings
 
 DECODERS = ("actor", "dubber")
 
@@ -39,7 +41,7 @@ _XCEPTION_MIDDLE_BLOCKS = 8
 
 
 @dataclass
-class SwapperConfig:
+class SwapperConfig(Settings):
     """Hyperparameters of :class:`IdentitySwapper`; defaults are the paper's numbers."""
 
     crop_size: int = 176  # S: side of the square head crop in pixels (paper: 176)
@@ -83,22 +85,6 @@ class SwapperConfig:
         """True when E is Xception itself (timm ``legacy_xception``) rather than a scaled copy."""
         return self.width_mult == 1.0 and self.middle_blocks == _XCEPTION_MIDDLE_BLOCKS
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SwapperConfig":
-        """Build from a mapping (config file, saved model); unknown keys are an error."""
-        return dataclass_from_dict(cls, d)
-
-
-def dataclass_from_dict(cls: type, d: dict[str, Any]) -> Any:
-    """Build dataclass ``cls`` from ``d``, rejecting unknown keys (a typo must not pass silently).
-
-    Lists become tuples, as YAML, JSON and ``torch.load`` may return them for tuple fields.
-    """
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def _scaled(channels: int, width_mult: float) -> int:

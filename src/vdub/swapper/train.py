@@ -31,8 +31,9 @@ import torch.nn.functional as F
 
 from ..checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
 from ..io import atomic_path
+from ..settings import Settings
 from .losses import LossWeights, decoder_loss
-from .network import DECODERS, IdentitySwapper, SwapperConfig, dataclass_from_dict, parameter_counts
+from .network import DECODERS, IdentitySwapper, SwapperConfig, parameter_counts
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ CSV_HEADER = ("step", "loss_actor", "loss_dubber", "loss_total", "seconds")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     """Optimisation settings; defaults are the paper's where it gives them.
 
     Augmentation: no horizontal flips, because faces are not symmetric (hair parting, a
@@ -71,10 +72,6 @@ class TrainConfig:
         if not 0 <= self.max_shift < 0.5 or self.colour_jitter < 0:
             raise ValueError(f"invalid max_shift/colour_jitter: {self}")
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Build from a mapping (config file); unknown keys are an error."""
-        return dataclass_from_dict(cls, d)
 
 
 # Settings that change what is computed; the rest (length, logging, device) may change on resume.
