@@ -21,23 +21,22 @@ def decode(name: str, n_frames: int) -> np.ndarray:
     return np.stack(list(read_frames(info, max_frames=n_frames)))
 
 
-@pytest.fixture(scope="session")
-def actor_clip():
-    """45 frames of actor_woman_bluewall.mp4 (700x700, 30 fps) with their face track."""
+def _tracked_clip(name: str, n_frames: int):
     from vdub.face_mesh import track_faces
 
     if not MEDIA.is_dir():
         pytest.skip(f"shared clips not found at {MEDIA}")
-    frames = decode("actor_woman_bluewall.mp4", 45)
+    frames = decode(name, n_frames)
     return frames, track_faces(iter(frames), len(frames))
+
+
+@pytest.fixture(scope="session")
+def actor_clip():
+    """45 frames of actor_woman_bluewall.mp4 (700x700, 30 fps) with their face track."""
+    return _tracked_clip("actor_woman_bluewall.mp4", 45)
 
 
 @pytest.fixture(scope="session")
 def dubber_clip():
     """45 frames of dubber_man_office.mp4 (512x512, 25 fps) with their face track."""
-    from vdub.face_mesh import track_faces
-
-    if not MEDIA.is_dir():
-        pytest.skip(f"shared clips not found at {MEDIA}")
-    frames = decode("dubber_man_office.mp4", 45)
-    return frames, track_faces(iter(frames), len(frames))
+    return _tracked_clip("dubber_man_office.mp4", 45)
