@@ -21,6 +21,17 @@ def decode(name: str, n_frames: int) -> np.ndarray:
     return np.stack(list(read_frames(info, max_frames=n_frames)))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's torch tests on one thread (bit-reproducible; no contention on 2 cores)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _tracked_clip(name: str, n_frames: int):
     from vdub.face_mesh import track_faces
 

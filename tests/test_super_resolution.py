@@ -25,16 +25,6 @@ from vdub.super_resolution import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _few_threads():
-    # One thread: on a shared 2-core machine more threads only contend (and it keeps the
-    # bit-exact comparisons below independent of the host's core count).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / mse))
@@ -260,3 +250,8 @@ def test_train_rejects_crops_of_the_wrong_size(tmp_path):
     lr, hr = _tiny_data()
     with pytest.raises(ValueError, match="hr crops are 32 px, expected 48 px"):
         train_sr(lr, hr, _tiny_cfg(out_size=48), tmp_path / "m.pt", tmp_path / "r.pt", tmp_path / "l.csv")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread(one_torch_thread):
+    """Every test here on one thread: bit-exact comparisons, no contention on 2 cores."""

@@ -42,14 +42,6 @@ TINY = SwapperConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Keep the CPU tests on one core (and bit-reproducible between runs in this process)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 # ---------------------------------------------------------------- network shapes
 
@@ -293,3 +285,8 @@ def test_swap_returns_uint8_crops(data, tmp_path):
     np.testing.assert_array_equal(out, swap(model, crops, masks, decoder="actor", batch_size=5))
     with pytest.raises(ValueError, match="head masks"):
         swap(model, crops, data[3][:5])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread(one_torch_thread):
+    """Every test here on one thread: bit-exact comparisons, no contention on 2 cores."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from vdub.errors import ShotError
+from vdub.errors import ShotError, require_file
 from vdub.io import atomic_path
 from vdub.video import StderrTail, ffmpeg_url, ffprobe_error_text, finish_process
 
@@ -35,12 +35,7 @@ def _probe_audio(src: Path, shot: str | None) -> dict:
 
     The stream's ``duration`` is filled in from the container when the stream lacks one.
     """
-    if not src.exists():
-        raise ShotError(shot, src, "file not found")
-    if not src.is_file():
-        raise ShotError(shot, src, "not a regular file")
-    if src.stat().st_size == 0:
-        raise ShotError(shot, src, "file is empty (0 bytes)")
+    require_file(src, shot)
     try:
         data = ffmpeg.probe(ffmpeg_url(src))
     except ffmpeg.Error as err:

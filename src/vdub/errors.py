@@ -5,6 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def require_file(path: str | Path, shot: str | None = None, role: str = "file") -> Path:
+    """Return ``path`` if it is an existing, non-empty, readable regular file, else raise ShotError."""
+    import os
+
+    path = Path(path)
+    if not path.exists():
+        raise ShotError(shot, path, f"{role} not found")
+    if not path.is_file():
+        raise ShotError(shot, path, f"{role} is not a regular file")
+    if path.stat().st_size == 0:
+        raise ShotError(shot, path, f"{role} is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise ShotError(shot, path, f"{role} is not readable")
+    return path
+
+
 class ShotError(RuntimeError):
     """A problem with one shot's input, reported with the shot id and the offending file.
 

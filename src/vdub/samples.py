@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ShotError
+from .errors import ShotError, require_file
 
 # Letters, digits, '_', '-', '.'; no leading dot, no '..', no spaces or slashes: an id is
 # a folder name under results/ and a Snakemake wildcard value.
@@ -127,15 +127,7 @@ def check_input_files(shots: list[Shot], generated: set[str] = frozenset()) -> N
         for role, file in shot.input_files().items():
             if file in generated:
                 continue
-            p = Path(file)
-            if not p.exists():
-                raise ShotError(shot.id, file, f"{role} not found")
-            if not p.is_file():
-                raise ShotError(shot.id, file, f"{role} is not a regular file")
-            if p.stat().st_size == 0:
-                raise ShotError(shot.id, file, f"{role} is empty (0 bytes)")
-            if not os.access(p, os.R_OK):
-                raise ShotError(shot.id, file, f"{role} is not readable")
+            require_file(file, shot.id, role)
 
 
 def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> None:

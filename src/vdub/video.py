@@ -33,7 +33,7 @@ from typing import IO, Any
 import ffmpeg
 import numpy as np
 
-from vdub.errors import ShotError
+from vdub.errors import ShotError, require_file
 from vdub.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -169,13 +169,7 @@ def probe_video(path: str | Path, shot: str | None = None) -> VideoInfo:
             has no usable frame rate or size, or a rotation that is not a right angle. The
             message names ``shot`` and ``path``.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ShotError(shot, path, "file not found")
-    if not path.is_file():
-        raise ShotError(shot, path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise ShotError(shot, path, "file is empty (0 bytes)")
+    path = require_file(path, shot)
     url = ffmpeg_url(path)
     try:
         data = ffmpeg.probe(url)
