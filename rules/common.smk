@@ -75,7 +75,7 @@ def audio_argument(wildcards, input):
 
 def dubber_settings(wildcards):
     """Settings of the virtual-dubber stage, with the shot's backend."""
-    return settings("builtin_dubber", backend=dubber_backend(wildcards))
+    return settings("builtin_dubber", backend=dubber_backend(wildcards), smoothing=config["smoothing"])
 
 
 def settings(*sections, **extra):

@@ -7,10 +7,10 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from vdub import landmarks as lm
-from vdub.alignment import AlignConfig, rigid_transforms, smooth_track
+from vdub.alignment import rigid_transforms, smooth_track
 from vdub.face_mesh import FaceTrack, track_image
 from vdub.geometry import Similarity, robust_umeyama, umeyama
-from vdub.smoothing import fill_gaps, savgol_track
+from vdub.smoothing import SmoothingConfig, fill_gaps, savgol_track
 from vdub.warp import piecewise_affine, triangulate
 
 
@@ -79,7 +79,7 @@ def test_smoothing_keeps_gaps_as_gaps(real_mesh):
     valid = np.ones(12, bool)
     valid[5] = False
     pts[5] = np.nan
-    out = smooth_track(FaceTrack(pts, valid), AlignConfig(smooth_window=5))
+    out = smooth_track(FaceTrack(pts, valid), SmoothingConfig())
     assert np.isnan(out.points[5]).all()
     assert np.isfinite(out.points[valid]).all()
 

@@ -16,41 +16,58 @@ from . import landmarks as lm
 from .face_mesh import FaceTrack
 from .geometry import Similarity, robust_umeyama
 from .settings import Settings
-from .smoothing import savgol_track
+from .smoothing import SmoothingConfig, savgol_track, smooth_mesh_track
 from .virtual_dubber import lower_face_weights
-from .warp import blend, feather, interpolate_vertex_values, piecewise_affine
+from .warp import blend, feather, interpolate_vertex_values, piecewise_affine, visible_triangles
+
+SCALE_MODES = ("frame", "smooth", "shot")
 
 
 @dataclass
 class AlignConfig(Settings):
     """Settings of the alignment stage."""
 
-    smooth_window: int = 7  # Savitzky-Golay window (frames) on mesh vertex trajectories
-    smooth_order: int = 2  # polynomial order of that filter
+    scale_mode: str = "smooth"  # alignment scale: 'frame' (free), 'smooth' (filtered), 'shot' (one median)
+    scale_window: int = 31  # Savitzky-Golay window (frames) on the log scale in 'smooth' mode
     feather_fraction: float = 0.08  # blend feather radius, as a fraction of the inter-ocular distance
     composite_from: float = 0.35  # lower-face weight at which the composite starts (0 = nose base)
 
+    def __post_init__(self) -> None:
+        if self.scale_mode not in SCALE_MODES:
+            raise ValueError(f"scale_mode must be one of {SCALE_MODES}, got {self.scale_mode!r}")
 
 
-def smooth_track(track: FaceTrack, cfg: AlignConfig) -> FaceTrack:
-    """Temporally smoothed copy of a face track (gaps stay gaps)."""
-    points = savgol_track(track.points, track.valid, cfg.smooth_window, cfg.smooth_order)
-    return FaceTrack(points.astype(np.float32), track.valid.copy())
+def smooth_track(track: FaceTrack, cfg: SmoothingConfig) -> FaceTrack:
+    """Temporally smoothed copy of a face track: pose and expression filtered, gaps stay gaps."""
+    return FaceTrack(smooth_mesh_track(track.points, track.valid, cfg), track.valid.copy())
 
 
-def rigid_transforms(source: FaceTrack, target: FaceTrack) -> list[Similarity | None]:
+def rigid_transforms(source: FaceTrack, target: FaceTrack, scale_mode: str = "frame",
+                     scale_window: int = 31) -> list[Similarity | None]:
     """Per-frame similarity taking ``source`` meshes onto ``target`` meshes (stable points only).
 
-    None where either track has no face.
+    The fit is robust (outlying points are dropped and the fit redone). A per-frame scale
+    lets the face breathe with tracking noise, which the paper names as a failure; so in
+    ``'smooth'`` mode the log scale is Savitzky-Golay filtered over ``scale_window`` frames
+    (a dolly-in is still followed) and in ``'shot'`` mode one median scale holds for the
+    shot; rotation and translation are then refitted for that scale. None where either
+    track has no face.
     """
-    out: list[Similarity | None] = []
-    for t in range(len(source.points)):
-        if source.valid[t] and target.valid[t]:
-            out.append(robust_umeyama(source.points[t, lm.STABLE].astype(np.float64),
-                                      target.points[t, lm.STABLE].astype(np.float64)))
-        else:
-            out.append(None)
-    return out
+    if scale_mode not in SCALE_MODES:
+        raise ValueError(f"scale_mode must be one of {SCALE_MODES}, got {scale_mode!r}")
+    both = source.valid & target.valid
+    src = source.points[:, lm.STABLE].astype(np.float64)
+    dst = target.points[:, lm.STABLE].astype(np.float64)
+    free = [robust_umeyama(src[t], dst[t]) if both[t] else None for t in range(len(both))]
+    if scale_mode == "frame" or not both.any():
+        return free
+    log_scale = np.array([np.log(tr.scale) if tr is not None else np.nan for tr in free])
+    if scale_mode == "shot":
+        log_scale[both] = np.median(log_scale[both])
+    else:
+        log_scale = savgol_track(log_scale, both, scale_window, order=2)
+    return [robust_umeyama(src[t], dst[t], fixed_scale=float(np.exp(log_scale[t]))) if both[t] else None
+            for t in range(len(both))]
 
 
 def stable_residual(aligned: np.ndarray, target: np.ndarray) -> float:
@@ -65,13 +82,16 @@ def render_aligned(actor_frame: np.ndarray, actor_points: np.ndarray, vd_frame: 
 
     actor_frame: H x W x 3; actor_points, vd_points: 478 x 3; triangles: M x 3 over the 478
     points (the inner-mouth polygon is covered, so the dubbed mouth interior comes along).
+    Triangles that turn away from the camera under the alignment are not drawn, and the
+    rest are drawn far to near (see :func:`vdub.warp.visible_triangles`).
 
     Returns ``(aligned frame, composite frame, aligned mesh 478 x 3, composite alpha H x W)``:
     the aligned frame carries the whole rendered face, the composite only its lower part.
     """
     shape = actor_frame.shape[:2]
     aligned_points = transform.apply(vd_points.astype(np.float64))
-    face, coverage = piecewise_affine(vd_frame, vd_points[:, :2], aligned_points[:, :2], triangles, shape,
+    drawn = visible_triangles(vd_points, aligned_points, triangles, depth=aligned_points[:, 2])
+    face, coverage = piecewise_affine(vd_frame, vd_points[:, :2], aligned_points[:, :2], drawn, shape,
                                       background=actor_frame)
     radius = max(cfg.feather_fraction * float(lm.inter_ocular(actor_points)), 1.0)
     alpha = feather(coverage.astype(np.float32), radius)
@@ -81,7 +101,7 @@ def render_aligned(actor_frame: np.ndarray, actor_points: np.ndarray, vd_frame: 
     # the mesh: 0 above the nose base, 1 from the upper lip down.
     start = cfg.composite_from
     ramp = np.clip((lower_face_weights(aligned_points) - start) / max(1.0 - start, 1e-6), 0, 1)
-    lower = interpolate_vertex_values(aligned_points[:, :2], ramp, triangles, shape)
+    lower = interpolate_vertex_values(aligned_points[:, :2], ramp, drawn, shape)
     composite_alpha = alpha * lower
     composite = blend(actor_frame, face, composite_alpha)
     return aligned, composite, aligned_points.astype(np.float32), composite_alpha

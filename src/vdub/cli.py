@@ -58,22 +58,27 @@ def cmd_reference(a: argparse.Namespace) -> None:
 
 def cmd_virtual_dubber(a: argparse.Namespace) -> None:
     from .pipeline import virtual_dubber
+    from .smoothing import SmoothingConfig
     from .virtual_dubber import VirtualDubberConfig
 
     settings = dict(a.settings)
     backend = settings.pop("backend", "builtin")
+    smoothing = SmoothingConfig.from_dict(settings.pop("smoothing", {}))
     if backend != "builtin":
         raise ShotError(a.shot, None, f"virtual dubber backend '{backend}' is not available (builtin only)")
     virtual_dubber(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.reference, a.out,
-                   VirtualDubberConfig.from_dict(settings))
+                   VirtualDubberConfig.from_dict(settings), smoothing)
 
 
 def cmd_align(a: argparse.Namespace) -> None:
     from .alignment import AlignConfig
     from .pipeline import align
+    from .smoothing import SmoothingConfig
 
-    align(a.shot, a.actor_frames, a.actor_mesh, a.vd_frames, a.vd_mesh, a.out_aligned, a.out_composite,
-          a.out_mesh, a.out_qa, AlignConfig.from_dict(a.settings))
+    settings = dict(a.settings)
+    smoothing = SmoothingConfig.from_dict(settings.pop("smoothing", {}))
+    align(a.shot, a.actor_frames, a.actor_mesh, a.vd_frames, a.vd_mesh, a.dubber_mesh, a.out_aligned,
+          a.out_composite, a.out_mesh, a.out_qa, a.out_plot, AlignConfig.from_dict(settings), smoothing)
 
 
 def cmd_masks(a: argparse.Namespace) -> None:
@@ -162,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite")
-    for name in ("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "out-aligned", "out-composite",
-                 "out-mesh", "out-qa"):
+    for name in ("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "dubber-mesh", "out-aligned",
+                 "out-composite", "out-mesh", "out-qa", "out-plot"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("masks", cmd_masks, "head crops and soft head/eyes/mouth masks")

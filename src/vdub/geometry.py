@@ -35,10 +35,12 @@ class Similarity:
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None,
-            with_scale: bool = True) -> Similarity:
+            with_scale: bool = True, fixed_scale: float | None = None) -> Similarity:
     """Least-squares similarity transform mapping ``src`` onto ``dst`` (Umeyama 1991).
 
     src, dst: N x D (D = 2 or 3), N >= D. weights: N, non-negative (e.g. 0 for outliers).
+    ``fixed_scale`` imposes the scale (the best rotation does not depend on it; the
+    translation is solved for it); ``with_scale=False`` is the same as ``fixed_scale=1``.
     """
     src = np.asarray(src, np.float64)
     dst = np.asarray(dst, np.float64)
@@ -55,19 +57,23 @@ def umeyama(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None,
         d[-1] = -1.0  # reflection would fit better; a face is never mirrored, so forbid it
     rotation = u @ np.diag(d) @ vt
     var_s = (w * (xs**2).sum(axis=1)).sum()
-    scale = float((sig * d).sum() / var_s) if with_scale else 1.0
+    if fixed_scale is not None:
+        scale = float(fixed_scale)
+    else:
+        scale = float((sig * d).sum() / var_s) if with_scale else 1.0
     translation = mu_d - scale * rotation @ mu_s
     return Similarity(scale, rotation, translation)
 
 
-def robust_umeyama(src: np.ndarray, dst: np.ndarray, iterations: int = 3, k: float = 2.5) -> Similarity:
+def robust_umeyama(src: np.ndarray, dst: np.ndarray, iterations: int = 3, k: float = 2.5,
+                   fixed_scale: float | None = None) -> Similarity:
     """:func:`umeyama` with iteratively reweighted residuals so a few bad points cannot pull it.
 
     Points whose residual exceeds ``k`` times the median residual get weight 0 on the next
     pass (a landmark tracker's occasional outlier on the brow or nose, say).
     """
     weights = np.ones(len(src))
-    transform = umeyama(src, dst, weights)
+    transform = umeyama(src, dst, weights, fixed_scale=fixed_scale)
     for _ in range(iterations):
         residual = np.linalg.norm(transform.apply(src) - dst, axis=1)
         cutoff = k * max(np.median(residual), 1e-6)
@@ -75,5 +81,5 @@ def robust_umeyama(src: np.ndarray, dst: np.ndarray, iterations: int = 3, k: flo
         if new_weights.sum() < src.shape[1] + 1 or np.array_equal(new_weights, weights):
             break
         weights = new_weights
-        transform = umeyama(src, dst, weights)
+        transform = umeyama(src, dst, weights, fixed_scale=fixed_scale)
     return transform

@@ -24,9 +24,10 @@ OUTER_LIPS = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 31
 INNER_LIPS = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
 MOUTH = OUTER_LIPS + INNER_LIPS
 
-# Points that move with the skull, not with expression: forehead, nose bridge, eye corners,
-# and the brow roots. Rigid alignment is estimated on these only (the jaw and lips move).
-STABLE = [10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 107, 336, 55, 285]
+# Points that move with the skull, not with expression: forehead, nose bridge and tip, eye
+# corners. Rigid alignment is estimated on these only: the jaw and lips move with speech,
+# and the brows lift with expression.
+STABLE = [10, 151, 9, 8, 109, 338, 67, 297, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263]
 
 RIGHT_EYE_CORNERS = (33, 133)
 LEFT_EYE_CORNERS = (362, 263)

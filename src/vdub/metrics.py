@@ -78,3 +78,20 @@ def mouth_opening_correlation(points_a: np.ndarray, valid_a: np.ndarray, points_
     if a.std() < 1e-9 or b.std() < 1e-9:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def landmark_acceleration(points: np.ndarray, valid: np.ndarray, index: list[int] = lm.STABLE) -> np.ndarray:
+    """Frame-to-frame acceleration of landmarks: the jitter measure of the geometry QA.
+
+    points: T x 478 x 2+ pixels; valid: T. Returns T: the mean over ``index`` of the 2D norm
+    of ``p[t+1] - 2 p[t] + p[t-1]`` (pixels / frame^2), NaN where a neighbour has no face.
+    """
+    valid = np.asarray(valid, bool)
+    out = np.full(len(points), np.nan)
+    if len(points) < 3:
+        return out
+    p = np.asarray(points, np.float64)[:, index, :2]
+    acc = np.linalg.norm(p[2:] - 2 * p[1:-1] + p[:-2], axis=2).mean(axis=1)
+    ok = valid[2:] & valid[1:-1] & valid[:-2]
+    out[1:-1][ok] = acc[ok]
+    return out

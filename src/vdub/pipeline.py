@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import geometry_qa
 from . import landmarks as lm
 from .alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track, stable_residual
 from .errors import ShotError
@@ -19,6 +20,7 @@ from .face_mesh import FaceMeshConfig, FaceTrack, person_segmentation, track_fac
 from .io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz
 from .masks import MaskConfig, crop, crop_boxes, crop_masks
 from .reference import ReferenceConfig, score_frames, select_reference
+from .smoothing import SmoothingConfig
 from .virtual_dubber import VirtualDubberConfig, render_virtual_dubber
 from .warp import triangulate
 
@@ -62,13 +64,18 @@ def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Pa
 
 
 def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
-                   reference_json: Path, out_frames: Path, cfg: VirtualDubberConfig) -> None:
-    """Builtin virtual dubber: the actor's reference frame driven by the dubber's mouth and jaw."""
+                   reference_json: Path, out_frames: Path, cfg: VirtualDubberConfig,
+                   smoothing: SmoothingConfig) -> None:
+    """Builtin virtual dubber: the actor's reference frame driven by the dubber's mouth and jaw.
+
+    Both tracks are smoothed first (head pose and expression separately), so the dubber's
+    tracking jitter does not reach the rendered mouth.
+    """
     refs = load_json(reference_json)
     actor = load_frames(actor_frames)
-    actor_track = load_track(actor_mesh)
+    actor_track = smooth_track(load_track(actor_mesh), smoothing)
     dubber = load_frames(dubber_frames)
-    dubber_track = load_track(dubber_mesh)
+    dubber_track = smooth_track(load_track(dubber_mesh), smoothing)
     ref = refs["actor"]["frame"]
     reference_image = np.array(actor[ref])
     h, w = reference_image.shape[:2]
@@ -78,21 +85,25 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
             writer.write(frame)
 
 
-def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_mesh: Path, out_aligned: Path,
-          out_composite: Path, out_mesh: Path, out_qa: Path, cfg: AlignConfig) -> dict:
-    """Smooth both meshes, rigidly align the virtual dubber to the actor, render and composite.
+def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_mesh: Path, dubber_mesh: Path,
+          out_aligned: Path, out_composite: Path, out_mesh: Path, out_qa: Path, out_plot: Path,
+          cfg: AlignConfig, smoothing: SmoothingConfig) -> dict:
+    """Smooth the meshes, rigidly align the virtual dubber to the actor, render and composite.
 
     Writes the aligned frames (whole virtual-dubber face on the actor frame), the composite
     frames (its lower part only: the network's input), the aligned mesh with the frames
-    where alignment happened, and a QA summary (stable-point residuals in pixels).
+    where alignment happened, and the geometry QA (JSON + PNG): jitter of the actor,
+    dubber and virtual-dubber tracks before and after smoothing, the alignment scale and
+    stable-point residual per frame, and the frames without a face.
     """
     actor = load_frames(actor_frames)
     vd = load_frames(vd_frames)
-    actor_track = smooth_track(load_track(actor_mesh), cfg)
-    vd_track = smooth_track(load_track(vd_mesh), cfg)
-    if not vd_track.valid.any():
+    raw = {"actor": load_track(actor_mesh), "dubber": load_track(dubber_mesh), "virtual_dubber": load_track(vd_mesh)}
+    if not raw["virtual_dubber"].valid.any():
         raise ShotError(shot, vd_frames, "no face found in the virtual dubber's frames")
-    transforms = rigid_transforms(vd_track, actor_track)
+    smooth = {role: smooth_track(track, smoothing) for role, track in raw.items()}
+    actor_track, vd_track = smooth["actor"], smooth["virtual_dubber"]
+    transforms = rigid_transforms(vd_track, actor_track, cfg.scale_mode, cfg.scale_window)
     triangles = triangulate(vd_track.points[np.flatnonzero(vd_track.valid)[0], :, :2])
     t_count, h, w = actor.shape[:3]
     aligned_points = np.full((t_count, lm.N_POINTS, 3), np.nan, np.float32)
@@ -113,13 +124,20 @@ def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_m
             aligned_points[t] = points
             residuals[t] = stable_residual(points, actor_track.points[t])
     save_npz(out_mesh, points=aligned_points, valid=valid, actor_points=actor_track.points)
-    iod = lm.inter_ocular(np.nan_to_num(actor_track.points))
+    residual_iod = residuals / np.maximum(lm.inter_ocular(np.nan_to_num(actor_track.points)), 1e-6)
     qa = {"frames": t_count, "aligned_frames": int(valid.sum()),
-          "frames_without_face": np.flatnonzero(~valid).tolist(),
+          "frames_without_face": {role: np.flatnonzero(~track.valid).tolist() for role, track in raw.items()},
+          "jitter": {role: geometry_qa.jitter(raw[role].points, smooth[role].points, raw[role].valid)
+                     for role in raw},
+          "scale": [tr.scale if tr is not None else None for tr in transforms],
           "residual_px_median": float(np.nanmedian(residuals)) if valid.any() else None,
-          "residual_iod_median": float(np.nanmedian(residuals / np.maximum(iod, 1e-6))) if valid.any() else None,
-          "residual_px": residuals}
+          "residual_iod_median": float(np.nanmedian(residual_iod)) if valid.any() else None,
+          "residual_px": residuals, "residual_iod": residual_iod}
     save_json(out_qa, qa)
+    geometry_qa.plot(qa, out_plot, f"shot {shot}: geometry QA")
+    log.info("shot %s: alignment residual median %.2f px (%.2f%% inter-ocular); actor jitter %.2f -> %.2f px",
+             shot, qa["residual_px_median"] or np.nan, 100 * (qa["residual_iod_median"] or np.nan),
+             qa["jitter"]["actor"]["raw_px"] or np.nan, qa["jitter"]["actor"]["smoothed_px"] or np.nan)
     return qa
 
 

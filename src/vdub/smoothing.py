@@ -2,15 +2,38 @@
 
 Frame-by-frame reconstruction jitters (the paper names it as PRNet's first failure mode).
 A Savitzky-Golay filter fits a low-order polynomial in a sliding window: it removes
-frame-to-frame noise while following real motion without the lag of a moving average.
+frame-to-frame noise while following real motion without the lag of a moving average or
+a causal filter (One-Euro, Kalman): the pipeline is batch, so the filter may look ahead.
 Gaps (frames without a face) split the track into runs that are smoothed separately, so a
 cutaway never bleeds into the frames around it.
+
+A face mesh moves in two ways that want different filters: the head as a whole (pose:
+rotation, scale, translation; slow, heavy) and the face on the head (expression; the lips
+move fast). :func:`smooth_mesh_track` separates them with a robust similarity fit on
+skull-stable points, smooths each with its own window, and puts them back together.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.signal import savgol_filter
+from scipy.spatial.transform import Rotation
+
+from . import landmarks as lm
+from .geometry import Similarity, robust_umeyama
+from .settings import Settings
+
+
+@dataclass
+class SmoothingConfig(Settings):
+    """Windows (frames, odd; 1 = off) and polynomial orders of the mesh track filters."""
+
+    pose_window: int = 9  # head rotation, scale and translation
+    pose_order: int = 2
+    vertex_window: int = 5  # pose-normalised vertices (expression)
+    vertex_order: int = 2
 
 
 def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
@@ -76,3 +99,60 @@ def fill_gaps(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     for j in range(flat.shape[1]):
         flat[~valid, j] = np.interp(t[~valid], t[valid], flat[valid, j])
     return flat.reshape(out.shape)
+
+
+def head_poses(points: np.ndarray, valid: np.ndarray, canonical: np.ndarray) -> list[Similarity | None]:
+    """Per-frame similarity taking ``canonical`` onto each frame's mesh, fitted on stable points.
+
+    points: T x 478 x 3; valid: T; canonical: 478 x 3. None where there is no face.
+    """
+    src = canonical[lm.STABLE].astype(np.float64)
+    return [robust_umeyama(src, points[t, lm.STABLE].astype(np.float64)) if valid[t] else None
+            for t in range(len(points))]
+
+
+def smooth_poses(poses: list[Similarity | None], window: int, order: int = 2) -> list[Similarity | None]:
+    """Savitzky-Golay smoothing of a pose sequence (None = gap), each run on its own.
+
+    Rotations are filtered as rotation vectors relative to the run's mean rotation (small
+    angles, no wrap-around), scale as its logarithm, translation as it is.
+    """
+    valid = np.array([p is not None for p in poses])
+    out: list[Similarity | None] = list(poses)
+    if window < 3 or not valid.any():
+        return out
+    for start, stop in valid_runs(valid):
+        run = poses[start:stop]
+        rotations = Rotation.from_matrix(np.stack([p.rotation for p in run]))
+        mean = rotations.mean()
+        params = np.concatenate([(mean.inv() * rotations).as_rotvec(),
+                                 np.log([[p.scale] for p in run]),
+                                 np.stack([p.translation for p in run])], axis=1)
+        params = savgol_track(params, np.ones(len(run), bool), window, order)
+        rot = (mean * Rotation.from_rotvec(params[:, :3])).as_matrix()
+        for i in range(len(run)):
+            out[start + i] = Similarity(float(np.exp(params[i, 3])), rot[i], params[i, 4:])
+    return out
+
+
+def smooth_mesh_track(points: np.ndarray, valid: np.ndarray, cfg: SmoothingConfig) -> np.ndarray:
+    """Smooth a mesh track: head pose and pose-normalised vertices, each with its own filter.
+
+    points: T x 478 x 3 pixels; valid: T. Returns T x 478 x 3 float32; frames without a face
+    are returned unchanged (gaps stay gaps).
+    """
+    valid = np.asarray(valid, bool)
+    out = np.array(points, np.float32, copy=True)
+    if not valid.any():
+        return out
+    canonical = points[np.flatnonzero(valid)[0]].astype(np.float64)
+    canonical = canonical - canonical[lm.STABLE].mean(axis=0)
+    poses = head_poses(points, valid, canonical)
+    local = np.zeros(points.shape, np.float64)
+    for t in np.flatnonzero(valid):
+        local[t] = poses[t].inverse().apply(points[t].astype(np.float64))
+    local = savgol_track(local, valid, cfg.vertex_window, cfg.vertex_order)
+    smoothed = smooth_poses(poses, cfg.pose_window, cfg.pose_order)
+    for t in np.flatnonzero(valid):
+        out[t] = smoothed[t].apply(local[t])
+    return out

@@ -26,7 +26,6 @@ import numpy as np
 from . import landmarks as lm
 from .geometry import robust_umeyama, umeyama
 from .settings import Settings
-from .smoothing import savgol_track
 from .warp import blend, feather, piecewise_affine, polygon_mask, triangulate
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,6 @@ class VirtualDubberConfig(Settings):
     """Settings of the builtin virtual dubber."""
 
     expression_gain: float = 1.0  # multiplier on the dubber's mouth/jaw offsets
-    smooth_window: int = 5  # Savitzky-Golay window (frames) on the dubber's offsets
     mouth_fill: bool = True  # paste the dubber's inner mouth into the opened lips
     min_mouth_opening: float = 0.03  # inner-lip gap / mouth width below which no fill is drawn
 
@@ -154,12 +152,12 @@ def render_virtual_dubber(
 
     reference: H x W x 3 actor reference frame; reference_points: 478 x 3 its mesh.
     dubber_frames: T x Hd x Wd x 3 (conformed to the shot); dubber_track_points: T x 478 x 3;
-    dubber_valid: T. Frames where the dubber has no face hold the neutral expression.
+    dubber_valid: T. Frames where the dubber has no face hold the neutral expression. The
+    dubber's track is expected smoothed already (:func:`vdub.smoothing.smooth_mesh_track`).
     """
     shape = reference.shape[:2]
     neutral = dubber_track_points[dubber_neutral_index].astype(np.float64)
     offsets = expression_offsets(dubber_track_points, dubber_valid, neutral)
-    offsets = savgol_track(offsets, dubber_valid, cfg.smooth_window)
     targets = transfer_expression(offsets, neutral, reference_points, cfg.expression_gain)
 
     anchors = anchor_points(shape, reference_points)

@@ -18,6 +18,36 @@ def triangulate(points: np.ndarray) -> np.ndarray:
     return Delaunay(np.asarray(points, np.float64)).simplices.astype(np.int32)
 
 
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Signed area of each triangle (positive when counter-clockwise in x-right, y-down pixels).
+
+    points: N x 2+; triangles: M x 3. Returns M.
+    """
+    a, b, c = (points[triangles[:, i], :2].astype(np.float64) for i in range(3))
+    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+
+def visible_triangles(src_points: np.ndarray, dst_points: np.ndarray, triangles: np.ndarray,
+                      depth: np.ndarray | None = None, min_area: float = 1e-3) -> np.ndarray:
+    """The triangles to draw when a mesh moves from ``src_points`` to ``dst_points``, far to near.
+
+    A triangle whose winding flips between source and destination faces away from the camera
+    (a cheek behind the nose on a turned head) or has folded over: it is dropped, as are
+    triangles that collapse to (nearly) no area. With ``depth`` (N per-vertex depths of the
+    destination, smaller = nearer, MediaPipe's convention) the rest are sorted far to near,
+    so that drawn in order, the nearer surface wins where the projection overlaps itself.
+
+    src_points, dst_points: N x 2+; triangles: M x 3. Returns K x 3 (K <= M).
+    """
+    src_area = signed_areas(src_points, triangles)
+    dst_area = signed_areas(dst_points, triangles)
+    keep = (np.sign(src_area) == np.sign(dst_area)) & (np.abs(dst_area) > min_area)
+    kept = triangles[keep]
+    if depth is not None:
+        kept = kept[np.argsort(-np.asarray(depth, np.float64)[kept].mean(axis=1), kind="stable")]
+    return kept
+
+
 def _affine_per_triangle(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """2x3 affine maps taking each destination triangle onto its source triangle: M x 2 x 3."""
     d = dst[triangles]  # M x 3 x 2
@@ -45,6 +75,7 @@ def _rasterize(dst_points: np.ndarray, triangles: np.ndarray, shape: tuple[int, 
         return None
     label = np.full((y1 - y0, x1 - x0), -1, np.int32)
     shift = 4  # 1/16 pixel precision
+    # Drawn in order: where triangles overlap, the later one owns the pixel.
     local = np.round((dst_points - [x0, y0]) * (1 << shift)).astype(np.int32)
     for idx, tri in enumerate(triangles):
         cv2.fillConvexPoly(label, local[tri], int(idx), lineType=cv2.LINE_8, shift=shift)
