@@ -51,3 +51,25 @@ def actor_clip():
 def dubber_clip():
     """45 frames of dubber_man_office.mp4 (512x512, 25 fps) with their face track."""
     return _tracked_clip("dubber_man_office.mp4", 45)
+
+
+REAL_CLIPS = ("actor_woman_bluewall.mp4", "actor_glasses_man.mp4", "actor_woman_studio.mp4",
+              "dubber_man_office.mp4", "dubber_woman_plain.mp4")
+
+
+@pytest.fixture(scope="session")
+def real_tracks():
+    """Face tracks of the first 90 frames of every shared clip: name -> FaceTrack (pixels)."""
+    return {name: _tracked_clip(name, 90)[1] for name in REAL_CLIPS}
+
+
+@pytest.fixture(scope="session")
+def real_mesh():
+    """MediaPipe's mesh of scikit-image's astronaut photograph (a real face): 478 x 3 px."""
+    from skimage import data
+
+    from vdub.face_mesh import track_image
+
+    points = track_image(data.astronaut())
+    assert points is not None
+    return points.astype(np.float64)

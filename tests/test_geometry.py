@@ -8,20 +8,10 @@ from scipy.spatial.transform import Rotation
 
 from vdub import landmarks as lm
 from vdub.alignment import rigid_transforms, smooth_track
-from vdub.face_mesh import FaceTrack, track_image
+from vdub.face_mesh import FaceTrack
 from vdub.geometry import Similarity, robust_umeyama, umeyama
 from vdub.smoothing import SmoothingConfig, fill_gaps, savgol_track
 from vdub.warp import piecewise_affine, triangulate
-
-
-@pytest.fixture(scope="module")
-def real_mesh():
-    """MediaPipe's mesh of scikit-image's astronaut photograph (a real face): 478 x 3 px."""
-    from skimage import data
-
-    points = track_image(data.astronaut())
-    assert points is not None
-    return points.astype(np.float64)
 
 
 def _known_transform() -> Similarity:
@@ -101,3 +91,29 @@ def test_piecewise_affine_identity_and_translation():
     # Moving every point by (+5, +3) shifts the content by the same amount.
     shifted, _ = piecewise_affine(image, pts, pts + [5, 3], tri, (60, 80))
     np.testing.assert_array_equal(shifted[10:50, 10:70], image[7:47, 5:65])
+
+
+def test_alignment_scale_is_consistent_over_the_shot(real_mesh):
+    """Tracking noise makes a free per-frame scale breathe; smooth/shot modes hold it steady."""
+    rng = np.random.default_rng(3)
+    frames = 60
+    truths = [Similarity(1.2, Rotation.from_euler("z", 3 * np.sin(t / 9), degrees=True).as_matrix(),
+                         np.array([2.0 * t, 0.5 * t, 0.0])) for t in range(frames)]
+    source = FaceTrack(np.stack([real_mesh] * frames).astype(np.float32), np.ones(frames, bool))
+    clean = np.stack([tr.apply(real_mesh) for tr in truths])
+    noisy = FaceTrack((clean + rng.normal(0, 1.0, clean.shape)).astype(np.float32), np.ones(frames, bool))
+    spread = {}
+    for mode in ("frame", "smooth", "shot"):
+        found = rigid_transforms(source, noisy, scale_mode=mode)
+        scales = np.array([f.scale for f in found])
+        spread[mode] = scales.std()
+        err = np.median([np.linalg.norm(f.apply(real_mesh)[lm.STABLE, :2] - c[lm.STABLE, :2], axis=1).mean()
+                         for f, c in zip(found, clean)])
+        assert err < 1.0, f"{mode}: stable points {err:.2f} px from the truth"
+    assert spread["smooth"] < 0.5 * spread["frame"]
+    assert spread["shot"] == 0.0
+    # Noise-free: every mode recovers the transform exactly.
+    exact = FaceTrack(clean.astype(np.float32), np.ones(frames, bool))
+    for mode in ("frame", "smooth", "shot"):
+        for f, c in zip(rigid_transforms(source, exact, scale_mode=mode), clean):
+            assert np.abs(f.apply(real_mesh)[:, :2] - c[:, :2]).max() < 0.5

@@ -18,7 +18,7 @@ from .geometry import Similarity, robust_umeyama
 from .settings import Settings
 from .smoothing import SmoothingConfig, savgol_track, smooth_mesh_track
 from .virtual_dubber import lower_face_weights
-from .warp import blend, feather, interpolate_vertex_values, piecewise_affine, visible_triangles
+from .warp import blend, feather, interpolate_vertex_values, piecewise_affine, rasterize, visible_triangles
 
 SCALE_MODES = ("frame", "smooth", "shot")
 
@@ -88,20 +88,33 @@ def render_aligned(actor_frame: np.ndarray, actor_points: np.ndarray, vd_frame: 
     Returns ``(aligned frame, composite frame, aligned mesh 478 x 3, composite alpha H x W)``:
     the aligned frame carries the whole rendered face, the composite only its lower part.
     """
-    shape = actor_frame.shape[:2]
+    h, w = actor_frame.shape[:2]
     aligned_points = transform.apply(vd_points.astype(np.float64))
     drawn = visible_triangles(vd_points, aligned_points, triangles, depth=aligned_points[:, 2])
-    face, coverage = piecewise_affine(vd_frame, vd_points[:, :2], aligned_points[:, :2], drawn, shape,
-                                      background=actor_frame)
     radius = max(cfg.feather_fraction * float(lm.inter_ocular(actor_points)), 1.0)
+    aligned, composite = actor_frame.copy(), actor_frame.copy()
+    composite_alpha = np.zeros((h, w), np.float32)
+    # Everything happens inside the face's bounding box (plus the blur's reach): a face
+    # covers a fraction of the frame, and per-pixel work elsewhere would only copy pixels.
+    margin = int(np.ceil(3 * radius)) + 2
+    x0, y0 = np.maximum(np.floor(aligned_points[:, :2].min(axis=0)).astype(int) - margin, 0)
+    x1, y1 = np.minimum(np.ceil(aligned_points[:, :2].max(axis=0)).astype(int) + margin + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return aligned, composite, aligned_points.astype(np.float32), composite_alpha
+    roi = (slice(y0, y1), slice(x0, x1))
+    local = aligned_points[:, :2] - [x0, y0]
+    base = actor_frame[roi]
+    raster = rasterize(local, drawn, base.shape[:2])
+    face, coverage = piecewise_affine(vd_frame, vd_points[:, :2], local, drawn, base.shape[:2], background=base,
+                                      raster=raster)
     alpha = feather(coverage.astype(np.float32), radius)
-    aligned = blend(actor_frame, face, alpha)
+    aligned[roi] = blend(base, face, alpha)
 
     # Lower-face weight of every pixel, interpolated from the per-landmark weights over
     # the mesh: 0 above the nose base, 1 from the upper lip down.
     start = cfg.composite_from
     ramp = np.clip((lower_face_weights(aligned_points) - start) / max(1.0 - start, 1e-6), 0, 1)
-    lower = interpolate_vertex_values(aligned_points[:, :2], ramp, drawn, shape)
-    composite_alpha = alpha * lower
-    composite = blend(actor_frame, face, composite_alpha)
+    lower = interpolate_vertex_values(local, ramp, drawn, base.shape[:2], raster=raster)
+    composite_alpha[roi] = alpha * lower
+    composite[roi] = blend(base, face, composite_alpha[roi])
     return aligned, composite, aligned_points.astype(np.float32), composite_alpha

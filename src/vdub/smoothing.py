@@ -30,7 +30,7 @@ from .settings import Settings
 class SmoothingConfig(Settings):
     """Windows (frames, odd; 1 = off) and polynomial orders of the mesh track filters."""
 
-    pose_window: int = 9  # head rotation, scale and translation
+    pose_window: int = 11  # head rotation, scale and translation
     pose_order: int = 2
     vertex_window: int = 5  # pose-normalised vertices (expression)
     vertex_order: int = 2
