@@ -64,7 +64,6 @@ class TrainConfig(Settings):
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
     amp: bool = True  # bf16 autocast of the network (CUDA only; the loss stays float32)
     channels_last: bool = True  # NHWC memory layout for faster convolutions (CUDA only)
-    paired_fraction: float = 0.0  # share of actor samples whose input is their self-driven composite
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
@@ -72,14 +71,11 @@ class TrainConfig(Settings):
             raise ValueError(f"invalid batch_size/iterations/checkpoint_every/log_every: {self}")
         if not 0 <= self.max_shift < 0.5 or self.colour_jitter < 0:
             raise ValueError(f"invalid max_shift/colour_jitter: {self}")
-        if not 0 <= self.paired_fraction <= 1:
-            raise ValueError(f"paired_fraction must be in [0, 1], got {self.paired_fraction}")
 
 
 
 # Settings that change what is computed; the rest (length, logging, device) may change on resume.
-_FINGERPRINT_TRAIN_FIELDS = ("batch_size", "lr", "betas", "seed", "max_shift", "colour_jitter", "amp",
-                             "paired_fraction")
+_FINGERPRINT_TRAIN_FIELDS = ("batch_size", "lr", "betas", "seed", "max_shift", "colour_jitter", "amp")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -137,19 +133,14 @@ def training_fingerprint(
     return hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
 
 
-def _stack_subject(crops: np.ndarray, masks: np.ndarray, device: torch.device,
-                   paired: np.ndarray | None = None) -> torch.Tensor:
-    """T x S x S x 3 crops + T x 3 x S x S masks (+ T x S x S x 3 paired inputs) -> T x 6 (9) x S x S uint8.
+def _stack_subject(crops: np.ndarray, masks: np.ndarray, device: torch.device) -> torch.Tensor:
+    """T x S x S x 3 crops + T x 3 x S x S masks -> one T x 6 x S x S uint8 tensor on ``device``.
 
-    Kept as uint8 on ``device`` (6 bytes per pixel: 186 KB per 176 px frame) so that every
-    step only indexes memory; nothing is decoded per step. Paired inputs ride along in the
-    same tensor so that a random shift moves input and target together.
+    Kept as uint8 (6 bytes per pixel: 186 KB per 176 px frame) so that every step only
+    indexes memory; nothing is decoded per step.
     """
-    parts = [torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2),
-             torch.from_numpy(np.ascontiguousarray(masks))]
-    if paired is not None:
-        parts.append(torch.from_numpy(np.ascontiguousarray(paired)).permute(0, 3, 1, 2))
-    return torch.cat(parts, dim=1).contiguous().to(device)
+    rgb = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
+    return torch.cat([rgb, torch.from_numpy(np.ascontiguousarray(masks))], dim=1).contiguous().to(device)
 
 
 def _random_shift(batch: torch.Tensor, max_px: int) -> torch.Tensor:
@@ -160,42 +151,32 @@ def _random_shift(batch: torch.Tensor, max_px: int) -> torch.Tensor:
     return torch.stack([padded[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(offsets)])
 
 
-def _colour_jitter(images: torch.Tensor, amount: float) -> torch.Tensor:
-    """Per-sample, per-channel gain 1 +- amount and offset +- amount/2. B x 3k x S x S -> same.
-
-    The k RGB images of a sample (an input and its target) share one gain and offset.
-    """
-    b, k = images.shape[0], images.shape[1] // 3
-    gain = (1 + amount * (2 * torch.rand(b, 3, 1, 1) - 1)).repeat(1, k, 1, 1)
-    offset = (0.5 * amount * (2 * torch.rand(b, 3, 1, 1) - 1)).repeat(1, k, 1, 1)
-    return (images * gain.to(images.device) + offset.to(images.device)).clamp(0, 1)
+def _colour_jitter(rgb: torch.Tensor, amount: float) -> torch.Tensor:
+    """Per-sample, per-channel gain 1 +- amount and offset +- amount/2. B x 3 x S x S -> same."""
+    b = rgb.shape[0]
+    gain = 1 + amount * (2 * torch.rand(b, 3, 1, 1) - 1)
+    offset = 0.5 * amount * (2 * torch.rand(b, 3, 1, 1) - 1)
+    return (rgb * gain.to(rgb.device) + offset.to(rgb.device)).clamp(0, 1)
 
 
 def _sample_batch(
     data: torch.Tensor, cfg: TrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Draw a batch (with replacement) from a T x 6 (or 9) x S x S uint8 tensor and augment it.
+    """Draw a batch (with replacement) from a T x 6 x S x S uint8 tensor and augment it.
 
     Returns the network input B x 4 x S x S (RGB + head mask), the target B x 3 x S x S and
-    the loss masks B x 3 x S x S, all float in [0, 1]. With paired inputs (channels 6..8), a
-    ``paired_fraction`` of the samples take them as input while the target stays the crop.
-    Random numbers come from the global CPU generator, which the resume checkpoint saves
-    and restores.
+    the loss masks B x 3 x S x S, all float in [0, 1]. Random numbers come from the global
+    CPU generator, which the resume checkpoint saves and restores.
     """
     idx = torch.randint(0, data.shape[0], (cfg.batch_size,))
     batch = data[idx.to(data.device)].float() / 255
     max_px = round(cfg.max_shift * data.shape[-1])
     if max_px > 0:
         batch = _random_shift(batch, max_px)
-    masks = batch[:, 3:6]
-    images = torch.cat([batch[:, :3], batch[:, 6:]], dim=1)  # the crop, then its paired input if any
+    rgb, masks = batch[:, :3], batch[:, 3:]
     if cfg.colour_jitter > 0:
-        images = _colour_jitter(images, cfg.colour_jitter)
-    rgb = source = images[:, :3]
-    if images.shape[1] == 6 and cfg.paired_fraction > 0:
-        use_pair = (torch.rand(cfg.batch_size) < cfg.paired_fraction).to(batch.device)[:, None, None, None]
-        source = torch.where(use_pair, images[:, 3:], rgb)
-    return torch.cat([source, masks[:, :1]], dim=1), rgb, masks
+        rgb = _colour_jitter(rgb, cfg.colour_jitter)
+    return torch.cat([rgb, masks[:, :1]], dim=1), rgb, masks
 
 
 def _train_step(
@@ -256,7 +237,6 @@ def train_swapper(
     resume_path: str | Path,
     loss_csv: str | Path,
     *,
-    actor_paired: np.ndarray | None = None,
     init_from: str | Path | None = None,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, Any]:
@@ -272,9 +252,6 @@ def train_swapper(
         resume_path: resume checkpoint, rewritten during training and deleted at the end;
             resumed from automatically when its fingerprint matches this run.
         loss_csv: per-step losses: step, loss_actor, loss_dubber, loss_total, seconds.
-        actor_paired: optional T x S x S x 3 uint8 inputs paired with the actor crops, frame
-            for frame: the actor's self-driven composites. A ``paired_fraction`` of the actor
-            samples are fed these and still reconstruct the real actor crop.
         init_from: optional saved model (same config) to start from, e.g. the per-actor
             model when training for a new dubber take.
         on_step: called after every step with the step number and its losses.
@@ -289,15 +266,11 @@ def train_swapper(
     s = net_cfg.crop_size
     _check_subject(actor, actor_masks, s, "actor")
     _check_subject(dubber, dubber_masks, s, "dubber")
-    if actor_paired is not None and (actor_paired.dtype != np.uint8 or actor_paired.shape != actor.shape):
-        raise ValueError(f"paired actor inputs must be {actor.shape} uint8, "
-                         f"got {actor_paired.shape} {actor_paired.dtype}")
     out_model, resume_path, loss_csv = Path(out_model), Path(resume_path), Path(loss_csv)
     device = resolve_device(train_cfg.device)
     init_digest = None if init_from is None else _file_digest(Path(init_from))
-    arrays = [actor, actor_masks, dubber, dubber_masks] + ([] if actor_paired is None else [actor_paired])
     fingerprint = training_fingerprint(
-        arrays, net_cfg, train_cfg, loss_weights, init_digest
+        [actor, actor_masks, dubber, dubber_masks], net_cfg, train_cfg, loss_weights, init_digest
     )
 
     _seed_everything(train_cfg.seed)
@@ -311,8 +284,7 @@ def train_swapper(
             memory_format = torch.channels_last
     model.to(device=device, memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas)
-    data = {"actor": _stack_subject(actor, actor_masks, device, actor_paired),
-            "dubber": _stack_subject(dubber, dubber_masks, device)}
+    data = {"actor": _stack_subject(actor, actor_masks, device), "dubber": _stack_subject(dubber, dubber_masks, device)}
 
     start, history, seconds_before = 0, [], 0.0
     resumed = load_checkpoint(resume_path, model, optimizer, fingerprint)
