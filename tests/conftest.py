@@ -58,9 +58,15 @@ REAL_CLIPS = ("actor_woman_bluewall.mp4", "actor_glasses_man.mp4", "actor_woman_
 
 
 @pytest.fixture(scope="session")
-def real_tracks():
+def real_clips():
+    """The first 90 frames of every shared clip with their face tracks: name -> (frames, FaceTrack)."""
+    return {name: _tracked_clip(name, 90) for name in REAL_CLIPS}
+
+
+@pytest.fixture(scope="session")
+def real_tracks(real_clips):
     """Face tracks of the first 90 frames of every shared clip: name -> FaceTrack (pixels)."""
-    return {name: _tracked_clip(name, 90)[1] for name in REAL_CLIPS}
+    return {name: track for name, (_, track) in real_clips.items()}
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import REAL_CLIPS
 
 from vdub import landmarks as lm
 from vdub.face_mesh import track_faces
+from vdub.metrics import expression_lmd, psnr
 from vdub.reference import score_frames, select_reference
-from vdub.virtual_dubber import VirtualDubberConfig, lower_face_weights, render_virtual_dubber
+from vdub.smoothing import SmoothingConfig, smooth_mesh_track
+from vdub.virtual_dubber import VirtualDubberConfig, lower_face_weights, render_virtual_dubber, transfer_expression
 from vdub.warp import polygon_mask
+
+ACTORS = [c for c in REAL_CLIPS if c.startswith("actor_")]
+DUBBERS = [c for c in REAL_CLIPS if c.startswith("dubber_")]
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +83,55 @@ def test_open_mouth_is_filled_with_mouth_content(virtual, dubber_clip):
     interior, lips = lum[inner], lum[lips_ring]
     assert inner.sum() > 50
     assert np.abs(interior.mean() - lips.mean()) > 10 or interior.std() > 1.5 * lips.std()
+
+
+@pytest.mark.parametrize("dubber", DUBBERS)
+@pytest.mark.parametrize("actor", ACTORS)
+def test_mouth_motion_and_identity_on_real_pairs(real_clips, actor, dubber):
+    """Mouth motion (each person's neutral removed) follows the dubber; the rest stays the actor."""
+    n = 60
+    a_frames, a_track = real_clips[actor]
+    d_frames, d_track = real_clips[dubber]
+    a_frames, d_frames = a_frames[:n], d_frames[:n]
+    a_points = smooth_mesh_track(a_track.points[:n], a_track.valid[:n], SmoothingConfig())
+    d_points = smooth_mesh_track(d_track.points[:n], d_track.valid[:n], SmoothingConfig())
+    ref = select_reference(score_frames(a_frames, a_points, a_track.valid[:n]))
+    neutral = select_reference(score_frames(d_frames, d_points, d_track.valid[:n]))
+    reference = a_frames[ref]
+    frames = np.stack([f for f, _ in render_virtual_dubber(reference, a_points[ref].astype(np.float64), d_frames,
+                                                           d_points, d_track.valid[:n], neutral,
+                                                           VirtualDubberConfig())])
+    vd = track_faces(iter(frames), n)
+    # At the dubber's neutral frame the virtual dubber is the reference: that is its neutral.
+    vd_vs_dubber = expression_lmd(vd.points, vd.valid, neutral, d_track.points[:n], d_track.valid[:n], neutral)
+    actor_vs_dubber = expression_lmd(a_track.points[:n], a_track.valid[:n], ref, d_track.points[:n],
+                                     d_track.valid[:n], neutral)
+    assert vd_vs_dubber <= 0.5 * actor_vs_dubber, (vd_vs_dubber, actor_vs_dubber)
+    # Identity: away from the mouth and jaw (lower-face weight 0, and the ring that keeps
+    # the background still) every frame is the reference to within a few grey levels.
+    still = np.ones(reference.shape[:2], bool)
+    lower = a_points[ref][lower_face_weights(a_points[ref]) > 0, :2]
+    centre = lower.mean(axis=0)
+    still &= polygon_mask(reference.shape[:2], centre + 1.6 * (lower[_hull(lower)] - centre)) < 0.5
+    assert min(psnr(f, reference, still) for f in frames) > 40
+
+
+def _hull(points: np.ndarray) -> np.ndarray:
+    from scipy.spatial import ConvexHull
+
+    return ConvexHull(points).vertices
+
+
+def test_offsets_are_scaled_to_the_actors_mouth(real_mesh):
+    """A dubber with a mouth twice as wide moves the actor's mouth half as far (per unit of offset)."""
+    actor = real_mesh
+    dubber = real_mesh.copy()
+    centre = dubber[lm.MOUTH_CORNERS, :2].mean(axis=0)
+    lower = lower_face_weights(dubber) > 0.5
+    dubber[lower, 0] = centre[0] + 2.0 * (dubber[lower, 0] - centre[0])  # a wider lower face and mouth
+    offsets = np.zeros((1,) + real_mesh.shape)
+    offsets[0, lm.LOWER_INNER_LIP, 1] = 10.0  # jaw drops 10 px in the dubber's frame
+    plain = transfer_expression(offsets, dubber, actor, scale_to_mouth=False)
+    scaled = transfer_expression(offsets, dubber, actor, scale_to_mouth=True)
+    moved = lambda target: target[0, lm.LOWER_INNER_LIP, 1] - actor[lm.LOWER_INNER_LIP, 1]  # noqa: E731
+    assert moved(scaled) == pytest.approx(0.5 * moved(plain), rel=0.05)

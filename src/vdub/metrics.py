@@ -67,6 +67,25 @@ def lmd(points_a: np.ndarray, valid_a: np.ndarray, points_b: np.ndarray, valid_b
     return float(np.mean(dists))
 
 
+def expression_lmd(points_a: np.ndarray, valid_a: np.ndarray, neutral_a: int, points_b: np.ndarray,
+                   valid_b: np.ndarray, neutral_b: int) -> float:
+    """LMD of mouth *motion*: each track's normalised mouth minus its own neutral mouth.
+
+    points_*: T x 478 x 3; valid_*: T; neutral_*: frame index of each person's neutral
+    (closed-mouth) face. Two people with differently shaped mouths doing the same thing
+    score 0, which plain :func:`lmd` does not give them. Inter-ocular units.
+    """
+    both = np.flatnonzero(valid_a & valid_b)
+    if len(both) == 0 or not (valid_a[neutral_a] and valid_b[neutral_b]):
+        return float("nan")
+    canon_a, canon_b = _canonical(points_a[neutral_a]), _canonical(points_b[neutral_b])
+    rest_a = normalised_mouth(points_a[neutral_a], canon_a)
+    rest_b = normalised_mouth(points_b[neutral_b], canon_b)
+    dists = [np.linalg.norm((normalised_mouth(points_a[t], canon_a) - rest_a)
+                            - (normalised_mouth(points_b[t], canon_b) - rest_b), axis=1).mean() for t in both]
+    return float(np.mean(dists))
+
+
 def mouth_opening_correlation(points_a: np.ndarray, valid_a: np.ndarray, points_b: np.ndarray,
                               valid_b: np.ndarray) -> float:
     """Pearson correlation of the two tracks' mouth openings over frames where both have a face."""

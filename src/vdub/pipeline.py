@@ -85,6 +85,24 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
             writer.write(frame)
 
 
+def virtual_dubber_sheet(shot: str, actor_frames: Path, dubber_frames: Path, dubber_mesh: Path, vd_frames: Path,
+                         reference_json: Path, out_png: Path, count: int = 6) -> list[int]:
+    """Contact sheet of the virtual dubber (dubber | virtual dubber | actor reference).
+
+    Shows ``count`` frames spread over the shot, one of them where the dubber's mouth is
+    widest open. Returns the frame indices shown.
+    """
+    from .contact_sheet import contact_sheet, pick_frames
+
+    track = load_track(dubber_mesh)
+    opening = np.where(track.valid, lm.mouth_opening(np.nan_to_num(track.points)), np.nan)
+    indices = pick_frames(opening, count)
+    reference_image = np.array(load_frames(actor_frames)[load_json(reference_json)["actor"]["frame"]])
+    contact_sheet(load_frames(dubber_frames), load_frames(vd_frames), reference_image, indices, out_png)
+    log.info("shot %s: virtual-dubber contact sheet of frames %s: %s", shot, indices.tolist(), out_png)
+    return indices.tolist()
+
+
 def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_mesh: Path, dubber_mesh: Path,
           out_aligned: Path, out_composite: Path, out_mesh: Path, out_qa: Path, out_plot: Path,
           cfg: AlignConfig, smoothing: SmoothingConfig) -> dict:
@@ -226,13 +244,15 @@ def _paste_heads(actor: np.ndarray, heads: np.ndarray, head_masks: np.ndarray, r
         for t in range(t_count):
             frame = np.array(actor[t])
             if valid[t]:
+                # The paste uses the mask at its own resolution, so the blended region is the
+                # same whatever the head's resolution (the evaluation's "outside the head").
                 mask = head_masks[t].astype(np.float32) / 255.0
-                if mask.shape[0] != size:
-                    mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_LINEAR)
+                mask_at_size = mask if mask.shape[0] == size else cv2.resize(mask, (size, size),
+                                                                              interpolation=cv2.INTER_LINEAR)
                 ref = reference_crops[t]
                 if ref.shape[0] != size:
                     ref = cv2.resize(ref, (size, size), interpolation=cv2.INTER_AREA)
-                frame = paste_head(frame, match_colour(heads[t], ref, mask), mask, boxes[t])
+                frame = paste_head(frame, match_colour(heads[t], ref, mask_at_size), mask, boxes[t])
             writer.write(frame)
 
 

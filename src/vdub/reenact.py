@@ -36,8 +36,8 @@ def match_colour(patch: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> 
 def paste_head(frame: np.ndarray, head: np.ndarray, mask: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Blend a head crop back into its frame.
 
-    frame: H x W x 3 uint8; head: S x S x 3 uint8 (any S: the crop's content is resampled
-    to the box's size in the frame); mask: S x S float in [0, 1]; box: (cx, cy, side).
+    frame: H x W x 3 uint8; head: S x S x 3 uint8 and mask: M x M float in [0, 1] (any S and
+    M: each is resampled to the box's size in the frame); box: (cx, cy, side).
     Pixels outside the box are returned bit-exact.
     """
     shape = frame.shape[:2]

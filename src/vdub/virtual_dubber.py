@@ -36,6 +36,7 @@ class VirtualDubberConfig(Settings):
     """Settings of the builtin virtual dubber."""
 
     expression_gain: float = 1.0  # multiplier on the dubber's mouth/jaw offsets
+    scale_to_mouth: bool = True  # rescale the offsets by the two neutral mouths' width ratio
     mouth_fill: bool = True  # paste the dubber's inner mouth into the opened lips
     min_mouth_opening: float = 0.03  # inner-lip gap / mouth width below which no fill is drawn
 
@@ -69,14 +70,27 @@ def lower_face_weights(points: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+def mouth_width(points: np.ndarray) -> float:
+    """Corner-to-corner width of the mouth (pixels). points: 478 x 2+."""
+    left, right = lm.MOUTH_CORNERS
+    return float(np.linalg.norm(points[left, :2] - points[right, :2]))
+
+
 def transfer_expression(offsets: np.ndarray, dubber_neutral: np.ndarray, actor_reference: np.ndarray,
-                        gain: float = 1.0) -> np.ndarray:
+                        gain: float = 1.0, scale_to_mouth: bool = True) -> np.ndarray:
     """Apply the dubber's offsets to the actor's reference mesh.
+
+    The offsets are carried by the similarity between the two neutral skulls; with
+    ``scale_to_mouth`` they are further scaled by the ratio of the two neutral mouths'
+    widths (in the actor's frame), so a wide-mouthed dubber does not stretch a small mouth
+    past what it can do: the actor's mouth does what the dubber's does, at its own size.
 
     offsets: T x 478 x 3 in the dubber-neutral frame; dubber_neutral, actor_reference: 478 x 3.
     Returns target meshes T x 478 x 3 in the reference frame's pixels.
     """
     to_actor = umeyama(dubber_neutral[lm.STABLE], actor_reference[lm.STABLE])
+    if scale_to_mouth:
+        gain *= mouth_width(actor_reference) / max(mouth_width(to_actor.apply(dubber_neutral)), 1e-6)
     weights = lower_face_weights(actor_reference)
     moved = to_actor.apply_vectors(offsets) * (gain * weights)[None, :, None]
     return actor_reference[None].astype(np.float64) + moved
@@ -158,7 +172,7 @@ def render_virtual_dubber(
     shape = reference.shape[:2]
     neutral = dubber_track_points[dubber_neutral_index].astype(np.float64)
     offsets = expression_offsets(dubber_track_points, dubber_valid, neutral)
-    targets = transfer_expression(offsets, neutral, reference_points, cfg.expression_gain)
+    targets = transfer_expression(offsets, neutral, reference_points, cfg.expression_gain, cfg.scale_to_mouth)
 
     anchors = anchor_points(shape, reference_points)
     src_all = np.concatenate([reference_points[:, :2], anchors])
