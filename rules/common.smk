@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vdub.errors import ShotError
+from vdub.liveportrait import LivePortraitConfig, LivePortraitNotInstalled, check_installation
 from vdub.samples import check_input_files, load_samples, probe_input_videos
 
 
@@ -29,6 +30,19 @@ try:
 except ShotError as err:
     raise WorkflowError(f"samples: {err}") from None
 
+# Shots rendered by LivePortrait need its checkout and weights: a missing file fails now,
+# naming the shots, not when the first virtual_dubber job starts hours into a batch.
+LIVEPORTRAIT_SHOTS = sorted(s for s, shot in SHOTS.items()
+                            if (shot.virtual_dubber or config["virtual_dubber"]) == "liveportrait")
+if LIVEPORTRAIT_SHOTS:
+    try:
+        check_installation(LivePortraitConfig.from_dict(config["liveportrait"]))
+    except (LivePortraitNotInstalled, ValueError) as err:
+        names = ", ".join(f"'{s}'" for s in LIVEPORTRAIT_SHOTS)
+        raise WorkflowError(f"virtual_dubber: shot{'s' if len(LIVEPORTRAIT_SHOTS) > 1 else ''} {names} "
+                            f"use{'' if len(LIVEPORTRAIT_SHOTS) > 1 else 's'} the liveportrait backend, but {err}"
+                            ) from None
+
 
 wildcard_constraints:
     shot="|".join(re.escape(s) for s in SHOTS),
@@ -36,8 +50,9 @@ wildcard_constraints:
 
 
 def all_outputs(wildcards):
-    """Every shot's dubbed video and metrics."""
-    return [f"results/{s}/{name}" for s in SHOTS for name in ("dubbed.mp4", "metrics.json")]
+    """Every shot's dubbed video, metrics and virtual-dubber contact sheet."""
+    return [f"results/{s}/{name}" for s in SHOTS
+            for name in ("dubbed.mp4", "metrics.json", "virtual_dubber_sheet.png")]
 
 
 def shot_of(wildcards):
@@ -74,8 +89,16 @@ def audio_argument(wildcards, input):
 
 
 def dubber_settings(wildcards):
-    """Settings of the virtual-dubber stage, with the shot's backend."""
-    return settings("builtin_dubber", backend=dubber_backend(wildcards), smoothing=config["smoothing"])
+    """Settings of the virtual-dubber stage: the shot's backend and that backend's settings only.
+
+    Each backend gets only its own numbers, so that changing LivePortrait's settings does not
+    re-run builtin shots (nor builtin numbers LivePortrait shots). LivePortrait's sit under
+    their own key: its names and the builtin's never meet in one namespace.
+    """
+    backend = dubber_backend(wildcards)
+    if backend == "liveportrait":
+        return settings(backend=backend, liveportrait=config["liveportrait"])
+    return settings("builtin_dubber", backend=backend, smoothing=config["smoothing"])
 
 
 def settings(*sections, **extra):

@@ -1,11 +1,21 @@
 rule virtual_dubber:
-    """The actor's reference frame animated with the dubber's mouth and jaw (static background)."""
+    """The actor's reference frame animated with the dubber's mouth (static background).
+
+    One rule for both backends; the shot's backend (config `virtual_dubber`, or the shot's
+    `virtual_dubber` in samples.yaml) arrives in the settings. builtin: warps the reference
+    frame from the face meshes. liveportrait: runs the studio's LivePortrait checkout on the
+    reference frame and the conformed dubber frames (it needs `info` for the frame rate).
+    LivePortrait's own files (its `.pkl` beside the driving video, its `_concat.mp4`) are
+    written in a private temporary folder that vdub removes, so no shadow directory is
+    needed and the .npy is the only output.
+    """
     input:
         actor_frames="work/{shot}/ingest/actor.npy",
         actor_mesh="work/{shot}/mesh/actor.npz",
         dubber_frames="work/{shot}/ingest/dubber.npy",
         dubber_mesh="work/{shot}/mesh/dubber.npz",
         reference="work/{shot}/reference.json",
+        info="work/{shot}/ingest/info.json",
     output:
         frames="work/{shot}/virtual_dubber.npy",
     params:
@@ -14,10 +24,15 @@ rule virtual_dubber:
         "logs/{shot}/virtual_dubber.log",
     benchmark:
         "benchmarks/{shot}/virtual_dubber.tsv"
+    # face.yaml for both backends: the vdub side (decoding, conversion, the builtin warp)
+    # runs here. LivePortrait runs in its own environment (envs/liveportrait.yaml: Python
+    # 3.10, its torch and onnxruntime pins), which the studio creates once and names in
+    # `liveportrait.python`; vdub calls that interpreter, so the two dependency sets never
+    # have to resolve together.
     conda:
         "../envs/face.yaml"
     shell:
         "python -m vdub virtual-dubber --shot {wildcards.shot} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --dubber-frames {input.dubber_frames:q} --dubber-mesh {input.dubber_mesh:q}"
-        " --reference {input.reference:q} --out {output.frames:q} 2> {log:q}"
+        " --reference {input.reference:q} --info {input.info:q} --out {output.frames:q} 2> {log:q}"

@@ -57,17 +57,46 @@ def cmd_reference(a: argparse.Namespace) -> None:
 
 
 def cmd_virtual_dubber(a: argparse.Namespace) -> None:
+    settings = dict(a.settings)
+    backend = settings.pop("backend", "builtin")
+    if backend == "liveportrait":
+        _liveportrait_dubber(a, settings)
+        return
+    if backend != "builtin":
+        raise ShotError(a.shot, None, f"virtual dubber backend '{backend}' is unknown (builtin, liveportrait)")
+
     from .pipeline import virtual_dubber
     from .smoothing import SmoothingConfig
     from .virtual_dubber import VirtualDubberConfig
 
-    settings = dict(a.settings)
-    backend = settings.pop("backend", "builtin")
     smoothing = SmoothingConfig.from_dict(settings.pop("smoothing", {}))
-    if backend != "builtin":
-        raise ShotError(a.shot, None, f"virtual dubber backend '{backend}' is not available (builtin only)")
     virtual_dubber(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.reference, a.out,
                    VirtualDubberConfig.from_dict(settings), smoothing)
+
+
+def _liveportrait_dubber(a: argparse.Namespace, settings: dict[str, Any]) -> None:
+    """The liveportrait backend: its settings sit under their own ``liveportrait`` key.
+
+    The builtin backend's keys are not accepted here: the workflow sends a LivePortrait shot
+    only LivePortrait's settings (so builtin numbers never re-run it), and a stray key is
+    more likely a mistake than something to ignore.
+    """
+    from .liveportrait import LivePortraitConfig, run_liveportrait
+
+    cfg = LivePortraitConfig.from_dict(settings.pop("liveportrait", None))
+    if settings:
+        raise ShotError(a.shot, None, f"settings {sorted(settings)} do not apply to the liveportrait backend "
+                                      "(its settings go under the 'liveportrait' key)")
+    if a.info is None:
+        raise ShotError(a.shot, None, "--info (the ingest info JSON) is required by the liveportrait backend")
+    run_liveportrait(a.shot, a.actor_frames, a.dubber_frames, a.reference, a.info, a.out, cfg)
+
+
+def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
+    from .pipeline import virtual_dubber_sheet
+
+    virtual_dubber_sheet(a.shot, a.actor_frames, a.dubber_frames, a.dubber_mesh, a.vd_frames, a.reference, a.out,
+                         a.frames)
 
 
 def cmd_align(a: argparse.Namespace) -> None:
@@ -162,9 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True)
     p.add_argument("--override", type=int, default=None, help="actor frame index to use instead of the best")
 
-    p = add("virtual-dubber", cmd_virtual_dubber, "render the virtual dubber (builtin backend)")
+    p = add("virtual-dubber", cmd_virtual_dubber, "render the virtual dubber (builtin or liveportrait backend, "
+                                                  "from the settings' 'backend')")
     for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "reference", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--info", type=Path, default=None,
+                   help="ingest info JSON (the actor's frame rate); required by the liveportrait backend")
+
+    p = add("virtual-dubber-sheet", cmd_virtual_dubber_sheet,
+            "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames", settings=False)
+    for name in ("actor-frames", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--frames", type=int, default=6, help="how many frames to show (default 6)")
 
     p = add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite")
     for name in ("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "dubber-mesh", "out-aligned",

@@ -20,6 +20,8 @@ from .errors import ShotError, require_file
 # a folder name under results/ and a Snakemake wildcard value.
 SHOT_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FIELDS = {"id", "actor", "actor_video", "dubber_video", "audio", "reference_frame", "virtual_dubber"}
+#: Virtual-dubber backends a shot may select (config/schema.yaml lists the same for the default).
+VIRTUAL_DUBBER_BACKENDS = ("builtin", "liveportrait")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
         ref = entry.get("reference_frame")
         if ref is not None and (not isinstance(ref, int) or isinstance(ref, bool) or ref < 0):
             raise ShotError(shot_id, None, "reference_frame must be a non-negative frame index")
+        backend = entry.get("virtual_dubber")
+        if backend is not None and backend not in VIRTUAL_DUBBER_BACKENDS:
+            raise ShotError(shot_id, None, f"virtual_dubber must be one of {list(VIRTUAL_DUBBER_BACKENDS)}, "
+                                           f"got {backend!r}")
         audio = entry.get("audio")
         shots.append(Shot(
             id=shot_id,
@@ -100,7 +106,7 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
             dubber_video=_resolve(entry["dubber_video"], base),
             audio=_resolve(audio, base) if audio else None,
             reference_frame=ref,
-            virtual_dubber=entry.get("virtual_dubber"),
+            virtual_dubber=backend,
         ))
     return shots
 
