@@ -2,6 +2,7 @@ rule virtual_dubber_sheet:
     """Report: dubber | virtual dubber | actor reference, for a few frames of the shot."""
     input:
         actor_frames="work/{shot}/ingest/actor.npy",
+        actor_mesh="work/{shot}/mesh/actor.npz",
         dubber_frames="work/{shot}/ingest/dubber.npy",
         dubber_mesh="work/{shot}/mesh/dubber.npz",
         vd_frames="work/{shot}/virtual_dubber.npy",
@@ -16,6 +17,7 @@ rule virtual_dubber_sheet:
         "../envs/face.yaml"
     shell:
         "python -m vdub virtual-dubber-sheet --shot {wildcards.shot}"
-        " --actor-frames {input.actor_frames:q} --dubber-frames {input.dubber_frames:q}"
+        " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
+        " --dubber-frames {input.dubber_frames:q}"
         " --dubber-mesh {input.dubber_mesh:q} --vd-frames {input.vd_frames:q}"
         " --reference {input.reference:q} --out {output.sheet:q} 2> {log:q}"

@@ -135,3 +135,25 @@ def test_offsets_are_scaled_to_the_actors_mouth(real_mesh):
     scaled = transfer_expression(offsets, dubber, actor, scale_to_mouth=True)
     moved = lambda target: target[0, lm.LOWER_INNER_LIP, 1] - actor[lm.LOWER_INNER_LIP, 1]  # noqa: E731
     assert moved(scaled) == pytest.approx(0.5 * moved(plain), rel=0.05)
+
+
+def test_contact_sheet_shows_the_widest_mouth_and_face_crops(tmp_path, real_mesh):
+    from skimage import data
+
+    from vdub.contact_sheet import contact_sheet, face_box, pick_frames
+
+    opening = np.array([0.0, 0.1, np.nan, 0.9, 0.2, 0.1, 0.0, 0.3])
+    picks = pick_frames(opening, 4)
+    assert 3 in picks and len(picks) <= 4 and np.all(np.diff(picks) > 0)
+    image = data.astronaut()
+    box = face_box(real_mesh, image.shape[:2])
+    assert box[2] - box[0] < image.shape[1] / 2, "the tile is cut around the face"
+    frames = np.stack([image] * 8)
+    points = np.stack([real_mesh] * 8)
+    points[2] = np.nan  # no face: the whole frame is shown
+    contact_sheet(frames, frames, image, picks, tmp_path / "sheet.png", dubber_points=points,
+                  reference_points=real_mesh, tile_height=100)
+    import cv2
+
+    sheet = cv2.imread(str(tmp_path / "sheet.png"))
+    assert sheet.shape[0] == len(picks) * 102 and sheet.shape[1] >= 300

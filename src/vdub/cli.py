@@ -95,8 +95,8 @@ def _liveportrait_dubber(a: argparse.Namespace, settings: dict[str, Any]) -> Non
 def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
     from .pipeline import virtual_dubber_sheet
 
-    virtual_dubber_sheet(a.shot, a.actor_frames, a.dubber_frames, a.dubber_mesh, a.vd_frames, a.reference, a.out,
-                         a.frames)
+    virtual_dubber_sheet(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames,
+                         a.reference, a.out, a.frames)
 
 
 def cmd_align(a: argparse.Namespace) -> None:
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("virtual-dubber-sheet", cmd_virtual_dubber_sheet,
             "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames", settings=False)
-    for name in ("actor-frames", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"):
+    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
     p.add_argument("--frames", type=int, default=6, help="how many frames to show (default 6)")
 

@@ -85,8 +85,8 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
             writer.write(frame)
 
 
-def virtual_dubber_sheet(shot: str, actor_frames: Path, dubber_frames: Path, dubber_mesh: Path, vd_frames: Path,
-                         reference_json: Path, out_png: Path, count: int = 6) -> list[int]:
+def virtual_dubber_sheet(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
+                         vd_frames: Path, reference_json: Path, out_png: Path, count: int = 6) -> list[int]:
     """Contact sheet of the virtual dubber (dubber | virtual dubber | actor reference).
 
     Shows ``count`` frames spread over the shot, one of them where the dubber's mouth is
@@ -97,8 +97,12 @@ def virtual_dubber_sheet(shot: str, actor_frames: Path, dubber_frames: Path, dub
     track = load_track(dubber_mesh)
     opening = np.where(track.valid, lm.mouth_opening(np.nan_to_num(track.points)), np.nan)
     indices = pick_frames(opening, count)
-    reference_image = np.array(load_frames(actor_frames)[load_json(reference_json)["actor"]["frame"]])
-    contact_sheet(load_frames(dubber_frames), load_frames(vd_frames), reference_image, indices, out_png)
+    ref = load_json(reference_json)["actor"]["frame"]
+    reference_image = np.array(load_frames(actor_frames)[ref])
+    actor_track = load_track(actor_mesh)
+    contact_sheet(load_frames(dubber_frames), load_frames(vd_frames), reference_image, indices, out_png,
+                  dubber_points=np.where(track.valid[:, None, None], track.points, np.nan),
+                  reference_points=actor_track.points[ref] if actor_track.valid[ref] else None)
     log.info("shot %s: virtual-dubber contact sheet of frames %s: %s", shot, indices.tolist(), out_png)
     return indices.tolist()
 
