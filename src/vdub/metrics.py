@@ -16,16 +16,22 @@ from skimage.metrics import structural_similarity
 from . import landmarks as lm
 from .geometry import umeyama
 
+PSNR_CAP = 100.0  # dB reported for identical pixels, so that means and JSON stay finite
+
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """PSNR in dB of uint8 images (H x W x 3); inside ``mask`` (H x W bool) if given."""
+    """PSNR in dB of uint8 images (H x W x 3); inside ``mask`` (H x W bool) if given.
+
+    Identical pixels score :data:`PSNR_CAP` (100 dB: a mean squared error below 7e-6 grey
+    levels), an empty mask NaN.
+    """
     if mask is None:
         mask = np.ones(a.shape[:2], bool)
     if not mask.any():
         return float("nan")
     diff = a[mask].astype(np.float64) - b[mask].astype(np.float64)
     mse = float((diff**2).mean())
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, float(10 * np.log10(255.0**2 / mse)))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

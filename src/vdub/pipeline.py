@@ -351,13 +351,12 @@ def evaluate(shot: str, actor_frames: Path, output_frames: Path, composite_frame
         psnr_all.append(psnr(a, o))
         psnr_outside.append(psnr(a, o, head < 1e-3))
         ssim_all.append(ssim(a, o))
-    finite = lambda xs: [x for x in xs if np.isfinite(x)]  # noqa: E731 - identical frames give inf
     result = {
         "shot": shot,
         "frames": t_count,
         "frames_with_face_output": int(tracks["output"].valid.sum()),
-        "psnr": float(np.mean(finite(psnr_all))) if finite(psnr_all) else float("inf"),
-        "psnr_outside_head": float(np.mean(finite(psnr_outside))) if finite(psnr_outside) else float("inf"),
+        "psnr": float(np.nanmean(psnr_all)),
+        "psnr_outside_head": float(np.nanmean(psnr_outside)) if np.isfinite(psnr_outside).any() else float("nan"),
         "ssim": float(np.mean(ssim_all)),
         **{f"lmd_{name}_vs_dubber": lmd(t.points, t.valid, dubber_track.points, dubber_track.valid)
            for name, t in tracks.items()},
