@@ -44,8 +44,12 @@ if LIVEPORTRAIT_SHOTS:
                             ) from None
 
 
+ACTORS = sorted({shot.actor for shot in SHOTS.values()})
+
+
 wildcard_constraints:
     shot="|".join(re.escape(s) for s in SHOTS),
+    actor="|".join(re.escape(a) for a in ACTORS),
     role="actor|dubber|virtual_dubber",
 
 
@@ -99,6 +103,27 @@ def dubber_settings(wildcards):
     if backend == "liveportrait":
         return settings(backend=backend, liveportrait=config["liveportrait"])
     return settings("builtin_dubber", backend=backend, smoothing=config["smoothing"])
+
+
+def actor_crops_of(wildcards):
+    """The actor crops of every shot of one actor (the per-actor model's training data)."""
+    return [f"work/{s}/actor_crops.npz" for s, shot in sorted(SHOTS.items()) if shot.actor == wildcards.actor]
+
+
+def actor_model_of(wildcards):
+    """The shot's actor model to fine-tune from (empty without warm start)."""
+    if not config["warm_start"]:
+        return []
+    return [f"work/actors/{SHOTS[wildcards.shot].actor}/swapper/model.pt"]
+
+
+def swapper_settings(iterations_from=None):
+    """Settings of a swapper training rule; the step count from ``PRESET['warm_start']`` if named."""
+    train = dict(PRESET["train"])
+    if iterations_from is not None:
+        train["iterations"] = PRESET["warm_start"][iterations_from]
+    return json.dumps({"crop_size": PRESET["crop_size"], "swapper": PRESET["swapper"], "train": train,
+                       "losses": config["losses"]}, sort_keys=True)
 
 
 def settings(*sections, **extra):

@@ -290,3 +290,54 @@ def test_swap_returns_uint8_crops(data, tmp_path):
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread(one_torch_thread):
     """Every test here on one thread: bit-exact comparisons, no contention on 2 cores."""
+
+
+# ---------------------------------------------------------------- warm start on real crops
+
+
+@pytest.fixture(scope="module")
+def real_actor_crops(actor_clip, tmp_path_factory):
+    """actor_crops.npz of the first 45 frames of actor_woman_bluewall.mp4 at 32 px."""
+    from vdub.io import save_frames, save_npz
+    from vdub.masks import MaskConfig
+    from vdub.pipeline import actor_crops
+
+    frames, track = actor_clip
+    tmp = tmp_path_factory.mktemp("real_crops")
+    save_frames(tmp / "actor.npy", frames)
+    save_npz(tmp / "actor.npz", **track.to_npz())
+    actor_crops("bluewall", tmp / "actor.npy", tmp / "actor.npz", tmp / "actor_crops.npz", 32, MaskConfig())
+    return tmp / "actor_crops.npz"
+
+
+def _settings(iterations: int) -> dict:
+    from dataclasses import asdict
+
+    net = {k: v for k, v in asdict(TINY).items() if k != "crop_size"}
+    train = dict(batch_size=4, iterations=iterations, lr=1e-3, checkpoint_every=50, log_every=10, seed=0,
+                 device="cpu")
+    return {"crop_size": TINY.crop_size, "swapper": net, "train": train, "losses": asdict(LossWeights())}
+
+
+def test_actor_model_learns_real_crops_and_warm_starts_a_shot(real_actor_crops, tmp_path):
+    from vdub.io import load_npz, save_npz
+    from vdub.pipeline import train_actor, train_swapper
+
+    actor_model = tmp_path / "actor.pt"
+    train_actor("woman_bluewall", [real_actor_crops], actor_model, tmp_path / "actor.csv", _settings(120))
+    losses = _read_csv(tmp_path / "actor.csv")
+    for column in (1, 2):  # actor and dubber decoders both learn the actor's real crops
+        assert losses[-10:, column].mean() < 0.7 * losses[:10, column].mean(), losses[[0, -1]]
+
+    # A shot's crops: the same actor crops, and composites that differ from them in the mouth region.
+    own = load_npz(real_actor_crops)
+    composite = own["actor"].copy()
+    composite[:, 20:26, 12:20] = composite[:, 20:26, 12:20] // 2
+    save_npz(tmp_path / "crops.npz", boxes=own["boxes"], valid=own["valid"], actor=own["actor"],
+             actor_masks=own["actor_masks"], composite=composite, composite_masks=own["actor_masks"])
+    train_swapper("shot", tmp_path / "crops.npz", tmp_path / "scratch.pt", tmp_path / "scratch.csv", _settings(10))
+    train_swapper("shot", tmp_path / "crops.npz", tmp_path / "warm.pt", tmp_path / "warm.csv", _settings(10),
+                  init_model=actor_model)
+    scratch, warm = _read_csv(tmp_path / "scratch.csv"), _read_csv(tmp_path / "warm.csv")
+    # Fine-tuning from the actor's model starts where training from scratch is far from being.
+    assert warm[:5, 3].mean() < 0.6 * scratch[:5, 3].mean(), (warm[:5, 3], scratch[:5, 3])

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from conftest import MEDIA, REPO, needs_media
 
-STAGES = ["ingest", "face_geometry", "reference", "virtual_dubber", "align", "masks", "train_swapper", "reenact",
-          "super_resolution", "mux", "evaluate"]
+STAGES = ["ingest", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet", "align", "actor_crops",
+          "masks", "train_swapper", "reenact", "super_resolution", "mux", "evaluate"]
 N_FRAMES = 75  # 2.5 s of the 30 fps actor
 
 
@@ -36,12 +36,13 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-def make_project(workdir: Path, shots: list[dict], **ingest) -> None:
+def make_project(workdir: Path, shots: list[dict], warm_start: bool = False, **ingest) -> None:
     """A project folder with its own samples.yaml and config.yaml (preview preset)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "samples.yaml").write_text(yaml.safe_dump({"shots": shots}))
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["samples"] = str(workdir / "samples.yaml")
+    config["warm_start"] = warm_start
     config["ingest"].update(ingest)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
@@ -63,6 +64,27 @@ def test_lint_and_dry_run_list_every_stage_for_every_shot(tmp_path):
         line = next((ln for ln in out.splitlines() if ln.split()[:1] == [stage]), None)
         assert line is not None, f"{stage} missing from the dry run:\n{out}"
         assert int(line.split()[1]) == expected, line
+
+
+def _job_counts(out: str) -> dict[str, int]:
+    """Jobs per rule from the table of a dry run's ``--quiet rules`` output."""
+    counts = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@needs_media
+def test_warm_start_trains_one_model_per_actor(tmp_path):
+    other = dict(real_shot("shot_c"), actor="glasses_man", actor_video=str(MEDIA / "actor_glasses_man.mp4"))
+    make_project(tmp_path, [real_shot("shot_a"), real_shot("shot_b"), other], warm_start=True)
+    counts = _job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)
+    assert counts["train_actor"] == 2 and counts["train_swapper"] == 3 and counts["actor_crops"] == 3, counts
+    make_project(tmp_path, [real_shot("shot_a"), real_shot("shot_b"), other], warm_start=False)
+    counts = _job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)
+    assert "train_actor" not in counts and counts["train_swapper"] == 3, counts
 
 
 def test_bad_shot_id_is_rejected_before_any_job(tmp_path):

@@ -110,20 +110,38 @@ def cmd_align(a: argparse.Namespace) -> None:
           a.out_composite, a.out_mesh, a.out_qa, a.out_plot, AlignConfig.from_dict(settings), smoothing)
 
 
-def cmd_masks(a: argparse.Namespace) -> None:
+def _mask_settings(a: argparse.Namespace):
     from .masks import MaskConfig
-    from .pipeline import masks
 
     settings = dict(a.settings)
-    crop_size = int(settings.pop("crop_size"))
-    masks(a.shot, a.actor_frames, a.actor_mesh, a.composite_frames, a.aligned_mesh, a.out, crop_size,
-          MaskConfig.from_dict(settings))
+    crop_size = int(settings.pop("crop_size", 0))
+    return crop_size, MaskConfig.from_dict(settings)
+
+
+def cmd_actor_crops(a: argparse.Namespace) -> None:
+    from .pipeline import actor_crops
+
+    crop_size, cfg = _mask_settings(a)
+    actor_crops(a.shot, a.actor_frames, a.actor_mesh, a.out, crop_size, cfg)
+
+
+def cmd_masks(a: argparse.Namespace) -> None:
+    from .pipeline import masks
+
+    _, cfg = _mask_settings(a)
+    masks(a.shot, a.actor_frames, a.actor_mesh, a.actor_crops, a.composite_frames, a.aligned_mesh, a.out, cfg)
 
 
 def cmd_train_swapper(a: argparse.Namespace) -> None:
     from .pipeline import train_swapper
 
-    train_swapper(a.shot, a.crops, a.out_model, a.out_losses, a.settings)
+    train_swapper(a.shot, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init)
+
+
+def cmd_train_actor(a: argparse.Namespace) -> None:
+    from .pipeline import train_actor
+
+    train_actor(a.actor, a.crops, a.out_model, a.out_losses, a.settings)
 
 
 def cmd_reenact(a: argparse.Namespace) -> None:
@@ -209,13 +227,27 @@ def build_parser() -> argparse.ArgumentParser:
                  "out-composite", "out-mesh", "out-qa", "out-plot"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
-    p = add("masks", cmd_masks, "head crops and soft head/eyes/mouth masks")
-    for name in ("actor-frames", "actor-mesh", "composite-frames", "aligned-mesh", "out"):
+    p = add("actor-crops", cmd_actor_crops, "stable head crops and soft head/eyes/mouth masks of the actor frames")
+    for name in ("actor-frames", "actor-mesh", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("masks", cmd_masks, "composite crops and masks in the actor's crop boxes, bundled with the actor's")
+    for name in ("actor-frames", "actor-mesh", "actor-crops", "composite-frames", "aligned-mesh", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)")
     for name in ("crops", "out-model", "out-losses"):
         p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--init", type=Path, default=None, help="model to fine-tune from (the actor's model)")
+
+    p = sub.add_parser("train-actor", help="train the per-actor model on the actor crops of all its shots",
+                       description="train the per-actor model on the actor crops of all its shots")
+    p.add_argument("--actor", required=True, help="actor id (named in every error)")
+    p.add_argument("--settings", type=_settings, default={}, help="stage settings as a JSON object")
+    p.add_argument("--crops", type=Path, nargs="+", required=True, help="actor_crops.npz of each of its shots")
+    for name in ("out-model", "out-losses"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.set_defaults(func=cmd_train_actor)
 
     p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back",
             settings=False)

@@ -163,35 +163,52 @@ def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_m
     return qa
 
 
-def masks(shot: str, actor_frames: Path, actor_mesh: Path, composite_frames: Path, aligned_mesh: Path,
-          out_crops: Path, crop_size: int, cfg: MaskConfig) -> dict:
-    """Head crops and soft masks for the actor frames and the composite frames.
+def actor_crops(shot: str, actor_frames: Path, actor_mesh: Path, out_crops: Path, crop_size: int,
+                cfg: MaskConfig) -> dict:
+    """Head crops and soft masks of the actor frames alone (no dubber in them).
 
-    Writes ``boxes`` (T x 3: cx, cy, side in frame pixels), ``valid`` (T: frames the network
-    is trained on and reenacts), ``actor``/``composite`` (T x S x S x 3 uint8) and
-    ``actor_masks``/``composite_masks`` (T x 3 x S x S uint8; head, eyes, mouth).
+    Writes ``boxes`` (T x 3: cx, cy, side in frame pixels), ``valid`` (T: actor face found),
+    ``actor`` (T x S x S x 3 uint8) and ``actor_masks`` (T x 3 x S x S uint8; head, eyes,
+    mouth). Kept apart from the composite crops so that the per-actor model, trained on
+    these, does not depend on any dubber take.
     """
     actor = load_frames(actor_frames)
+    track = load_track(actor_mesh)
+    if not track.valid.any():
+        raise ShotError(shot, actor_frames, "no face found in any actor frame")
+    boxes = crop_boxes(track.points, track.valid, cfg)
+    t_count, s = len(actor), crop_size
+    out = {"boxes": boxes, "valid": track.valid.copy(), "actor": np.zeros((t_count, s, s, 3), np.uint8),
+           "actor_masks": np.zeros((t_count, 3, s, s), np.uint8)}
+    for t, person in enumerate(person_segmentation(iter(actor), t_count)):
+        out["actor"][t] = crop(np.asarray(actor[t]), boxes[t], s)
+        if track.valid[t]:
+            own = crop_masks(person, track.points[t], track.points[t], boxes[t], s, cfg)
+            out["actor_masks"][t] = np.round(own * 255).astype(np.uint8)
+    save_npz(out_crops, **out)
+    return {"frames": t_count, "valid": int(track.valid.sum())}
+
+
+def masks(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path: Path, composite_frames: Path,
+          aligned_mesh: Path, out_crops: Path, cfg: MaskConfig) -> dict:
+    """Composite crops and masks in the actor's crop boxes, bundled with the actor's crops.
+
+    Writes ``boxes`` and the actor crops as in :func:`actor_crops`, ``valid`` (T: frames the
+    network is trained on and reenacts: a face in the actor and an aligned virtual
+    dubber), ``composite`` (T x S x S x 3 uint8) and ``composite_masks`` (T x 3 x S x S).
+    """
+    own = load_npz(actor_crops_path)
     composite = load_frames(composite_frames)
     actor_track = load_track(actor_mesh)
     aligned = load_npz(aligned_mesh)
-    valid = actor_track.valid & aligned["valid"].astype(bool)
-    if not actor_track.valid.any():
-        raise ShotError(shot, actor_frames, "no face found in any actor frame")
-    boxes = crop_boxes(actor_track.points, actor_track.valid, cfg)
-    t_count = len(actor)
-    s = crop_size
-    out = {"boxes": boxes, "valid": valid,
-           "actor": np.zeros((t_count, s, s, 3), np.uint8), "composite": np.zeros((t_count, s, s, 3), np.uint8),
-           "actor_masks": np.zeros((t_count, 3, s, s), np.uint8),
+    boxes, s = own["boxes"], own["actor"].shape[1]
+    valid = own["valid"].astype(bool) & aligned["valid"].astype(bool)
+    t_count = len(composite)
+    out = {"boxes": boxes, "valid": valid, "actor": own["actor"], "actor_masks": own["actor_masks"],
+           "composite": np.zeros((t_count, s, s, 3), np.uint8),
            "composite_masks": np.zeros((t_count, 3, s, s), np.uint8)}
-    for t, person in enumerate(person_segmentation(iter(actor), t_count)):
-        out["actor"][t] = crop(np.asarray(actor[t]), boxes[t], s)
+    for t, person in enumerate(person_segmentation(iter(load_frames(actor_frames)), t_count)):
         out["composite"][t] = crop(np.asarray(composite[t]), boxes[t], s)
-        if not actor_track.valid[t]:
-            continue
-        own = crop_masks(person, actor_track.points[t], actor_track.points[t], boxes[t], s, cfg)
-        out["actor_masks"][t] = np.round(own * 255).astype(np.uint8)
         if valid[t]:
             comp = crop_masks(person, actor_track.points[t], aligned["points"][t], boxes[t], s, cfg)
             out["composite_masks"][t] = np.round(comp * 255).astype(np.uint8)
@@ -214,12 +231,14 @@ def resume_path_for(out_model: Path) -> Path:
     return out_model.with_name(out_model.name + ".resume")
 
 
-def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, settings: dict) -> dict:
+def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, settings: dict,
+                  init_model: Path | None = None) -> dict:
     """Train the identity-swapping network on the shot's actor and composite crops.
 
     The actor decoder learns to reconstruct actor crops, the dubber decoder the composite
     crops (actor frame + lower part of the aligned virtual dubber): the very input it
-    reenacts later. Frames without a face in both are left out.
+    reenacts later. Frames without a face in both are left out. With ``init_model`` (the
+    actor's model, see :func:`train_actor`) the run fine-tunes from it.
     """
     from .swapper.train import train_swapper as train
 
@@ -230,8 +249,34 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
         raise ShotError(shot, crops_path, f"only {int(valid.sum())} frames with a face: nothing to train on")
     summary = train(data["actor"][valid], data["actor_masks"][valid], data["composite"][valid],
                     data["composite_masks"][valid], net_cfg, train_cfg, weights, out_model,
+                    resume_path_for(out_model), out_losses, init_from=init_model)
+    log.info("shot %s: swapper trained%s: %s", shot, f" from {init_model}" if init_model else "", summary)
+    return summary
+
+
+def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, settings: dict) -> dict:
+    """The per-actor model: both decoders learn the actor's own crops from all of the actor's shots.
+
+    No dubber take enters it, so a new take re-trains only the shot's short fine-tune. The
+    dubber decoder starts from the actor's face, which is what the composites mostly are.
+    """
+    from .swapper.train import train_swapper as train
+
+    net_cfg, train_cfg, weights = _swapper_configs(settings)
+    crops, crop_masks_ = [], []
+    for path in crops_paths:
+        data = load_npz(path)
+        valid = data["valid"].astype(bool)
+        crops.append(data["actor"][valid])
+        crop_masks_.append(data["actor_masks"][valid])
+    crops_all, masks_all = np.concatenate(crops), np.concatenate(crop_masks_)
+    if len(crops_all) < 2:
+        raise ShotError(None, crops_paths[0] if crops_paths else None,
+                        f"actor '{actor}': only {len(crops_all)} frames with a face over {len(crops_paths)} shots")
+    summary = train(crops_all, masks_all, crops_all, masks_all, net_cfg, train_cfg, weights, out_model,
                     resume_path_for(out_model), out_losses)
-    log.info("shot %s: swapper trained: %s", shot, summary)
+    log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
+             summary)
     return summary
 
 
