@@ -2,6 +2,7 @@
 # input functions and per-stage settings. Runs once, before any job is scheduled.
 
 import json
+import os
 import re
 
 import shlex
@@ -45,6 +46,19 @@ if LIVEPORTRAIT_SHOTS:
 
 
 ACTORS = sorted({shot.actor for shot in SHOTS.values()})
+
+# Generic pretraining (the paper's CelebA-HQ stage) on a folder of face images, if given.
+PRETRAIN_FACES = config["pretrain_faces"]
+PRETRAIN_IMAGES = []
+if PRETRAIN_FACES:
+    from vdub.pretrain import face_images
+
+    if not os.path.isdir(PRETRAIN_FACES):
+        raise WorkflowError(f"pretrain_faces: {PRETRAIN_FACES}: not a folder")
+    PRETRAIN_IMAGES = [str(p) for p in face_images(PRETRAIN_FACES)]
+    if len(PRETRAIN_IMAGES) < 2:
+        raise WorkflowError(f"pretrain_faces: {PRETRAIN_FACES}: needs face images (jpg, png, webp, bmp), "
+                            f"found {len(PRETRAIN_IMAGES)}")
 
 
 wildcard_constraints:
@@ -110,20 +124,28 @@ def actor_crops_of(wildcards):
     return [f"work/{s}/actor_crops.npz" for s, shot in sorted(SHOTS.items()) if shot.actor == wildcards.actor]
 
 
+def pretrained_model():
+    """The generic pretrained model as a list (empty without `pretrain_faces`)."""
+    return ["work/pretrain/swapper/model.pt"] if PRETRAIN_FACES else []
+
+
 def actor_model_of(wildcards):
-    """The shot's actor model to fine-tune from (empty without warm start)."""
-    if not config["warm_start"]:
-        return []
-    return [f"work/actors/{SHOTS[wildcards.shot].actor}/swapper/model.pt"]
+    """What the shot's swapper fine-tunes from: the actor's model, else the generic one, else nothing."""
+    if config["warm_start"]:
+        return [f"work/actors/{SHOTS[wildcards.shot].actor}/swapper/model.pt"]
+    return pretrained_model()
 
 
-def swapper_settings(iterations_from=None):
-    """Settings of a swapper training rule; the step count from ``PRESET['warm_start']`` if named."""
-    train = dict(PRESET["train"])
-    if iterations_from is not None:
-        train["iterations"] = PRESET["warm_start"][iterations_from]
+def swapper_settings(**train_overrides):
+    """Settings of a swapper training rule: the preset's, with some training numbers replaced."""
+    train = {**PRESET["train"], **train_overrides}
     return json.dumps({"crop_size": PRESET["crop_size"], "swapper": PRESET["swapper"], "train": train,
                        "losses": config["losses"]}, sort_keys=True)
+
+
+def init_argument(wildcards, input):
+    """``--init <model>`` when the rule starts from another model."""
+    return f"--init {shlex.quote(input.init[0])}" if input.init else ""
 
 
 def settings(*sections, **extra):

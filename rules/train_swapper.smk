@@ -1,13 +1,38 @@
+rule pretrain:
+    """Generic pretraining of the swapper on the `pretrain_faces` folder (the paper's CelebA-HQ stage)."""
+    input:
+        faces=lambda wildcards: PRETRAIN_IMAGES,
+    output:
+        model="work/pretrain/swapper/model.pt",
+        losses="work/pretrain/swapper/losses.csv",
+    params:
+        settings=json.dumps({**json.loads(swapper_settings(**PRESET["pretrain"])), "masks": config["masks"]},
+                            sort_keys=True),
+        faces=lambda wildcards: shlex.quote(PRETRAIN_FACES),
+    threads: 2
+    log:
+        "logs/pretrain/pretrain.log",
+    benchmark:
+        "benchmarks/pretrain/pretrain.tsv"
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m vdub pretrain --settings {params.settings:q} --faces {params.faces}"
+        " --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
+
+
 rule train_actor:
     """The per-actor model (warm start): both decoders on the actor crops of all the actor's shots."""
     input:
         crops=actor_crops_of,
+        init=pretrained_model(),
     output:
         model="work/actors/{actor}/swapper/model.pt",
         losses="work/actors/{actor}/swapper/losses.csv",
     params:
-        settings=swapper_settings("actor_iterations"),
+        settings=swapper_settings(iterations=PRESET["warm_start"]["actor_iterations"]),
         crops=lambda wildcards, input: " ".join(shlex.quote(c) for c in input.crops),
+        init=init_argument,
     threads: 2
     log:
         "logs/actors/{actor}/train_actor.log",
@@ -16,7 +41,7 @@ rule train_actor:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m vdub train-actor --actor {wildcards.actor} --settings {params.settings:q}"
+        "python -m vdub train-actor --actor {wildcards.actor} --settings {params.settings:q} {params.init}"
         " --crops {params.crops} --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
 
 
@@ -24,7 +49,8 @@ rule train_swapper:
     """The identity-swapping network (GPU on a cluster); resumes from its checkpoint after a kill.
 
     With `warm_start: true` it fine-tunes the actor's model for the preset's
-    `warm_start.finetune_iterations`; else it trains from scratch for `train.iterations`.
+    `warm_start.finetune_iterations`; else it trains for `train.iterations`, from the
+    generic pretrained model when `pretrain_faces` is set, else from scratch.
     """
     input:
         crops="work/{shot}/crops.npz",
@@ -33,8 +59,9 @@ rule train_swapper:
         model="work/{shot}/swapper/model.pt",
         losses="work/{shot}/swapper/losses.csv",
     params:
-        settings=swapper_settings("finetune_iterations" if config["warm_start"] else None),
-        init=lambda wildcards, input: f"--init {shlex.quote(input.init[0])}" if input.init else "",
+        settings=swapper_settings(**({"iterations": PRESET["warm_start"]["finetune_iterations"]}
+                                     if config["warm_start"] else {})),
+        init=init_argument,
     threads: 2
     log:
         "logs/{shot}/train_swapper.log",

@@ -36,13 +36,15 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-def make_project(workdir: Path, shots: list[dict], warm_start: bool = False, **ingest) -> None:
+def make_project(workdir: Path, shots: list[dict], warm_start: bool = False, pretrain_faces: str | None = None,
+                 **ingest) -> None:
     """A project folder with its own samples.yaml and config.yaml (preview preset)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "samples.yaml").write_text(yaml.safe_dump({"shots": shots}))
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["samples"] = str(workdir / "samples.yaml")
     config["warm_start"] = warm_start
+    config["pretrain_faces"] = pretrain_faces
     config["ingest"].update(ingest)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
@@ -85,6 +87,27 @@ def test_warm_start_trains_one_model_per_actor(tmp_path):
     make_project(tmp_path, [real_shot("shot_a"), real_shot("shot_b"), other], warm_start=False)
     counts = _job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert "train_actor" not in counts and counts["train_swapper"] == 3, counts
+
+
+@needs_media
+def test_pretraining_feeds_the_first_training_of_each_chain(tmp_path):
+    import cv2
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(faces / f"face{i}.png"), np.full((64, 64, 3), 90 + i, np.uint8))
+    shots = [real_shot("shot_a"), real_shot("shot_b")]
+    for warm_start, first in ((True, "train_actor"), (False, "train_swapper")):
+        make_project(tmp_path, shots, warm_start=warm_start, pretrain_faces=str(faces))
+        dry = snakemake(tmp_path, "-n", "--cores", "2", "-p")
+        out = dry.stdout
+        assert _job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)["pretrain"] == 1
+        commands = [ln for ln in out.splitlines() if f"vdub {first.replace('_', '-')} " in ln]
+        assert commands and all("--init work/pretrain/swapper/model.pt" in c for c in commands), commands
+    make_project(tmp_path, shots, pretrain_faces=str(tmp_path / "nowhere"))
+    proc = snakemake(tmp_path, "-n", "--cores", "1", check=False)
+    assert proc.returncode != 0 and "pretrain_faces" in proc.stdout + proc.stderr
 
 
 def test_bad_shot_id_is_rejected_before_any_job(tmp_path):

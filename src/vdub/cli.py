@@ -141,7 +141,16 @@ def cmd_train_swapper(a: argparse.Namespace) -> None:
 def cmd_train_actor(a: argparse.Namespace) -> None:
     from .pipeline import train_actor
 
-    train_actor(a.actor, a.crops, a.out_model, a.out_losses, a.settings)
+    train_actor(a.actor, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init)
+
+
+def cmd_pretrain(a: argparse.Namespace) -> None:
+    from .masks import MaskConfig
+    from .pipeline import pretrain
+
+    settings = dict(a.settings)
+    mask_cfg = MaskConfig.from_dict(settings.pop("masks", {}))
+    pretrain(a.faces, a.out_model, a.out_losses, settings, mask_cfg)
 
 
 def cmd_reenact(a: argparse.Namespace) -> None:
@@ -247,7 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops", type=Path, nargs="+", required=True, help="actor_crops.npz of each of its shots")
     for name in ("out-model", "out-losses"):
         p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--init", type=Path, default=None, help="model to start from (the generic pretrained one)")
     p.set_defaults(func=cmd_train_actor)
+
+    p = sub.add_parser("pretrain", help="generic pretraining of the swapper on a folder of face images",
+                       description="generic pretraining of the swapper on a folder of face images")
+    p.add_argument("--settings", type=_settings, default={}, help="stage settings as a JSON object")
+    p.add_argument("--faces", type=Path, required=True, help="folder of face images (jpg, png, webp, bmp)")
+    for name in ("out-model", "out-losses"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.set_defaults(func=cmd_pretrain)
 
     p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back",
             settings=False)

@@ -238,7 +238,8 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     The actor decoder learns to reconstruct actor crops, the dubber decoder the composite
     crops (actor frame + lower part of the aligned virtual dubber): the very input it
     reenacts later. Frames without a face in both are left out. With ``init_model`` (the
-    actor's model, see :func:`train_actor`) the run fine-tunes from it.
+    actor's model, see :func:`train_actor`, or the generic pretrained one) the run
+    fine-tunes from it.
     """
     from .swapper.train import train_swapper as train
 
@@ -254,11 +255,30 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     return summary
 
 
-def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, settings: dict) -> dict:
+def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, settings: dict, mask_cfg: MaskConfig) -> dict:
+    """Generic pretraining (the paper's CelebA-HQ stage): both decoders on a folder of faces."""
+    from .pretrain import face_crops, face_images
+    from .swapper.train import train_swapper as train
+
+    net_cfg, train_cfg, weights = _swapper_configs(settings)
+    paths = face_images(faces_dir)
+    crops, masks_, skipped = face_crops(paths, net_cfg.crop_size, mask_cfg)
+    if len(crops) < 2:
+        raise ShotError(None, faces_dir, f"pretraining needs face images: {len(crops)} of {len(paths)} files "
+                                         f"have a face")
+    summary = train(crops, masks_, crops, masks_, net_cfg, train_cfg, weights, out_model, resume_path_for(out_model),
+                    out_losses)
+    log.info("pretraining on %d faces (%d files skipped): %s", len(crops), len(skipped), summary)
+    return {**summary, "faces": len(crops), "skipped": skipped}
+
+
+def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, settings: dict,
+                init_model: Path | None = None) -> dict:
     """The per-actor model: both decoders learn the actor's own crops from all of the actor's shots.
 
     No dubber take enters it, so a new take re-trains only the shot's short fine-tune. The
     dubber decoder starts from the actor's face, which is what the composites mostly are.
+    ``init_model``: the generic pretrained model, when there is one.
     """
     from .swapper.train import train_swapper as train
 
@@ -274,7 +294,7 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
         raise ShotError(None, crops_paths[0] if crops_paths else None,
                         f"actor '{actor}': only {len(crops_all)} frames with a face over {len(crops_paths)} shots")
     summary = train(crops_all, masks_all, crops_all, masks_all, net_cfg, train_cfg, weights, out_model,
-                    resume_path_for(out_model), out_losses)
+                    resume_path_for(out_model), out_losses, init_from=init_model)
     log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
              summary)
     return summary
