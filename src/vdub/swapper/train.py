@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ..checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
 from ..io import atomic_path
@@ -300,11 +302,17 @@ def train_swapper(
     model.train()
     t0 = time.perf_counter()
     window_t0, window_step = t0, start
-    with stop_on_signals() as stop:
+    # A live bar on a terminal; in a job's log file (not a TTY) a line every 30 s at most.
+    bar = tqdm(total=train_cfg.iterations, initial=start, desc="swapper", unit="it", dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0)
+    with stop_on_signals() as stop, bar:
         for step in range(start + 1, train_cfg.iterations + 1):
             losses = _train_step(model, optimizer, data, train_cfg, loss_weights, autocast, memory_format)
             elapsed = seconds_before + time.perf_counter() - t0
             history.append((step, losses["actor"], losses["dubber"], losses["total"], round(elapsed, 3)))
+            bar.set_postfix(loss=f"{losses['total']:.4f}", actor=f"{losses['actor']:.4f}",
+                            dubber=f"{losses['dubber']:.4f}", refresh=False)
+            bar.update(1)
             if on_step is not None:
                 on_step(step, losses)
             if step % train_cfg.log_every == 0 or step == train_cfg.iterations:
