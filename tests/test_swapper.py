@@ -388,3 +388,20 @@ def test_pretraining_faces_are_cropped_and_learnt(faces_folder, real_actor_crops
     train_actor("woman_bluewall", [real_actor_crops], tmp_path / "b.pt", tmp_path / "cold.csv", _settings(5))
     warm, cold = _read_csv(tmp_path / "warm.csv"), _read_csv(tmp_path / "cold.csv")
     assert warm[:, 3].mean() < 0.8 * cold[:, 3].mean(), (warm[:, 3], cold[:, 3])
+
+
+def test_resume_on_real_crops_ends_at_the_uninterrupted_weights(real_actor_crops, tmp_path):
+    """Killed at step 6 of 10 on real actor crops and resumed: the same weights as a straight run."""
+    from vdub.io import load_npz
+
+    crops = load_npz(real_actor_crops)
+    valid = crops["valid"].astype(bool)
+    real = (crops["actor"][valid], crops["actor_masks"][valid], crops["actor"][valid][::-1].copy(),
+            crops["actor_masks"][valid][::-1].copy())
+    _train(real, tmp_path / "a", "straight")
+    with pytest.raises(TrainingInterrupted):
+        _train(real, tmp_path / "b", "run", on_step=_sigterm_at(6))
+    summary, paths = _train(real, tmp_path / "b", "run")
+    assert summary["resumed_from"] == 6
+    _assert_same_weights(torch.load(paths["out_model"], weights_only=True)["state_dict"],
+                         torch.load(tmp_path / "a" / "straight.pt", weights_only=True)["state_dict"])
