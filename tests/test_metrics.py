@@ -81,3 +81,18 @@ def test_mouth_opening_correlation(mesh):
     valid = np.ones(6, bool)
     assert mouth_opening_correlation(track, valid, track, valid) == pytest.approx(1.0)
     assert mouth_opening_correlation(track, valid, track[::-1], valid) == pytest.approx(-1.0)
+
+
+def test_mean_lab_difference_measures_colour_not_texture():
+    from vdub.metrics import mean_lab_difference
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(60, 200, (40, 40, 3), dtype=np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[5:35, 5:35] = True
+    assert mean_lab_difference(a, a, mask) == 0.0
+    shuffled = a.reshape(-1, 3)[rng.permutation(1600)].reshape(a.shape)  # same colours, other texture
+    assert mean_lab_difference(a, shuffled, np.ones((40, 40), bool)) < 1e-3
+    warmer = np.clip(a.astype(int) + [12, 0, -12], 0, 255).astype(np.uint8)
+    assert mean_lab_difference(a, warmer, mask) > 5
+    assert np.isnan(mean_lab_difference(a, a, np.zeros((40, 40), bool)))

@@ -10,6 +10,7 @@ are therefore fractions of the inter-ocular distance.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
@@ -32,6 +33,18 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     diff = a[mask].astype(np.float64) - b[mask].astype(np.float64)
     mse = float((diff**2).mean())
     return PSNR_CAP if mse == 0 else min(PSNR_CAP, float(10 * np.log10(255.0**2 / mse)))
+
+
+def mean_lab_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """CIE76 distance between the mean CIELAB colours of two uint8 RGB images inside ``mask``.
+
+    a, b: H x W x 3; mask: H x W bool. NaN for an empty mask. Below about 2 a person cannot
+    tell the two colours apart.
+    """
+    if not mask.any():
+        return float("nan")
+    lab = [cv2.cvtColor(x.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[mask].mean(axis=0) for x in (a, b)]
+    return float(np.linalg.norm(lab[0] - lab[1]))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

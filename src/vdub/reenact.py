@@ -15,22 +15,37 @@ from .masks import uncrop
 from .warp import blend
 
 
-def match_colour(patch: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Shift ``patch``'s Lab mean inside ``mask`` onto ``reference``'s.
+def colour_shift(patch: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """The 8-bit Lab shift taking ``patch``'s mean inside ``mask`` onto ``reference``'s.
 
     patch, reference: S x S x 3 uint8 (the swapped head and the actor's head in the same
-    crop); mask: S x S in [0, 1]. A mean shift only (no variance scaling): the network's
-    output is slightly smoother than the footage, and stretching its variance would
-    amplify its noise rather than restore detail.
+    crop); mask: S x S in [0, 1]. Returns 3 floats, or None when the mask is (nearly) empty.
     """
     weight = mask.astype(np.float64)
     total = weight.sum()
     if total < 1.0:
-        return patch
+        return None
     lab_p = cv2.cvtColor(patch, cv2.COLOR_RGB2LAB).astype(np.float64)
     lab_r = cv2.cvtColor(reference, cv2.COLOR_RGB2LAB).astype(np.float64)
-    shift = ((lab_r - lab_p) * weight[..., None]).sum(axis=(0, 1)) / total
-    return cv2.cvtColor(np.clip(lab_p + shift, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    return ((lab_r - lab_p) * weight[..., None]).sum(axis=(0, 1)) / total
+
+
+def apply_colour_shift(patch: np.ndarray, shift: np.ndarray | None) -> np.ndarray:
+    """``patch`` (S x S x 3 uint8) with its 8-bit Lab values moved by ``shift`` (3; None: unchanged).
+
+    A mean shift only (no variance scaling): the network's output is slightly smoother than
+    the footage, and stretching its variance would amplify its noise rather than restore
+    detail.
+    """
+    if shift is None:
+        return patch
+    lab = cv2.cvtColor(patch, cv2.COLOR_RGB2LAB).astype(np.float64) + shift
+    return cv2.cvtColor(np.clip(np.round(lab), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def match_colour(patch: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Shift ``patch``'s Lab mean inside ``mask`` onto ``reference``'s (one frame, no smoothing)."""
+    return apply_colour_shift(patch, colour_shift(patch, reference, mask))
 
 
 def paste_head(frame: np.ndarray, head: np.ndarray, mask: np.ndarray, box: np.ndarray) -> np.ndarray:
