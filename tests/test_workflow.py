@@ -166,6 +166,8 @@ def test_mouth_follows_dubber_and_rest_is_untouched(real_run):
     assert metrics["mouth_corr_composite_vs_dubber"] > 0.8, metrics
     # Outside the head nothing changed (before encoding: bit-exact up to the mask's soft edge).
     assert metrics["psnr_outside_head"] > 60, metrics
+    # The pasted head's skin has the actor's colour (CIE76 of the Lab means; < 2: not visible).
+    assert metrics["head_delta_e"] < 2, metrics
 
     work = real_run / "work" / "bluewall_office"
     actor = load_frames(work / "ingest" / "actor.npy")
