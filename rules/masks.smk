@@ -21,8 +21,6 @@ rule actor_crops:
 rule masks:
     """Composite crops and masks in the actor's crop boxes, bundled with the actor's crops."""
     input:
-        actor_frames="work/{shot}/ingest/actor.npy",
-        actor_mesh="work/{shot}/mesh/actor.npz",
         actor_crops="work/{shot}/actor_crops.npz",
         composite="work/{shot}/align/composite.npy",
         aligned_mesh="work/{shot}/align/mesh.npz",
@@ -38,6 +36,5 @@ rule masks:
         "../envs/face.yaml"
     shell:
         "python -m vdub masks --shot {wildcards.shot} --settings {params.settings:q}"
-        " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --actor-crops {input.actor_crops:q} --composite-frames {input.composite:q}"
         " --aligned-mesh {input.aligned_mesh:q} --out {output.crops:q} 2> {log:q}"

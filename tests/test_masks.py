@@ -23,7 +23,7 @@ def test_masks_cover_head_eyes_mouth_on_real_frame(actor_clip):
     boxes = crop_boxes(track.points, track.valid, cfg)
     person = next(iter(person_segmentation([frame], 1)))
     size = 128
-    head, eyes, mouth = crop_masks(person, track.points[t], track.points[t], boxes[t], size, cfg)
+    head, eyes, mouth = crop_masks(person, track.points[t], boxes[t], size, cfg)
     pts = _in_crop(track.points[t], boxes[t], size)
     face = polygon_mask((size, size), pts[lm.FACE_OVAL]) > 0.5
     lips = polygon_mask((size, size), pts[lm.OUTER_LIPS]) > 0.5

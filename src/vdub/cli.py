@@ -129,7 +129,7 @@ def cmd_masks(a: argparse.Namespace) -> None:
     from .pipeline import masks
 
     _, cfg = _mask_settings(a)
-    masks(a.shot, a.actor_frames, a.actor_mesh, a.actor_crops, a.composite_frames, a.aligned_mesh, a.out, cfg)
+    masks(a.shot, a.actor_crops, a.composite_frames, a.aligned_mesh, a.out, cfg)
 
 
 def cmd_train_swapper(a: argparse.Namespace) -> None:
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("masks", cmd_masks, "composite crops and masks in the actor's crop boxes, bundled with the actor's")
-    for name in ("actor-frames", "actor-mesh", "actor-crops", "composite-frames", "aligned-mesh", "out"):
+    for name in ("actor-crops", "composite-frames", "aligned-mesh", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)")

@@ -106,16 +106,22 @@ def head_region(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> 
     return cv2.GaussianBlur(region, (0, 0), sigma)
 
 
-def part_masks(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Soft eye (both eyes and brows) and mouth masks. points: 478 x 2+. Each H x W float32."""
+def _soft_part(shape: tuple[int, int], points: np.ndarray, polygons: list[list[int]], cfg: MaskConfig) -> np.ndarray:
+    """Union of mesh polygons, grown by ``part_dilate`` inter-ocular distances and softened. H x W."""
     grow = max(cfg.part_dilate * float(lm.inter_ocular(points)), 1.0)
-    eyes = np.maximum.reduce([polygon_mask(shape, points[idx, :2]) for idx in
-                              (lm.RIGHT_EYE, lm.LEFT_EYE, lm.RIGHT_BROW, lm.LEFT_BROW)])
-    mouth = polygon_mask(shape, points[lm.OUTER_LIPS, :2])
+    part = np.maximum.reduce([polygon_mask(shape, points[idx, :2]) for idx in polygons])
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(grow) + 1,) * 2)
-    eyes = cv2.GaussianBlur(cv2.dilate(eyes, kernel), (0, 0), grow / 2)
-    mouth = cv2.GaussianBlur(cv2.dilate(mouth, kernel), (0, 0), grow / 2)
-    return eyes, mouth
+    return cv2.GaussianBlur(cv2.dilate(part, kernel), (0, 0), grow / 2)
+
+
+def eye_mask(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> np.ndarray:
+    """Soft mask of both eyes and brows. points: 478 x 2+. Returns H x W float32."""
+    return _soft_part(shape, points, [lm.RIGHT_EYE, lm.LEFT_EYE, lm.RIGHT_BROW, lm.LEFT_BROW], cfg)
+
+
+def mouth_mask(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> np.ndarray:
+    """Soft mask of the mouth (outer lips). points: 478 x 2+. Returns H x W float32."""
+    return _soft_part(shape, points, [lm.OUTER_LIPS], cfg)
 
 
 def _to_crop(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
@@ -124,23 +130,27 @@ def _to_crop(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     return points[:, :2] @ affine[:, :2].T + affine[:, 2]
 
 
-def crop_masks(person: np.ndarray, points: np.ndarray, mouth_points: np.ndarray, box: np.ndarray,
-               size: int, cfg: MaskConfig) -> np.ndarray:
+def crop_mouth_mask(points: np.ndarray, box: np.ndarray, size: int, cfg: MaskConfig) -> np.ndarray:
+    """The mouth mask of a mesh (478 x 3, frame pixels) in the head crop ``box``: size x size float32.
+
+    On a composite frame only this mask differs from the actor's: its lips are the aligned
+    virtual dubber's.
+    """
+    return mouth_mask((size, size), _to_crop(points, box, size), cfg).astype(np.float32)
+
+
+def crop_masks(person: np.ndarray, points: np.ndarray, box: np.ndarray, size: int, cfg: MaskConfig) -> np.ndarray:
     """Head, eyes and mouth masks of one frame, in its head crop: 3 x size x size float32.
 
     person: H x W segmentation probability of the full frame; points: 478 x 3 (the head's
-    mesh, for head and eyes); mouth_points: 478 x 3 whose lips define the mouth mask (the
-    actor's own, or the aligned virtual dubber's on a composite frame); box: (cx, cy, side).
-    Masks are built at crop resolution: they are only ever used there or pasted back
-    through the crop, and it is an order of magnitude cheaper than full frames.
+    mesh); box: (cx, cy, side). Masks are built at crop resolution: they are only ever used
+    there or pasted back through the crop, and it is an order of magnitude cheaper than
+    full frames.
     """
     shape = (size, size)
     pts = _to_crop(points, box, size)
-    mouth_pts = _to_crop(mouth_points, box, size)
     head = crop(person, box, size, cv2.INTER_LINEAR) * head_region(shape, pts, cfg)
-    eyes, _ = part_masks(shape, pts, cfg)
-    _, mouth = part_masks(shape, mouth_pts, cfg)
     # The face itself is always head, even where segmentation is unsure (glasses, beards).
     face = cv2.GaussianBlur(polygon_mask(shape, pts[lm.FACE_OVAL]), (0, 0), max(size / 128, 0.5))
     head = np.maximum(head, face)
-    return np.stack([head, np.minimum(eyes, head), np.minimum(mouth, np.maximum(head, mouth))]).astype(np.float32)
+    return np.stack([head, np.minimum(eye_mask(shape, pts, cfg), head), mouth_mask(shape, pts, cfg)]).astype(np.float32)

@@ -18,7 +18,7 @@ from .alignment import AlignConfig, render_aligned, rigid_transforms, smooth_tra
 from .errors import ShotError
 from .face_mesh import FaceMeshConfig, FaceTrack, person_segmentation, track_faces
 from .io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz
-from .masks import MaskConfig, crop, crop_boxes, crop_masks
+from .masks import MaskConfig, crop, crop_boxes, crop_masks, crop_mouth_mask
 from .reference import ReferenceConfig, score_frames, select_reference
 from .smoothing import SmoothingConfig, savgol_track
 from .virtual_dubber import VirtualDubberConfig, render_virtual_dubber
@@ -183,23 +183,24 @@ def actor_crops(shot: str, actor_frames: Path, actor_mesh: Path, out_crops: Path
     for t, person in enumerate(person_segmentation(iter(actor), t_count)):
         out["actor"][t] = crop(np.asarray(actor[t]), boxes[t], s)
         if track.valid[t]:
-            own = crop_masks(person, track.points[t], track.points[t], boxes[t], s, cfg)
+            own = crop_masks(person, track.points[t], boxes[t], s, cfg)
             out["actor_masks"][t] = np.round(own * 255).astype(np.uint8)
     save_npz(out_crops, **out)
     return {"frames": t_count, "valid": int(track.valid.sum())}
 
 
-def masks(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path: Path, composite_frames: Path,
-          aligned_mesh: Path, out_crops: Path, cfg: MaskConfig) -> dict:
+def masks(shot: str, actor_crops_path: Path, composite_frames: Path, aligned_mesh: Path, out_crops: Path,
+          cfg: MaskConfig) -> dict:
     """Composite crops and masks in the actor's crop boxes, bundled with the actor's crops.
 
     Writes ``boxes`` and the actor crops as in :func:`actor_crops`, ``valid`` (T: frames the
     network is trained on and reenacts: a face in the actor and an aligned virtual
-    dubber), ``composite`` (T x S x S x 3 uint8) and ``composite_masks`` (T x 3 x S x S).
+    dubber), ``composite`` (T x S x S x 3 uint8) and ``composite_masks`` (T x 3 x S x S):
+    the actor's head and eye masks (the composite's head is the actor's) with the mouth
+    mask of the aligned virtual dubber's lips.
     """
     own = load_npz(actor_crops_path)
     composite = load_frames(composite_frames)
-    actor_track = load_track(actor_mesh)
     aligned = load_npz(aligned_mesh)
     boxes, s = own["boxes"], own["actor"].shape[1]
     valid = own["valid"].astype(bool) & aligned["valid"].astype(bool)
@@ -207,11 +208,12 @@ def masks(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path: Pat
     out = {"boxes": boxes, "valid": valid, "actor": own["actor"], "actor_masks": own["actor_masks"],
            "composite": np.zeros((t_count, s, s, 3), np.uint8),
            "composite_masks": np.zeros((t_count, 3, s, s), np.uint8)}
-    for t, person in enumerate(person_segmentation(iter(load_frames(actor_frames)), t_count)):
+    for t in range(t_count):
         out["composite"][t] = crop(np.asarray(composite[t]), boxes[t], s)
         if valid[t]:
-            comp = crop_masks(person, actor_track.points[t], aligned["points"][t], boxes[t], s, cfg)
-            out["composite_masks"][t] = np.round(comp * 255).astype(np.uint8)
+            out["composite_masks"][t, :2] = own["actor_masks"][t, :2]
+            mouth = crop_mouth_mask(aligned["points"][t], boxes[t], s, cfg)
+            out["composite_masks"][t, 2] = np.round(mouth * 255).astype(np.uint8)
     save_npz(out_crops, **out)
     return {"frames": t_count, "valid": int(valid.sum())}
 
@@ -255,19 +257,26 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     return summary
 
 
-def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, settings: dict, mask_cfg: MaskConfig) -> dict:
-    """Generic pretraining (the paper's CelebA-HQ stage): both decoders on a folder of faces."""
-    from .pretrain import face_crops, face_images
+def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, settings: dict, out_model: Path,
+                          out_losses: Path, init_model: Path | None) -> dict:
+    """Train both decoders to reconstruct the same crops (N x S x S x 3, masks N x 3 x S x S)."""
     from .swapper.train import train_swapper as train
 
     net_cfg, train_cfg, weights = _swapper_configs(settings)
+    return train(crops, crop_masks_, crops, crop_masks_, net_cfg, train_cfg, weights, out_model,
+                 resume_path_for(out_model), out_losses, init_from=init_model)
+
+
+def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, settings: dict, mask_cfg: MaskConfig) -> dict:
+    """Generic pretraining (the paper's CelebA-HQ stage): both decoders on a folder of faces."""
+    from .pretrain import face_crops, face_images
+
     paths = face_images(faces_dir)
-    crops, masks_, skipped = face_crops(paths, net_cfg.crop_size, mask_cfg)
+    crops, masks_, skipped = face_crops(paths, int(settings["crop_size"]), mask_cfg)
     if len(crops) < 2:
         raise ShotError(None, faces_dir, f"pretraining needs face images: {len(crops)} of {len(paths)} files "
                                          f"have a face")
-    summary = train(crops, masks_, crops, masks_, net_cfg, train_cfg, weights, out_model, resume_path_for(out_model),
-                    out_losses)
+    summary = _train_on_one_subject(crops, masks_, settings, out_model, out_losses, None)
     log.info("pretraining on %d faces (%d files skipped): %s", len(crops), len(skipped), summary)
     return {**summary, "faces": len(crops), "skipped": skipped}
 
@@ -280,9 +289,6 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
     dubber decoder starts from the actor's face, which is what the composites mostly are.
     ``init_model``: the generic pretrained model, when there is one.
     """
-    from .swapper.train import train_swapper as train
-
-    net_cfg, train_cfg, weights = _swapper_configs(settings)
     crops, crop_masks_ = [], []
     for path in crops_paths:
         data = load_npz(path)
@@ -293,8 +299,7 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
     if len(crops_all) < 2:
         raise ShotError(None, crops_paths[0] if crops_paths else None,
                         f"actor '{actor}': only {len(crops_all)} frames with a face over {len(crops_paths)} shots")
-    summary = train(crops_all, masks_all, crops_all, masks_all, net_cfg, train_cfg, weights, out_model,
-                    resume_path_for(out_model), out_losses, init_from=init_model)
+    summary = _train_on_one_subject(crops_all, masks_all, settings, out_model, out_losses, init_model)
     log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
              summary)
     return summary
@@ -328,6 +333,8 @@ def _paste_heads(actor: np.ndarray, heads: np.ndarray, head_masks: np.ndarray, r
             ref = cv2.resize(ref, (size, size), interpolation=cv2.INTER_AREA)
         return mask, ref
 
+    # Two passes (the shifts are smoothed over the whole shot before any frame is pasted);
+    # the per-frame resizes are redone rather than kept, so memory does not grow with T.
     shifts = np.zeros((t_count, 3))
     measured = np.zeros(t_count, bool)
     for t in np.flatnonzero(valid):

@@ -47,7 +47,7 @@ def face_crops(paths: list[Path], size: int, cfg: MaskConfig) -> tuple[np.ndarra
         box = crop_boxes(points[None], np.ones(1, bool), cfg)[0]
         person = next(iter(person_segmentation([image], 1)))
         crops.append(crop(image, box, size))
-        masks.append(np.round(crop_masks(person, points, points, box, size, cfg) * 255).astype(np.uint8))
+        masks.append(np.round(crop_masks(person, points, box, size, cfg) * 255).astype(np.uint8))
     for line in skipped:
         log.warning("pretraining: skipped %s", line)
     if not crops:

@@ -43,11 +43,6 @@ def apply_colour_shift(patch: np.ndarray, shift: np.ndarray | None) -> np.ndarra
     return cv2.cvtColor(np.clip(np.round(lab), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
-def match_colour(patch: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Shift ``patch``'s Lab mean inside ``mask`` onto ``reference``'s (one frame, no smoothing)."""
-    return apply_colour_shift(patch, colour_shift(patch, reference, mask))
-
-
 def paste_head(frame: np.ndarray, head: np.ndarray, mask: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Blend a head crop back into its frame.
 
