@@ -7,6 +7,8 @@ rule reenact:
     output:
         swapped="work/{shot}/reenact/swapped.npy",
         frames="work/{shot}/reenact/frames.npy",
+    params:
+        settings=json.dumps(config["reenact"], sort_keys=True),
     threads: 2
     log:
         "logs/{shot}/reenact.log",
@@ -15,6 +17,6 @@ rule reenact:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m vdub reenact --shot {wildcards.shot}"
+        "python -m vdub reenact --shot {wildcards.shot} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --model {input.model:q}"
         " --out-swapped {output.swapped:q} --out-frames {output.frames:q} 2> {log:q}"

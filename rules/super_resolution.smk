@@ -10,7 +10,8 @@ rule super_resolution:
         losses="work/{shot}/sr/losses.csv",
         frames="work/{shot}/sr/frames.npy",
     params:
-        settings=json.dumps({"crop_size": PRESET["crop_size"], "sr": PRESET["sr"]}, sort_keys=True),
+        settings=json.dumps({"crop_size": PRESET["crop_size"], "sr": PRESET["sr"], "reenact": config["reenact"]},
+                            sort_keys=True),
     threads: 2
     log:
         "logs/{shot}/super_resolution.log",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -96,3 +97,35 @@ def test_mean_lab_difference_measures_colour_not_texture():
     warmer = np.clip(a.astype(int) + [12, 0, -12], 0, 255).astype(np.uint8)
     assert mean_lab_difference(a, warmer, mask) > 5
     assert np.isnan(mean_lab_difference(a, a, np.zeros((40, 40), bool)))
+
+
+def test_flicker_compensates_head_motion_and_measures_what_is_left(real_mesh):
+    from skimage import data
+
+    from vdub.metrics import motion_compensated_difference, static_head_region
+
+    frame = data.astronaut()
+    h, w = frame.shape[:2]
+    # The head moves by a known similarity (small rotation, zoom and shift) between two frames.
+    angle, scale, shift = np.deg2rad(2.0), 1.02, np.array([3.5, -2.0])
+    centre = real_mesh[lm.NOSE_TIP, :2]
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    affine = np.hstack([rot, (centre + shift - rot @ centre)[:, None]])
+    moved = cv2.warpAffine(frame, affine, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    moved_points = real_mesh[:, :2] @ rot.T + affine[:, 2]
+    head = np.zeros((h, w), np.float32)
+    cv2.fillConvexPoly(head, cv2.convexHull(moved_points[lm.FACE_OVAL].astype(np.int32)), 1.0)
+    region = static_head_region(moved_points, head, np.zeros_like(head))
+    # Forehead in, mouth and chin out.
+    for index, inside in ((lm.FOREHEAD, True), (151, True), (lm.UPPER_INNER_LIP, False), (lm.CHIN, False)):
+        x, y = moved_points[index].astype(int)
+        assert region[y, x] == inside, index
+    still = motion_compensated_difference(frame, moved, real_mesh, moved_points, region)
+    uncompensated = float(np.abs(cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY).astype(float)
+                                 - cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))[region].mean())
+    assert still < 0.25 * uncompensated, (still, uncompensated)
+    # Shimmer added on top is measured (mean |N(0, 8)| = 6.4 grey levels).
+    noisy = np.clip(moved + np.random.default_rng(0).normal(0, 8, moved.shape[:2])[..., None], 0, 255).astype(np.uint8)
+    shimmer = motion_compensated_difference(frame, noisy, real_mesh, moved_points, region)
+    assert 4.0 < shimmer - still < 8.0, (shimmer, still)
+    assert np.isnan(motion_compensated_difference(frame, moved, real_mesh, moved_points, np.zeros_like(region)))

@@ -8,6 +8,7 @@ import numpy as np
 from vdub.io import load_frames
 from vdub.masks import crop
 from vdub.pipeline import _paste_heads
+from vdub.stabilise import StabiliseConfig
 
 
 def test_colour_is_matched_smoothly_and_only_inside_the_mask(tmp_path):
@@ -20,12 +21,15 @@ def test_colour_is_matched_smoothly_and_only_inside_the_mask(tmp_path):
     reference = np.stack([crop(actor[0], box, size)] * t_count)
     yy, xx = np.mgrid[0:size, 0:size] / size
     mask = (np.exp(-(((yy - 0.5) / 0.3) ** 2 + ((xx - 0.5) / 0.25) ** 2) ** 2) * 255).astype(np.uint8)
-    masks = np.stack([mask] * t_count)
+    masks = np.zeros((t_count, 3, size, size), np.uint8)
+    masks[:, 0] = mask
     # The network's heads: the actor's own, with a colour cast that flickers from frame to frame.
     rng = np.random.default_rng(0)
     casts = rng.normal(0, 3, (t_count, 3)) + [15, 0, -10]
     heads = np.clip(reference.astype(float) + casts[:, None, None, :], 0, 255).astype(np.uint8)
-    stats = _paste_heads(actor, heads, masks, reference, boxes, np.ones(t_count, bool), tmp_path / "out.npy")
+    points = np.full((t_count, 478, 2), np.nan, np.float32)  # no mesh: nothing to stabilise, colour only
+    stats = _paste_heads(actor, heads, masks, reference, boxes, np.ones(t_count, bool), points, StabiliseConfig(),
+                         tmp_path / "out.npy")
     out = load_frames(tmp_path / "out.npy")
     assert stats["head_delta_e_before"] > 5 and stats["head_delta_e_after"] < 2, stats
     # Steady: the pasted region changes less from frame to frame than the raw casts did.

@@ -155,8 +155,10 @@ def cmd_pretrain(a: argparse.Namespace) -> None:
 
 def cmd_reenact(a: argparse.Namespace) -> None:
     from .pipeline import reenact
+    from .stabilise import StabiliseConfig
 
-    reenact(a.shot, a.actor_frames, a.crops, a.model, a.out_swapped, a.out_frames)
+    reenact(a.shot, a.actor_frames, a.crops, a.model, a.out_swapped, a.out_frames,
+            StabiliseConfig.from_dict(a.settings))
 
 
 def cmd_super_resolution(a: argparse.Namespace) -> None:
@@ -267,8 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True)
     p.set_defaults(func=cmd_pretrain)
 
-    p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back",
-            settings=False)
+    p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back")
     for name in ("actor-frames", "crops", "model", "out-swapped", "out-frames"):
         p.add_argument(f"--{name}", type=Path, required=True)
 

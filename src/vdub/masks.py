@@ -124,10 +124,15 @@ def mouth_mask(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> n
     return _soft_part(shape, points, [lm.OUTER_LIPS], cfg)
 
 
+def crop_units(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Mesh points (N x 2+, frame pixels) in crop units: x, y in 0..1 across ``box`` (any crop size)."""
+    cx, cy, side = (float(v) for v in box)
+    return ((points[:, :2] - np.array([cx - side / 2, cy - side / 2])) / side).astype(np.float32)
+
+
 def _to_crop(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """Mesh points (478 x 3, frame pixels) in crop pixels (x, y only)."""
-    affine = crop_affine(box, size)
-    return points[:, :2] @ affine[:, :2].T + affine[:, 2]
+    return crop_units(points, box).astype(np.float64) * size
 
 
 def crop_mouth_mask(points: np.ndarray, box: np.ndarray, size: int, cfg: MaskConfig) -> np.ndarray:

@@ -133,3 +133,43 @@ def landmark_acceleration(points: np.ndarray, valid: np.ndarray, index: list[int
     ok = valid[2:] & valid[1:-1] & valid[:-2]
     out[1:-1][ok] = acc[ok]
     return out
+
+
+def static_head_region(points: np.ndarray, head: np.ndarray, eyes: np.ndarray) -> np.ndarray:
+    """Where the dubbed output should be as still as the actor: the head above the nose tip.
+
+    points: 478 x 2+ pixels (the actor's mesh in this frame); head, eyes: H x W masks in
+    [0, 1]. Returns H x W bool: inside the head mask, outside the eyes, and on the forehead
+    side of the line through the nose tip across the face's forehead-chin axis (mouth, jaw
+    and neck are meant to move with the dubber; eyes blink).
+    """
+    p = np.asarray(points, np.float64)[:, :2]
+    down = p[lm.CHIN] - p[lm.FOREHEAD]
+    down /= max(np.linalg.norm(down), 1e-9)
+    h, w = head.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    along = (xs - p[lm.NOSE_TIP, 0]) * down[0] + (ys - p[lm.NOSE_TIP, 1]) * down[1]
+    return (head > 0.5) & (eyes < 0.1) & (along < 0)
+
+
+def motion_compensated_difference(prev: np.ndarray, cur: np.ndarray, prev_points: np.ndarray,
+                                  cur_points: np.ndarray, region: np.ndarray) -> float:
+    """Flicker of one frame pair: mean |cur - prev warped onto cur| in grey levels inside ``region``.
+
+    prev, cur: H x W x 3 uint8; prev_points, cur_points: 478 x 2+ pixels, the head's mesh in
+    each frame (the same mesh is used for the actor and the output, so both are compensated
+    for the same head motion); region: H x W bool in ``cur``'s coordinates. The head's
+    motion is a similarity fitted on the skull-stable landmarks; what remains is flicker,
+    texture swimming, and any motion the similarity does not model (for the actor too, so
+    the measure is read against the actor's value). NaN when the region is empty.
+    """
+    if not region.any():
+        return float("nan")
+    motion = umeyama(np.asarray(prev_points, np.float64)[lm.STABLE, :2],
+                     np.asarray(cur_points, np.float64)[lm.STABLE, :2])
+    affine = np.hstack([motion.scale * motion.rotation, motion.translation[:, None]])
+    h, w = cur.shape[:2]
+    warped = cv2.warpAffine(cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), affine, (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT)
+    grey = cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
+    return float(np.abs(grey.astype(np.float32) - warped.astype(np.float32))[region].mean())

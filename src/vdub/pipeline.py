@@ -18,9 +18,10 @@ from .alignment import AlignConfig, render_aligned, rigid_transforms, smooth_tra
 from .errors import ShotError
 from .face_mesh import FaceMeshConfig, FaceTrack, person_segmentation, track_faces
 from .io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz
-from .masks import MaskConfig, crop, crop_boxes, crop_masks, crop_mouth_mask
+from .masks import MaskConfig, crop, crop_boxes, crop_masks, crop_mouth_mask, crop_units
 from .reference import ReferenceConfig, score_frames, select_reference
 from .smoothing import SmoothingConfig, savgol_track
+from .stabilise import StabiliseConfig
 from .virtual_dubber import VirtualDubberConfig, render_virtual_dubber
 from .warp import triangulate
 
@@ -168,8 +169,9 @@ def actor_crops(shot: str, actor_frames: Path, actor_mesh: Path, out_crops: Path
     """Head crops and soft masks of the actor frames alone (no dubber in them).
 
     Writes ``boxes`` (T x 3: cx, cy, side in frame pixels), ``valid`` (T: actor face found),
-    ``actor`` (T x S x S x 3 uint8) and ``actor_masks`` (T x 3 x S x S uint8; head, eyes,
-    mouth). Kept apart from the composite crops so that the per-actor model, trained on
+    ``actor`` (T x S x S x 3 uint8), ``actor_masks`` (T x 3 x S x S uint8; head, eyes,
+    mouth) and ``actor_points`` (T x 478 x 2 float32: the actor's mesh in crop units, 0..1
+    across the box; NaN without a face). Kept apart from the composite crops so that the per-actor model, trained on
     these, does not depend on any dubber take.
     """
     actor = load_frames(actor_frames)
@@ -179,12 +181,14 @@ def actor_crops(shot: str, actor_frames: Path, actor_mesh: Path, out_crops: Path
     boxes = crop_boxes(track.points, track.valid, cfg)
     t_count, s = len(actor), crop_size
     out = {"boxes": boxes, "valid": track.valid.copy(), "actor": np.zeros((t_count, s, s, 3), np.uint8),
-           "actor_masks": np.zeros((t_count, 3, s, s), np.uint8)}
+           "actor_masks": np.zeros((t_count, 3, s, s), np.uint8),
+           "actor_points": np.full((t_count, lm.N_POINTS, 2), np.nan, np.float32)}
     for t, person in enumerate(person_segmentation(iter(actor), t_count)):
         out["actor"][t] = crop(np.asarray(actor[t]), boxes[t], s)
         if track.valid[t]:
             own = crop_masks(person, track.points[t], boxes[t], s, cfg)
             out["actor_masks"][t] = np.round(own * 255).astype(np.uint8)
+            out["actor_points"][t] = crop_units(track.points[t], boxes[t])
     save_npz(out_crops, **out)
     return {"frames": t_count, "valid": int(track.valid.sum())}
 
@@ -206,7 +210,7 @@ def masks(shot: str, actor_crops_path: Path, composite_frames: Path, aligned_mes
     valid = own["valid"].astype(bool) & aligned["valid"].astype(bool)
     t_count = len(composite)
     out = {"boxes": boxes, "valid": valid, "actor": own["actor"], "actor_masks": own["actor_masks"],
-           "composite": np.zeros((t_count, s, s, 3), np.uint8),
+           "actor_points": own["actor_points"], "composite": np.zeros((t_count, s, s, 3), np.uint8),
            "composite_masks": np.zeros((t_count, 3, s, s), np.uint8)}
     for t in range(t_count):
         out["composite"][t] = crop(np.asarray(composite[t]), boxes[t], s)
@@ -305,63 +309,82 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
     return summary
 
 
-COLOUR_SMOOTH_FRAMES = 9  # Savitzky-Golay window on the per-frame colour shift (0.3 s at 30 fps)
+def _paste_heads(actor: np.ndarray, heads: np.ndarray, masks: np.ndarray, reference_crops: np.ndarray,
+                 boxes: np.ndarray, valid: np.ndarray, points: np.ndarray, cfg: StabiliseConfig,
+                 out_frames: Path) -> dict:
+    """Colour-match and stabilise each head crop against the actor's, paste it (invalid frames pass).
 
-
-def _paste_heads(actor: np.ndarray, heads: np.ndarray, head_masks: np.ndarray, reference_crops: np.ndarray,
-                 boxes: np.ndarray, valid: np.ndarray, out_frames: Path) -> dict:
-    """Colour-match each head crop to the actor's and paste it into the frame (invalid frames pass).
-
-    The Lab shift is measured per frame inside the head mask and smoothed over time, so
-    the pasted head neither differs in colour from the actor's nor flickers with the
-    per-frame estimate. Returns the mean head-colour difference (CIE76 of the Lab means
-    inside the mask, crop resolution) before and after the correction.
+    actor: T x H x W x 3 frames; heads: T x S x S x 3 head crops; masks: T x 3 x M x M uint8
+    (head, eyes, mouth); reference_crops: T x R x R x 3 actor crops; boxes: T x 3; valid: T;
+    points: T x 478 x 2 actor mesh in crop units. The Lab shift is measured per frame inside
+    the head mask and smoothed over ``cfg.colour_window`` frames, so the pasted head neither
+    differs in colour from the actor's nor flickers with the per-frame estimate; then the
+    still part of the head is stabilised (:mod:`vdub.stabilise`). Returns the mean
+    head-colour difference (CIE76 of the Lab means inside the mask, crop resolution) before
+    and after the correction.
     """
+    import functools
+
     import cv2
 
     from .metrics import mean_lab_difference
     from .reenact import apply_colour_shift, colour_shift, paste_head
+    from .stabilise import gaussian_taps, stabilised, still_weight
 
     t_count, h, w = actor.shape[:3]
     size = heads.shape[1]
 
-    def at_size(mask: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def at_size(mask: np.ndarray) -> np.ndarray:
         mask = mask.astype(np.float32) / 255.0
-        if mask.shape[0] != size:
-            mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_LINEAR)
-        if ref.shape[0] != size:
-            ref = cv2.resize(ref, (size, size), interpolation=cv2.INTER_AREA)
-        return mask, ref
+        return mask if mask.shape[0] == size else cv2.resize(mask, (size, size), interpolation=cv2.INTER_LINEAR)
+
+    @functools.lru_cache(maxsize=cfg.stabilise_window + 1)
+    def reference(t: int) -> np.ndarray:
+        ref = reference_crops[t]
+        return ref if ref.shape[0] == size else cv2.resize(ref, (size, size), interpolation=cv2.INTER_AREA)
 
     # Two passes (the shifts are smoothed over the whole shot before any frame is pasted);
-    # the per-frame resizes are redone rather than kept, so memory does not grow with T.
+    # per-frame resizes are redone rather than kept, so memory does not grow with T.
     shifts = np.zeros((t_count, 3))
     measured = np.zeros(t_count, bool)
     for t in np.flatnonzero(valid):
-        mask, ref = at_size(head_masks[t], reference_crops[t])
-        shift = colour_shift(heads[t], ref, mask)
+        shift = colour_shift(heads[t], reference(t), at_size(masks[t, 0]))
         if shift is not None:
             shifts[t], measured[t] = shift, True
-    shifts = savgol_track(shifts, measured, COLOUR_SMOOTH_FRAMES, order=1)
+    shifts = savgol_track(shifts, measured, cfg.colour_window, order=1)
+
+    @functools.lru_cache(maxsize=cfg.stabilise_window + 1)
+    def corrected(t: int) -> np.ndarray:
+        return apply_colour_shift(heads[t], shifts[t] if measured[t] else None)
+
+    def residual(t: int) -> np.ndarray | None:
+        if not 0 <= t < t_count or not valid[t]:
+            return None
+        return corrected(t).astype(np.float32) - reference(t).astype(np.float32)
+
+    taps, half = gaussian_taps(cfg.stabilise_window), cfg.stabilise_window // 2
     before, after = [], []
     with FrameWriter(out_frames, t_count, h, w) as writer:
         for t in range(t_count):
             frame = np.array(actor[t])
             if valid[t]:
-                mask_at_size, ref = at_size(head_masks[t], reference_crops[t])
-                head = apply_colour_shift(heads[t], shifts[t] if measured[t] else None)
-                before.append(mean_lab_difference(heads[t], ref, mask_at_size > 0.5))
-                after.append(mean_lab_difference(head, ref, mask_at_size > 0.5))
+                head_mask, ref = at_size(masks[t, 0]), reference(t)
+                head = corrected(t)
+                if cfg.stabilise_window > 1:
+                    weight = still_weight(points[t], size, at_size(masks[t, 1]), cfg.stabilise_ramp)
+                    head = stabilised(head, ref, [residual(t + k) for k in range(-half, half + 1)], taps, weight)
+                before.append(mean_lab_difference(heads[t], ref, head_mask > 0.5))
+                after.append(mean_lab_difference(head, ref, head_mask > 0.5))
                 # The paste uses the mask at its own resolution, so the blended region is the
                 # same whatever the head's resolution (the evaluation's "outside the head").
-                frame = paste_head(frame, head, head_masks[t].astype(np.float32) / 255.0, boxes[t])
+                frame = paste_head(frame, head, masks[t, 0].astype(np.float32) / 255.0, boxes[t])
             writer.write(frame)
     return {"head_delta_e_before": float(np.nanmean(before)) if before else float("nan"),
             "head_delta_e_after": float(np.nanmean(after)) if after else float("nan")}
 
 
 def reenact(shot: str, actor_frames: Path, crops_path: Path, model_path: Path, out_swapped: Path,
-            out_frames: Path) -> None:
+            out_frames: Path, cfg: StabiliseConfig) -> None:
     """Composite crops through the actor decoder; paste the whole head back with the head mask.
 
     Writes the swapped head crops (T x S x S x 3, the super-resolution stage's input) and
@@ -375,8 +398,8 @@ def reenact(shot: str, actor_frames: Path, crops_path: Path, model_path: Path, o
     head_masks = data["composite_masks"][:, 0]
     swapped = swap(model, data["composite"], head_masks, decoder="actor")
     save_frames(out_swapped, swapped)
-    colour = _paste_heads(load_frames(actor_frames), swapped, head_masks, data["actor"], data["boxes"],
-                          data["valid"], out_frames)
+    colour = _paste_heads(load_frames(actor_frames), swapped, data["composite_masks"], data["actor"], data["boxes"],
+                          data["valid"], data["actor_points"], cfg, out_frames)
     log.info("shot %s: head colour vs actor (Lab, CIE76) %.2f before, %.2f after correction", shot,
              colour["head_delta_e_before"], colour["head_delta_e_after"])
 
@@ -411,7 +434,8 @@ def super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_pa
     summary = train_sr(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses)
     upscaled = upscale(load_sr(out_model), load_frames(swapped_path, mmap=False))
     hr_actor = np.stack([crop_image(np.asarray(actor[t]), boxes[t], cfg.out_size) for t in range(len(boxes))])
-    colour = _paste_heads(actor, upscaled, data["composite_masks"][:, 0], hr_actor, boxes, valid, out_frames)
+    colour = _paste_heads(actor, upscaled, data["composite_masks"], hr_actor, boxes, valid, data["actor_points"],
+                          StabiliseConfig.from_dict(settings["reenact"]), out_frames)
     log.info("shot %s: SR head colour vs actor (Lab, CIE76) %.2f before, %.2f after correction", shot,
              colour["head_delta_e_before"], colour["head_delta_e_after"])
     return summary
@@ -436,7 +460,15 @@ def evaluate(shot: str, actor_frames: Path, output_frames: Path, composite_frame
     for the composite (aligned virtual dubber on the actor frame, before the swapper).
     """
     from .masks import uncrop
-    from .metrics import lmd, mean_lab_difference, mouth_opening_correlation, psnr, ssim
+    from .metrics import (
+        lmd,
+        mean_lab_difference,
+        motion_compensated_difference,
+        mouth_opening_correlation,
+        psnr,
+        ssim,
+        static_head_region,
+    )
 
     actor = load_frames(actor_frames)
     output = load_frames(output_frames)
@@ -449,6 +481,9 @@ def evaluate(shot: str, actor_frames: Path, output_frames: Path, composite_frame
               "actor": load_track(actor_mesh)}
     dubber_track = load_track(dubber_mesh)
     psnr_all, psnr_outside, ssim_all, skin_delta_e = [], [], [], []
+    flicker = {"actor": np.full(t_count, np.nan), "output": np.full(t_count, np.nan)}
+    points, face = tracks["actor"].points, tracks["actor"].valid
+    prev: tuple[np.ndarray, np.ndarray] | None = None
     for t in range(t_count):
         a, o = np.asarray(actor[t]), np.asarray(output[t])
         head, eyes, mouth = (uncrop(m.astype(np.float32) / 255.0, data["boxes"][t], (h, w))
@@ -460,6 +495,12 @@ def evaluate(shot: str, actor_frames: Path, output_frames: Path, composite_frame
             # Skin, hair and neck of the pasted head against the actor's in the same frame;
             # the eyes and the (dubbed) mouth are meant to differ.
             skin_delta_e.append(mean_lab_difference(o, a, (head > 0.5) & (eyes < 0.1) & (mouth < 0.1)))
+        if prev is not None and data["valid"][t] and face[t] and face[t - 1]:
+            # Both videos compensated with the actor's head motion, over the same still region.
+            region = static_head_region(points[t], head, eyes)
+            for name, before, now in (("actor", prev[0], a), ("output", prev[1], o)):
+                flicker[name][t] = motion_compensated_difference(before, now, points[t - 1], points[t], region)
+        prev = (a, o)
     result = {
         "shot": shot,
         "frames": t_count,
@@ -473,9 +514,16 @@ def evaluate(shot: str, actor_frames: Path, output_frames: Path, composite_frame
         **{f"mouth_corr_{name}_vs_dubber": mouth_opening_correlation(t.points, t.valid, dubber_track.points,
                                                                      dubber_track.valid)
            for name, t in tracks.items()},
-        "per_frame": {"psnr": psnr_all, "psnr_outside_head": psnr_outside, "ssim": ssim_all},
+        **{f"flicker_{name}": float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+           for name, v in flicker.items()},
+        "per_frame": {"psnr": psnr_all, "psnr_outside_head": psnr_outside, "ssim": ssim_all,
+                      **{f"flicker_{name}": v.tolist() for name, v in flicker.items()}},
     }
+    result["flicker_ratio"] = (result["flicker_output"] / result["flicker_actor"] if result["flicker_actor"] > 0
+                               else float("nan"))
     save_json(out_json, result)
+    log.info("shot %s: head flicker %.2f vs actor %.2f grey levels", shot, result["flicker_output"],
+             result["flicker_actor"])
     log.info("shot %s: PSNR %.2f dB (outside head %.2f), SSIM %.3f, LMD %.3f (actor %.3f, composite %.3f)", shot,
              result["psnr"], result["psnr_outside_head"], result["ssim"], result["lmd_output_vs_dubber"],
              result["lmd_actor_vs_dubber"], result["lmd_composite_vs_dubber"])
