@@ -9,6 +9,7 @@ rule super_resolution:
         model="work/{shot}/sr/model.pt",
         losses="work/{shot}/sr/losses.csv",
         frames="work/{shot}/sr/frames.npy",
+        holdout="work/{shot}/sr/holdout.json",
     params:
         settings=json.dumps({"crop_size": PRESET["crop_size"], "sr": PRESET["sr"], "reenact": config["reenact"]},
                             sort_keys=True),
@@ -23,4 +24,4 @@ rule super_resolution:
         "python -m vdub super-resolution --shot {wildcards.shot} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --swapper {input.swapper:q}"
         " --swapped {input.swapped:q} --out-model {output.model:q} --out-losses {output.losses:q}"
-        " --out-frames {output.frames:q} 2> {log:q}"
+        " --out-frames {output.frames:q} --out-holdout {output.holdout:q} 2> {log:q}"

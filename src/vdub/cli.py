@@ -165,7 +165,7 @@ def cmd_super_resolution(a: argparse.Namespace) -> None:
     from .pipeline import super_resolution
 
     super_resolution(a.shot, a.actor_frames, a.crops, a.swapper, a.swapped, a.out_model, a.out_losses,
-                     a.out_frames, a.settings)
+                     a.out_frames, a.out_holdout, a.settings)
 
 
 def cmd_mux(a: argparse.Namespace) -> None:
@@ -275,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("super-resolution", cmd_super_resolution, "train the identity-specific upscaler and paste the "
                                                       "upscaled head into the full frame")
-    for name in ("actor-frames", "crops", "swapper", "swapped", "out-model", "out-losses", "out-frames"):
+    for name in ("actor-frames", "crops", "swapper", "swapped", "out-model", "out-losses", "out-frames",
+                 "out-holdout"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio")

@@ -329,7 +329,7 @@ def _paste_heads(actor: np.ndarray, heads: np.ndarray, masks: np.ndarray, refere
 
     from .metrics import mean_lab_difference
     from .reenact import apply_colour_shift, colour_shift, paste_head
-    from .stabilise import gaussian_taps, stabilised, still_weight
+    from .stabilise import align_to, gaussian_taps, stabilised, still_weight
 
     t_count, h, w = actor.shape[:3]
     size = heads.shape[1]
@@ -338,7 +338,6 @@ def _paste_heads(actor: np.ndarray, heads: np.ndarray, masks: np.ndarray, refere
         mask = mask.astype(np.float32) / 255.0
         return mask if mask.shape[0] == size else cv2.resize(mask, (size, size), interpolation=cv2.INTER_LINEAR)
 
-    @functools.lru_cache(maxsize=cfg.stabilise_window + 1)
     def reference(t: int) -> np.ndarray:
         ref = reference_crops[t]
         return ref if ref.shape[0] == size else cv2.resize(ref, (size, size), interpolation=cv2.INTER_AREA)
@@ -357,10 +356,10 @@ def _paste_heads(actor: np.ndarray, heads: np.ndarray, masks: np.ndarray, refere
     def corrected(t: int) -> np.ndarray:
         return apply_colour_shift(heads[t], shifts[t] if measured[t] else None)
 
-    def residual(t: int) -> np.ndarray | None:
-        if not 0 <= t < t_count or not valid[t]:
+    def aligned(source: int, target: int) -> np.ndarray | None:
+        if not 0 <= source < t_count or not valid[source]:
             return None
-        return corrected(t).astype(np.float32) - reference(t).astype(np.float32)
+        return align_to(corrected(source), points[source], points[target])
 
     taps, half = gaussian_taps(cfg.stabilise_window), cfg.stabilise_window // 2
     before, after = [], []
@@ -372,7 +371,7 @@ def _paste_heads(actor: np.ndarray, heads: np.ndarray, masks: np.ndarray, refere
                 head = corrected(t)
                 if cfg.stabilise_window > 1:
                     weight = still_weight(points[t], size, at_size(masks[t, 1]), cfg.stabilise_ramp)
-                    head = stabilised(head, ref, [residual(t + k) for k in range(-half, half + 1)], taps, weight)
+                    head = stabilised(head, [aligned(t + k, t) for k in range(-half, half + 1)], taps, weight)
                 before.append(mean_lab_difference(heads[t], ref, head_mask > 0.5))
                 after.append(mean_lab_difference(head, ref, head_mask > 0.5))
                 # The paste uses the mask at its own resolution, so the blended region is the
@@ -404,35 +403,74 @@ def reenact(shot: str, actor_frames: Path, crops_path: Path, model_path: Path, o
              colour["head_delta_e_before"], colour["head_delta_e_after"])
 
 
+def _sr_holdout_scores(model, lr_sets: dict[str, np.ndarray], hr: np.ndarray, masks: np.ndarray) -> dict:
+    """PSNR of the upscaler against bicubic upscaling on held-out frames, inside the head mask.
+
+    lr_sets: name -> N x S x S x 3 uint8 inputs; hr: N x O x O x 3 uint8 targets; masks:
+    N x O x O bool (the head: the only part of the crop that is pasted).
+    """
+    from .metrics import psnr
+    from .super_resolution import bicubic_upscale, upscale
+
+    scores: dict[str, dict[str, float]] = {}
+    for name, lr in lr_sets.items():
+        outputs = {"sr": upscale(model, lr), "bicubic": bicubic_upscale(lr, hr.shape[1])}
+        scores[name] = {f"psnr_{k}": float(np.mean([psnr(hr[i], out[i], masks[i]) for i in range(len(hr))]))
+                        for k, out in outputs.items()}
+    return scores
+
+
 def super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_path: Path, swapped_path: Path,
-                     out_model: Path, out_losses: Path, out_frames: Path, settings: dict) -> dict:
+                     out_model: Path, out_losses: Path, out_frames: Path, out_holdout: Path, settings: dict) -> dict:
     """Identity-specific SR: train on the actor's own frames, upscale the swapped heads, paste.
 
     Training pairs (paper 2.3): the actor's head crops at the output size as targets, with
     inputs that are (a) the same crops degraded to the swapper's size and (b) the swapper's
     actor-decoder reconstructions of them, so the upscaler learns to restore what the
-    swapper blurs, with this actor's own detail.
+    swapper blurs, with this actor's own detail. Every ``holdout_every``-th actor frame is
+    kept out of training; ``out_holdout`` (JSON) scores the upscaler against bicubic
+    upscaling on those frames, for both kinds of input.
     """
+    import cv2
+
     from .masks import crop as crop_image
     from .super_resolution import SRConfig, build_training_pairs, load_sr, train_sr, upscale
     from .swapper.train import load_swapper, swap
 
     size = int(settings["crop_size"])
-    cfg = SRConfig.from_dict({**settings["sr"], "in_size": size})
+    sr_settings = dict(settings["sr"])
+    holdout_every = int(sr_settings.pop("holdout_every", 0))
+    cfg = SRConfig.from_dict({**sr_settings, "in_size": size})
     actor = load_frames(actor_frames)
     data = load_npz(crops_path)
     valid = data["valid"]
     boxes = data["boxes"]
-    actor_valid = data["actor_masks"][:, 0].reshape(len(boxes), -1).max(axis=1) > 0
-    train_idx = np.flatnonzero(actor_valid)
+    with_face = np.flatnonzero(data["actor_masks"][:, 0].reshape(len(boxes), -1).max(axis=1) > 0)
+    held = with_face[holdout_every - 1::holdout_every] if holdout_every > 0 else with_face[:0]
+    train_idx = np.setdiff1d(with_face, held)
     if len(train_idx) < 2:
         raise ShotError(shot, actor_frames, "fewer than 2 frames with a face: cannot train the upscaler")
-    hr = np.stack([crop_image(np.asarray(actor[t]), boxes[t], cfg.out_size) for t in train_idx])
-    reconstructions = swap(load_swapper(swapper_path), data["actor"][train_idx],
-                           data["actor_masks"][train_idx, 0], decoder="actor")
+    swapper = load_swapper(swapper_path)
+
+    def pairs_for(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hr = np.stack([crop_image(np.asarray(actor[t]), boxes[t], cfg.out_size) for t in idx])
+        return hr, swap(swapper, data["actor"][idx], data["actor_masks"][idx, 0], decoder="actor")
+
+    hr, reconstructions = pairs_for(train_idx)
     lr_in, hr_out = build_training_pairs(hr, reconstructions, size, seed=cfg.seed)
     summary = train_sr(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses)
-    upscaled = upscale(load_sr(out_model), load_frames(swapped_path, mmap=False))
+    model = load_sr(out_model)
+    holdout: dict = {"frames": held.tolist()}
+    if len(held):
+        hr_held, swapped_held = pairs_for(held)
+        head = np.stack([cv2.resize(data["actor_masks"][t, 0], (cfg.out_size, cfg.out_size)) > 127 for t in held])
+        # Clean (area) downscales: the scores compare upscalers, not robustness to noise.
+        downscaled = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in hr_held])
+        holdout.update(_sr_holdout_scores(model, {"downscaled_actor": downscaled,
+                                                  "swapper_reconstruction": swapped_held}, hr_held, head))
+        log.info("shot %s: SR on %d held-out frames (PSNR in the head, dB): %s", shot, len(held), holdout)
+    save_json(out_holdout, holdout)
+    upscaled = upscale(model, load_frames(swapped_path, mmap=False))
     hr_actor = np.stack([crop_image(np.asarray(actor[t]), boxes[t], cfg.out_size) for t in range(len(boxes))])
     colour = _paste_heads(actor, upscaled, data["composite_masks"], hr_actor, boxes, valid, data["actor_points"],
                           StabiliseConfig.from_dict(settings["reenact"]), out_frames)

@@ -1,27 +1,25 @@
 """Temporal stabilisation of the pasted head (the paper's "occasional temporal inconsistency").
 
-The swapper renders every frame on its own, so in parts of the head that should be as
-still as the actor's (hair, forehead, ears, upper cheeks) its output shimmers from frame
-to frame. Those parts must keep the actor's identity, which the actor's own crop in the
-same frame has exactly. So the head is split into the actor crop plus a residual (what
-the network changed: its blur, its colour, its texture), and in the still part of the
-head the residual is averaged over a few neighbouring frames, in crop coordinates. The
-actor crop carries the real motion of every frame, and only the network's frame-to-frame
-noise is averaged away. Mouth, jaw, neck and eyes keep the network's output untouched:
-they must follow the dubber (and blink), and averaging them would ghost.
-
-The crop boxes follow the head (smoothed), so neighbouring residuals are already roughly
-registered; the residual is smooth in space (the network's blur and colour), so the small
-misregistration left does not show.
+The swapper renders every frame on its own, so in the parts of the head that should be as
+still as the actor's (hair, forehead, ears, upper cheeks) its output can shimmer from
+frame to frame. There the head is replaced by a weighted average of the network's heads of
+a few neighbouring frames, each first moved onto the current frame's head pose (a
+similarity fitted on the skull-stable landmarks in crop coordinates: a rigid "flow" for a
+part of the head that moves rigidly). Averaging aligned frames keeps what is consistent
+and removes what changes from frame to frame. Mouth, jaw, neck and eyes keep the
+network's output untouched: they must follow the dubber (and blink), and averaging them
+would ghost.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from . import landmarks as lm
+from .geometry import umeyama
 from .settings import Settings
 
 
@@ -71,25 +69,41 @@ def gaussian_taps(window: int) -> np.ndarray:
     return taps / taps.sum()
 
 
-def stabilised(head: np.ndarray, reference: np.ndarray, residuals: list[np.ndarray | None], taps: np.ndarray,
-               weight: np.ndarray) -> np.ndarray:
-    """One frame's head with the residual of its still part replaced by the temporal average.
+def align_to(head: np.ndarray, points_from: np.ndarray, points_to: np.ndarray) -> np.ndarray | None:
+    """Move a head crop onto another frame's head pose: S x S x 3 uint8 -> S x S x 3 float32.
 
-    head, reference: S x S x 3 uint8 (the colour-corrected swapped head and the actor's crop
-    of the same frame); residuals: the W residuals ``head - reference`` (S x S x 3 float32)
-    of the frames t - W//2 .. t + W//2, None where a frame is outside the shot or has no
-    face (its tap is dropped and the rest renormalised); taps: W weights; weight: S x S
-    still weight in [0, 1]. Returns S x S x 3 uint8.
+    points_from, points_to: 478 x 2 meshes in crop units of the two frames. The motion is a
+    similarity fitted on the skull-stable landmarks; None when either mesh is missing.
+    """
+    size = head.shape[0]
+    src = np.asarray(points_from, np.float64)[lm.STABLE] * size
+    dst = np.asarray(points_to, np.float64)[lm.STABLE] * size
+    if not (np.isfinite(src).all() and np.isfinite(dst).all()):
+        return None
+    motion = umeyama(src, dst)
+    affine = np.hstack([motion.scale * motion.rotation, motion.translation[:, None]])
+    return cv2.warpAffine(head, affine, (size, size), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+
+
+def stabilised(head: np.ndarray, neighbours: list[np.ndarray | None], taps: np.ndarray,
+               weight: np.ndarray) -> np.ndarray:
+    """One frame's head with its still part replaced by the average of its aligned neighbours.
+
+    head: S x S x 3 uint8 (this frame's colour-corrected swapped head); neighbours: the W
+    heads of frames t - W//2 .. t + W//2 moved onto this frame's pose (S x S x 3 float32,
+    from :func:`align_to`; this frame's own head among them), None where a frame is
+    outside the shot or has no face (its tap is dropped and the rest renormalised);
+    taps: W weights; weight: S x S still weight in [0, 1]. Returns S x S x 3 uint8.
     """
     total = np.zeros(head.shape, np.float32)
     norm = 0.0
-    for tap, residual in zip(taps, residuals):
-        if residual is not None:
-            total += np.float32(tap) * residual
+    for tap, neighbour in zip(taps, neighbours):
+        if neighbour is not None:
+            total += np.float32(tap) * neighbour
             norm += float(tap)
     if norm == 0.0:
         return head
-    steady = reference.astype(np.float32) + total / np.float32(norm)
     w = weight[..., None]
-    out = head.astype(np.float32) * (1.0 - w) + steady * w
+    out = head.astype(np.float32) * (1.0 - w) + (total / np.float32(norm)) * w
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
