@@ -24,7 +24,7 @@ def held_out_result(real_clips, tmp_path_factory, one_torch_thread):
     boxes = crop_boxes(track.points, track.valid, MaskConfig())
     hr = np.stack([crop(f, b, OUT) for f, b in zip(frames, boxes)])
     lr_train, hr_train = build_training_pairs(hr[TRAIN], None, IN, seed=0)
-    cfg = SRConfig(in_size=IN, out_size=OUT, channels=16, blocks=4, batch_size=2, iterations=150, lr=1e-3)
+    cfg = SRConfig(in_size=IN, out_size=OUT, channels=16, blocks=4, batch_size=4, iterations=300, lr=2e-3)
     out = tmp_path_factory.mktemp("sr_real")
     train_sr(lr_train, hr_train, cfg, out / "model.pt", out / "resume.pt", out / "losses.csv")
     lr_held = np.stack([cv2.resize(f, (IN, IN), interpolation=cv2.INTER_AREA) for f in hr[HELD_OUT]])
