@@ -124,6 +124,25 @@ def actor_crops_of(wildcards):
     return [f"work/{s}/actor_crops.npz" for s, shot in sorted(SHOTS.items()) if shot.actor == wildcards.actor]
 
 
+# Released GPEN weights for the gpen SR backend, if given: checked before any job starts.
+GPEN_WEIGHTS = config["gpen_weights"]
+if GPEN_WEIGHTS and not os.path.isfile(GPEN_WEIGHTS):
+    raise WorkflowError(f"gpen_weights: {GPEN_WEIGHTS}: file not found (expected GPEN-BFR-512.pth from yangxy/GPEN)")
+
+
+def gpen_weights():
+    """The GPEN weights file as a list, when the preset's SR backend uses it (else empty)."""
+    return [GPEN_WEIGHTS] if GPEN_WEIGHTS and PRESET["sr"].get("backend") == "gpen" else []
+
+
+def sr_settings():
+    """The SR stage's settings: the preset's sr block with the configured GPEN weights."""
+    sr = dict(PRESET["sr"])
+    if gpen_weights():
+        sr["gpen_weights"] = os.path.abspath(GPEN_WEIGHTS)
+    return json.dumps({"crop_size": PRESET["crop_size"], "sr": sr, "reenact": config["reenact"]}, sort_keys=True)
+
+
 def pretrained_model():
     """The generic pretrained model as a list (empty without `pretrain_faces`)."""
     return ["work/pretrain/swapper/model.pt"] if PRETRAIN_FACES else []

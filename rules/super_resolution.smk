@@ -5,14 +5,14 @@ rule super_resolution:
         crops="work/{shot}/crops.npz",
         swapper="work/{shot}/swapper/model.pt",
         swapped="work/{shot}/reenact/swapped.npy",
+        gpen_weights=gpen_weights(),
     output:
         model="work/{shot}/sr/model.pt",
         losses="work/{shot}/sr/losses.csv",
         frames="work/{shot}/sr/frames.npy",
         holdout="work/{shot}/sr/holdout.json",
     params:
-        settings=json.dumps({"crop_size": PRESET["crop_size"], "sr": PRESET["sr"], "reenact": config["reenact"]},
-                            sort_keys=True),
+        settings=sr_settings(),
     threads: 2
     log:
         "logs/{shot}/super_resolution.log",

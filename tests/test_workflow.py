@@ -263,3 +263,19 @@ def test_file_that_is_not_a_video_is_rejected_before_any_job(tmp_path):
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "shot 's1'" in text and "notes.mp4" in text
     assert not (tmp_path / "work").exists()
+
+
+@needs_media
+def test_gpen_weights_are_checked_and_become_an_input_of_super_resolution(tmp_path):
+    make_project(tmp_path, [real_shot("shot_a")])
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["preset"] = "paper"
+    config["gpen_weights"] = str(tmp_path / "GPEN-BFR-512.pth")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    missing = snakemake(tmp_path, "-n", check=False)
+    message = missing.stdout + missing.stderr
+    assert missing.returncode != 0 and "gpen_weights" in message and "file not found" in message, message
+    (tmp_path / "GPEN-BFR-512.pth").write_bytes(b"weights")
+    dry = snakemake(tmp_path, "-n", "--printshellcmds", "--cores", "2")
+    sr_command = next(line for line in dry.stdout.splitlines() if "vdub super-resolution" in line)
+    assert str(tmp_path / "GPEN-BFR-512.pth") in sr_command and '"backend": "gpen"' in sr_command

@@ -441,6 +441,9 @@ def super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_pa
     sr_settings = dict(settings["sr"])
     holdout_every = int(sr_settings.pop("holdout_every", 0))
     cfg = SRConfig.from_dict({**sr_settings, "in_size": size})
+    if cfg.backend == "gpen" and cfg.gpen_weights is None:
+        log.warning("shot %s: GPEN trained from scratch (no gpen_weights configured): the paper fine-tunes the "
+                    "released GPEN-BFR-512; check sr/holdout.json against bicubic", shot)
     actor = load_frames(actor_frames)
     data = load_npz(crops_path)
     valid = data["valid"]

@@ -8,19 +8,44 @@ actor decoder (the recipe of Patel et al.). Pairs of type (a) teach generic upsc
 the actor's face; pairs of type (b) teach undoing the swapper's particular blur with the
 actor's real details as target.
 
-This module is the preview-scale version of that stage: a small residual network trained
-from scratch on the actor's frames (a GPEN backend comes later and plugs in behind the same
-``load_sr`` / ``upscale`` interface). The network's output is a bicubic upsampling of its
-input plus a learned residual whose last layer starts at zero, so an untrained model *is*
-bicubic upsampling and training can only add detail on top of it.
+Two backends share training, resume checkpoints, the loss log, the model file and
+:func:`upscale` (``SRConfig.backend``; both built by :func:`build_sr_model`):
+
+* ``"residual"`` (the preview default): a small residual network trained from scratch. Its
+  output is a bicubic upsampling of its input plus a learned residual whose last layer
+  starts at zero, so an untrained model *is* bicubic upsampling and training can only add
+  detail on top of it.
+* ``"gpen"`` (the paper's network): :class:`GPENUpscaler` wraps :class:`vdub.gpen.FullGenerator`.
+  GPEN restores a degraded face *at its output size*, so the input is first upsampled
+  bicubically to ``out_size`` and mapped to GPEN's [-1, 1] range. With ``gpen_weights``
+  (e.g. the released ``GPEN-BFR-512.pth``) the generator starts from those weights and is
+  fine-tuned on the actor, as in the paper; without, the same architecture is trained from
+  scratch (it then starts from a noise-like image, not from bicubic, and needs far more
+  steps than the residual network: useful for tests and benchmarks, not for results).
+
+Documented differences from the paper's GPEN fine-tuning (GPEN's ``train_simple.py``):
+
+* Loss: both backends use L1 + ``edge_weight`` * L1 of image gradients. GPEN's own recipe
+  adds a non-saturating GAN loss (with a discriminator trained alongside, R1-regularised)
+  and an ArcFace identity loss; neither the discriminator's weights nor ArcFace's are
+  available here, so those terms are left out. A pixel loss alone favours the average of
+  plausible details, so expect somewhat smoother skin texture than the paper's (and no
+  adversarial instability).
+* Optimiser: plain Adam (default betas) at ``lr`` on every weight, no EMA copy of the
+  generator (upstream trains with betas (0, 0.99) and ships the EMA weights).
+* Input: bicubic upsampling of the crop (torch, ``align_corners=False``); upstream's demo
+  resizes with OpenCV's bilinear filter. Fine-tuning adapts to either.
 
 Sizes: crops go in at ``in_size`` (the swapper's head crop size, 176 px in the paper) and
-come out at ``out_size`` (512 px in the paper). The residual branch upsamples by an integer
-PixelShuffle factor ``scale``; when ``in_size * scale != out_size`` (176 * 3 = 528 for the
-paper) the residual is resized, antialiased, to ``out_size``. The bicubic skip goes straight
-to ``out_size``, so non-integer ratios cost no extra blur on the skip path.
+come out at ``out_size`` (512 px in the paper; a power of two for GPEN). The residual
+branch upsamples by an integer PixelShuffle factor ``scale``; when ``in_size * scale !=
+out_size`` (176 * 3 = 528 for the paper) the residual is resized, antialiased, to
+``out_size``. The bicubic skip goes straight to ``out_size``, so non-integer ratios cost no
+extra blur on the skip path.
 
-Files: the final model is ``{"config": dict, "state_dict": ...}`` written atomically; the
+Files: the final model is ``{"config": dict, "state_dict": ...}`` written atomically (for
+GPEN the fine-tuned generator's entries carry a ``generator.`` prefix, so stripping it gives
+a state dict in the released files' layout); loading it never needs ``gpen_weights``. The
 resume checkpoint (see :mod:`vdub.checkpoint`) lives beside it only while training runs.
 """
 
@@ -45,6 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
+from .gpen import FullGenerator, GPENConfig, load_official
 from .io import atomic_path
 from .settings import Settings
 
@@ -52,18 +78,32 @@ log = logging.getLogger(__name__)
 
 _CSV_FIELDS = ("step", "loss", "l1", "edge", "seconds")
 
+BACKENDS = ("residual", "gpen")
+# Fields that only shape one backend's network: left out of the other backend's training
+# fingerprint, so that e.g. adding the GPEN fields did not invalidate residual resume checkpoints.
+_BACKEND_ONLY_FIELDS = {
+    "residual": ("scale", "channels", "blocks"),
+    "gpen": ("gpen_narrow", "gpen_channel_multiplier", "gpen_style_dim", "gpen_n_mlp", "gpen_weights"),
+}
+
 
 @dataclass
 class SRConfig(Settings):
     """Settings of the identity-specific SR network and its training (one actor)."""
 
+    backend: str = "residual"  # "residual" (small network, from scratch) or "gpen" (the paper's GPEN-BFR)
     in_size: int = 64  # input crop side in pixels (the swapper's head crop size; paper 176)
-    out_size: int = 128  # output crop side in pixels (paper 512, as GPEN produces)
+    out_size: int = 128  # output crop side in pixels (paper 512, as GPEN produces; a power of two for gpen)
     scale: int = 0  # PixelShuffle factor of the residual branch; 0 = ceil(out_size / in_size)
     channels: int = 16  # feature width of the residual trunk (paper preset: 64)
     blocks: int = 4  # residual blocks (conv-ReLU-conv) in the trunk (paper preset: 16, EDSR-baseline)
+    gpen_narrow: float = 1.0  # gpen: scales every channel count (GPEN-BFR-512: 1.0; GPEN-BFR-256: 0.5)
+    gpen_channel_multiplier: int = 2  # gpen: widens the 64 px and finer layers (GPEN-BFR-512: 2)
+    gpen_style_dim: int = 512  # gpen: latent width (GPEN-BFR-512: 512)
+    gpen_n_mlp: int = 8  # gpen: layers of the mapping network (GPEN-BFR-512: 8)
+    gpen_weights: str | None = None  # gpen: generator state dict to fine-tune (GPEN-BFR-512.pth); None = scratch
     batch_size: int = 8  # crops per step (paper trains GPEN with 4)
-    iterations: int = 300  # optimiser steps (preview: ~45 s on one busy CPU core; paper preset: 20000)
+    iterations: int = 300  # optimiser steps (preview: ~45 s on one busy CPU core; paper preset: 20000; 0 = none)
     lr: float = 1e-3  # Adam learning rate (paper preset 2e-4; the paper's 2e-2 is for GPEN's own code)
     edge_weight: float = 0.1  # weight of the L1 loss on image gradients, next to plain L1 (0 = off)
     checkpoint_every: int = 100  # steps between resume checkpoints (0 = only on SIGTERM/SIGINT)
@@ -71,20 +111,38 @@ class SRConfig(Settings):
     device: str = "auto"  # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
 
     def __post_init__(self) -> None:
-        for name in ("in_size", "out_size", "channels", "batch_size", "iterations"):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"SRConfig.backend must be one of {BACKENDS}, got {self.backend!r}")
+        for name in ("in_size", "out_size", "channels", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"SRConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("scale", "blocks", "checkpoint_every"):
+        # iterations = 0 exports the initial weights: with gpen_weights, the pretrained GPEN as is (a baseline)
+        for name in ("scale", "blocks", "iterations", "checkpoint_every"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"SRConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0 or self.edge_weight < 0:
             raise ValueError(f"SRConfig: lr must be > 0 and edge_weight >= 0, got {self.lr}, {self.edge_weight}")
+        if self.backend == "gpen":
+            size = self.out_size
+            if size < 8 or size > 1024 or size & (size - 1):
+                raise ValueError(f"SRConfig.out_size must be a power of two in 8..1024 for the gpen backend, "
+                                 f"got {size}")
+            try:
+                self.gpen_config()
+            except ValueError as e:
+                raise ValueError(f"SRConfig: invalid GPEN settings: {e}") from None
+        # The weights file is checked when training starts (train_sr), not here: a trained model file stores
+        # this config, and loading it must not need the file it was fine-tuned from.
+
+    def gpen_config(self) -> GPENConfig:
+        """The :class:`GPENConfig` of the gpen backend's generator (size = ``out_size``)."""
+        return GPENConfig(size=self.out_size, style_dim=self.gpen_style_dim, n_mlp=self.gpen_n_mlp,
+                           channel_multiplier=self.gpen_channel_multiplier, narrow=self.gpen_narrow)
 
     @property
     def pixel_shuffle_scale(self) -> int:
         """The residual branch's integer upscale factor (``scale``, or the automatic one)."""
         return self.scale if self.scale > 0 else math.ceil(self.out_size / self.in_size)
-
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (what is stored in the model file)."""
@@ -150,6 +208,68 @@ class IdentitySRNet(nn.Module):
             # non-integer ratio (176 -> 528 -> 512): antialias so the shrink does not alias
             residual = F.interpolate(residual, size=(out, out), mode="bicubic", align_corners=False, antialias=True)
         return skip + residual
+
+
+class GPENUpscaler(nn.Module):
+    """GPEN as an upscaler with :class:`IdentitySRNet`'s call contract.
+
+    ``forward(x)``: x Bx3xSxS in [0, 1] -> Bx3x(out_size)x(out_size), roughly in [0, 1] (not
+    clamped). GPEN restores a degraded face at its own resolution, in [-1, 1]: the input is
+    upsampled bicubically to ``out_size`` (unless already there), mapped to [-1, 1], restored by ``self.generator``
+    (a :class:`vdub.gpen.FullGenerator` of ``config.gpen_config()``) and mapped back.
+    """
+
+    def __init__(self, config: SRConfig) -> None:
+        super().__init__()
+        if config.backend != "gpen":
+            raise ValueError(f"GPENUpscaler needs SRConfig.backend 'gpen', got {config.backend!r}")
+        self.config = config
+        self.generator = FullGenerator(config.gpen_config())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: Bx3xSxS in [0, 1] -> Bx3x(out_size)x(out_size)."""
+        out = self.config.out_size
+        if x.shape[-1] != out or x.shape[-2] != out:
+            x = F.interpolate(x, size=(out, out), mode="bicubic", align_corners=False)
+        image, _ = self.generator(x * 2.0 - 1.0)
+        return (image + 1.0) * 0.5
+
+
+SRModel = IdentitySRNet | GPENUpscaler
+
+
+def _weights_path(cfg: SRConfig) -> Path | None:
+    """``cfg.gpen_weights`` as a Path when it matters (gpen backend), after checking that it exists."""
+    if cfg.backend != "gpen" or cfg.gpen_weights is None:
+        return None
+    path = Path(cfg.gpen_weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"SRConfig.gpen_weights: GPEN weights file not found: {path}")
+    return path
+
+
+def build_sr_model(cfg: SRConfig, pretrained: bool = True) -> SRModel:
+    """The SR network of ``cfg.backend``, on CPU, in training mode.
+
+    pretrained: for the gpen backend with ``cfg.gpen_weights`` set, initialise the generator
+        from that file (strictly, see :func:`vdub.gpen.load_official`); False builds the bare
+        architecture, for loading a trained model's own state dict (:func:`load_sr`).
+        Ignored by the residual backend.
+
+    Raises FileNotFoundError when the weights file is missing, and ValueError naming the file
+    and the missing/unexpected keys or shape mismatches when it does not fit the architecture.
+    """
+    if cfg.backend == "residual":
+        return IdentitySRNet(cfg)
+    model = GPENUpscaler(cfg)
+    path = _weights_path(cfg) if pretrained else None
+    if path is not None:
+        try:
+            load_official(model.generator, path)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        log.info("GPEN generator initialised from %s", path)
+    return model
 
 
 def bicubic_upscale(crops: np.ndarray, out_size: int) -> np.ndarray:
@@ -256,10 +376,34 @@ def _edge_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (dx.abs().mean() + dy.abs().mean())
 
 
-def _fingerprint(cfg: SRConfig, lr: np.ndarray, hr: np.ndarray) -> str:
-    """Hash of the training data and of every setting that changes the trained weights."""
+def _file_identity(path: Path, chunk: int = 1 << 22) -> str:
+    """``"<size bytes>:<sha256>"`` of a file's content (read in chunks: GPEN-BFR-512.pth is ~300 MB)."""
     h = hashlib.sha256()
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("checkpoint_every", "device")}
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return f"{path.stat().st_size}:{h.hexdigest()}"
+
+
+def _fingerprint(cfg: SRConfig, lr: np.ndarray, hr: np.ndarray) -> str:
+    """Hash of the training data and of every setting that changes the trained weights.
+
+    The GPEN weights file enters by content, not by path: replacing it restarts training,
+    moving it does not. Settings of the backend not in use are left out (see
+    ``_BACKEND_ONLY_FIELDS``), and so is ``backend`` itself for "residual", which keeps the
+    fingerprints of residual runs what they were before the GPEN backend existed.
+    """
+    h = hashlib.sha256()
+    skip = {"checkpoint_every", "device", "gpen_weights"}
+    for backend, names in _BACKEND_ONLY_FIELDS.items():
+        if backend != cfg.backend:
+            skip.update(names)
+    if cfg.backend == "residual":
+        skip.add("backend")
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in skip}
+    weights = _weights_path(cfg)
+    if weights is not None:
+        settings["gpen_weights_content"] = _file_identity(weights)
     h.update(json.dumps(settings, sort_keys=True).encode())
     for arr in (lr, hr):
         h.update(repr(arr.shape).encode())
@@ -289,7 +433,7 @@ def train_sr(
     loss_csv: str | Path,
     on_step: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Train the identity-specific SR network on (lr, hr) pairs; write the model atomically.
+    """Train the identity-specific SR network (``cfg.backend``) on (lr, hr) pairs; write the model atomically.
 
     lr: NxSxSx3 uint8 with S = cfg.in_size; hr: NxHxHx3 uint8 with H = cfg.out_size (from
         :func:`build_training_pairs`).
@@ -301,13 +445,17 @@ def train_sr(
         step are dropped, so the log of a resumed run reads like an uninterrupted one).
     on_step: optional ``callback(step, loss)`` after each step (progress reporting).
 
-    Loss: L1 + ``cfg.edge_weight`` * L1 of image gradients, Adam. On CPU the result depends
+    Loss: L1 + ``cfg.edge_weight`` * L1 of image gradients, Adam, for both backends. The gpen
+    backend starts from ``cfg.gpen_weights`` when set (FileNotFoundError if it is missing,
+    ValueError if it does not fit); the file's content is part of the resume fingerprint.
+    ``cfg.iterations == 0`` writes the initial weights unchanged. On CPU the result depends
     only on the data, the settings and the torch thread count, and a resumed run ends with
     the same weights as an uninterrupted one.
 
     Returns a summary: iterations, resumed_from, initial_loss and final_loss (means over the
     first/last 10 logged steps of this process), seconds, seconds_per_iteration, device.
     """
+    _weights_path(cfg)  # a missing weights file fails before any work
     lr, hr = np.asarray(lr), np.asarray(hr)
     _check_crops("lr", lr, cfg.in_size)
     _check_crops("hr", hr, cfg.out_size)
@@ -318,7 +466,7 @@ def train_sr(
     fingerprint = _fingerprint(cfg, lr, hr)
 
     torch.manual_seed(cfg.seed)
-    model = IdentitySRNet(cfg).to(device)
+    model = build_sr_model(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     # Data stays uint8 (4x smaller than float); each batch is converted on the fly.
     lr_t = torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 3, 1, 2)
@@ -382,18 +530,22 @@ def train_sr(
     return summary
 
 
-def load_sr(path: str | Path, device: str = "cpu") -> IdentitySRNet:
-    """Load a model written by :func:`train_sr`, in eval mode on ``device`` ("auto" allowed)."""
+def load_sr(path: str | Path, device: str = "cpu") -> SRModel:
+    """Load a model written by :func:`train_sr`, in eval mode on ``device`` ("auto" allowed).
+
+    Either backend; files written before ``backend`` existed are residual models. The
+    trained weights come from the file alone (``gpen_weights`` need not exist any more).
+    """
     payload = torch.load(Path(path), map_location="cpu", weights_only=False)
     if not isinstance(payload, dict) or "config" not in payload or "state_dict" not in payload:
         raise ValueError(f"{path}: not an SR model file (expected keys 'config' and 'state_dict')")
-    model = IdentitySRNet(SRConfig.from_dict(payload["config"]))
+    model = build_sr_model(SRConfig.from_dict(payload["config"]), pretrained=False)
     model.load_state_dict(payload["state_dict"])  # strict: a shape/key mismatch is an error
     return model.to(resolve_device(device)).eval()
 
 
 @torch.no_grad()
-def upscale(model: IdentitySRNet, crops: np.ndarray, batch_size: int = 16) -> np.ndarray:
+def upscale(model: SRModel, crops: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Super-resolve head crops: TxSxSx3 uint8 (S = model.config.in_size) -> TxOxOx3 uint8.
 
     O = model.config.out_size. Runs in batches on the model's device, in eval mode.
