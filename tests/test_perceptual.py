@@ -277,7 +277,6 @@ def test_fid_self_zero_and_shift_positive(fid_model) -> None:
     assert abs(self_fid) < 1e-4 * shift_fid, (self_fid, shift_fid)
 
 
-@pytest.mark.slow
 def test_fid_full_2048_dims(fid_model) -> None:
     frames = _frames(8, size=48, seed=3)
     brighter = np.clip(frames.astype(np.int16) + 60, 0, 255).astype(np.uint8)
@@ -296,6 +295,13 @@ def test_frechet_distance_closed_forms() -> None:
     # Scaled by 2: sqrt(S * 4S) = 2S, so the trace term is tr(S + 4S - 4S) = tr(S).
     expected = float(a.mean(0) @ a.mean(0) + np.trace(np.cov(a, rowvar=False)))
     assert frechet_distance(a, 2 * a) == pytest.approx(expected, rel=1e-6)
+    # Equal to pytorch-fid's own computation (matrix square root), with fewer samples than dimensions too.
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    for na, nb, d in ((200, 150, 5), (30, 40, 64)):
+        x, y = rng.normal(size=(na, d)), rng.normal(0.3, 1.5, size=(nb, d)) @ rng.normal(size=(d, d))
+        reference = calculate_frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+        assert frechet_distance(x, y) == pytest.approx(float(reference), rel=1e-6)
     with pytest.raises(ValueError, match="same D"):
         frechet_distance(a, a[:, :4])
     with pytest.raises(ValueError, match="at least 2"):

@@ -307,30 +307,25 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (FID when the features are from
     :func:`fid_features`).
 
-    ``feats_a``: Na x D, ``feats_b``: Nb x D, Na, Nb >= 2.  Means and (unbiased) covariances as pytorch-fid
-    computes them, then ``pytorch_fid.fid_score.calculate_frechet_distance``.  Identical sets give ~0 (it can be
-    a tiny negative number from the matrix square root).
+    ``feats_a``: Na x D, ``feats_b``: Nb x D, Na, Nb >= 2; means and unbiased covariances as pytorch-fid
+    computes them. The same value as ``pytorch_fid.fid_score.calculate_frechet_distance`` (tested), computed
+    without the D x D matrix square root: with centred features A (Na x D) and B (Nb x D),
+    ``Tr sqrt(Ca Cb)`` is the nuclear norm of ``A B^T / sqrt((Na - 1)(Nb - 1))`` (the nonzero eigenvalues of
+    Ca Cb are the squared singular values of that Na x Nb matrix). For D = 2048 and a shot's frames this takes
+    milliseconds instead of about a minute on 2 CPU cores.
 
-    Caveats:
-
-    * FID is strongly biased upwards for small N: with a few dozen frames the 2048 x 2048 covariances have rank
-      < N, so values are only comparable between sets of the same size (e.g. per shot, as the paper reports them),
-      never with published dataset-level FIDs computed on 10-50k images.
-    * The matrix square root of a D x D product is O(D^3): for D = 2048 about a minute on 2 CPU cores.
+    FID is strongly biased upwards for small N: with a few dozen frames the 2048 x 2048 covariances have rank
+    < N, so values are only comparable between sets of the same size (e.g. per shot, as the paper reports them),
+    never with published dataset-level FIDs computed on 10-50k images.
     """
-    from pytorch_fid.fid_score import calculate_frechet_distance
-    from scipy import linalg
-
     a = np.asarray(feats_a, dtype=np.float64)
     b = np.asarray(feats_b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"feature sets must be N x D with the same D, got {a.shape} and {b.shape}")
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"need at least 2 samples per set for a covariance, got {len(a)} and {len(b)}")
-    with warnings.catch_warnings():
-        # pytorch-fid 0.3.0 passes sqrtm(disp=False), deprecated in SciPy 1.16+ (removed in 1.18).
-        warnings.filterwarnings("ignore", message=".*`disp` argument is deprecated", category=DeprecationWarning)
-        # With N <= D the covariances are singular by construction (see above); scipy warns on every call.
-        warnings.filterwarnings("ignore", message="Matrix is singular", category=linalg.LinAlgWarning)
-        return float(calculate_frechet_distance(a.mean(axis=0), np.cov(a, rowvar=False),
-                                                b.mean(axis=0), np.cov(b, rowvar=False)))
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    ca, cb = a - mean_a, b - mean_b
+    na, nb = len(a) - 1, len(b) - 1
+    cross = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / np.sqrt(na * nb)
+    return float(((mean_a - mean_b) ** 2).sum() + (ca ** 2).sum() / na + (cb ** 2).sum() / nb - 2.0 * cross)
