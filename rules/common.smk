@@ -143,6 +143,17 @@ def sr_settings():
     return json.dumps({"crop_size": PRESET["crop_size"], "sr": sr, "reenact": config["reenact"]}, sort_keys=True)
 
 
+# Weights of the evaluation's LPIPS / FID networks, when configured: checked before any job starts.
+for _key in ("lpips_weights", "fid_weights"):
+    if config["evaluation"][_key] and not os.path.isfile(config["evaluation"][_key]):
+        raise WorkflowError(f"evaluation.{_key}: {config['evaluation'][_key]}: file not found")
+
+
+def evaluation_weights():
+    """The configured LPIPS / FID weight files (inputs of evaluate: a new file re-scores)."""
+    return [config["evaluation"][k] for k in ("lpips_weights", "fid_weights") if config["evaluation"][k]]
+
+
 def pretrained_model():
     """The generic pretrained model as a list (empty without `pretrain_faces`)."""
     return ["work/pretrain/swapper/model.pt"] if PRETRAIN_FACES else []

@@ -175,11 +175,15 @@ def cmd_mux(a: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
+    from .evaluation import EvaluationConfig
     from .face_mesh import FaceMeshConfig
     from .pipeline import evaluate
 
-    evaluate(a.shot, a.actor_frames, a.output_frames, a.composite_frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out,
-             FaceMeshConfig.from_dict(a.settings))
+    settings = dict(a.settings)
+    frames = {"actor": a.actor_frames, "composite": a.composite_frames, "reenact": a.reenact_frames,
+              "output": a.output_frames}
+    evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, FaceMeshConfig.from_dict(settings.get(
+        "face_mesh")), EvaluationConfig.from_dict(settings.get("evaluation")))
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
@@ -283,8 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("frames", "audio", "info", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
-    p = add("evaluate", cmd_evaluate, "PSNR/SSIM against the actor, LMD against the dubber")
-    for name in ("actor-frames", "output-frames", "composite-frames", "actor-mesh", "dubber-mesh", "crops", "out"):
+    p = add("evaluate", cmd_evaluate, "the shot's metric table (PSNR, SSIM, LPIPS, FID against the actor; LMD "
+                                      "against the dubber; flicker; identity) for actor, composite, reenact, output")
+    for name in ("actor-frames", "composite-frames", "reenact-frames", "output-frames", "actor-mesh", "dubber-mesh",
+                 "crops", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)")

@@ -16,6 +16,7 @@ from . import geometry_qa
 from . import landmarks as lm
 from .alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track, stable_residual
 from .errors import ShotError
+from .evaluation import EvaluationConfig
 from .face_mesh import FaceMeshConfig, FaceTrack, person_segmentation, track_faces
 from .io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz
 from .masks import MaskConfig, crop, crop_boxes, crop_masks, crop_mouth_mask, crop_units
@@ -491,81 +492,30 @@ def mux(shot: str, frames_path: Path, audio_path: Path, info_path: Path, out_vid
     write_video(iter(frames), out_video, info["fps_str"], audio_path=audio_path, crf=crf)
 
 
-def evaluate(shot: str, actor_frames: Path, output_frames: Path, composite_frames: Path, actor_mesh: Path,
-             dubber_mesh: Path, crops_path: Path, out_json: Path, cfg: FaceMeshConfig) -> dict:
-    """PSNR/SSIM of the output against the actor video, LMD against the dubber's mouth.
+def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_mesh: Path, crops_path: Path,
+             out_json: Path, cfg: FaceMeshConfig, eval_cfg: EvaluationConfig) -> dict:
+    """The shot's metric table: every variant (actor, composite, reenact, output) against the actor and dubber.
 
-    PSNR is reported over the whole frame and outside the head region (where the output
-    must equal the actor). LMD and the mouth-opening correlation are reported for the
-    output and, so that the table shows what each stage buys, for the unedited actor and
-    for the composite (aligned virtual dubber on the actor frame, before the swapper).
+    frames_paths: variant -> frames file (:data:`vdub.evaluation.VARIANTS`); the variants
+    other than the actor are face-tracked here for LMD, flicker and identity.
     """
-    from .masks import uncrop
-    from .metrics import (
-        lmd,
-        mean_lab_difference,
-        motion_compensated_difference,
-        mouth_opening_correlation,
-        psnr,
-        ssim,
-        static_head_region,
-    )
+    from .evaluation import VARIANTS, evaluate_shot
 
-    actor = load_frames(actor_frames)
-    output = load_frames(output_frames)
-    if actor.shape != output.shape:
-        raise ShotError(shot, output_frames, f"output frames {output.shape} do not match the actor's {actor.shape}")
-    data = load_npz(crops_path)
-    t_count, h, w = actor.shape[:3]
-    tracks = {"output": track_faces(iter(output), t_count, cfg),
-              "composite": track_faces(iter(load_frames(composite_frames)), t_count, cfg),
-              "actor": load_track(actor_mesh)}
-    dubber_track = load_track(dubber_mesh)
-    psnr_all, psnr_outside, ssim_all, skin_delta_e = [], [], [], []
-    flicker = {"actor": np.full(t_count, np.nan), "output": np.full(t_count, np.nan)}
-    points, face = tracks["actor"].points, tracks["actor"].valid
-    prev: tuple[np.ndarray, np.ndarray] | None = None
-    for t in range(t_count):
-        a, o = np.asarray(actor[t]), np.asarray(output[t])
-        head, eyes, mouth = (uncrop(m.astype(np.float32) / 255.0, data["boxes"][t], (h, w))
-                             for m in data["composite_masks"][t])
-        psnr_all.append(psnr(a, o))
-        psnr_outside.append(psnr(a, o, head < 1e-3))
-        ssim_all.append(ssim(a, o))
-        if data["valid"][t]:
-            # Skin, hair and neck of the pasted head against the actor's in the same frame;
-            # the eyes and the (dubbed) mouth are meant to differ.
-            skin_delta_e.append(mean_lab_difference(o, a, (head > 0.5) & (eyes < 0.1) & (mouth < 0.1)))
-        if prev is not None and data["valid"][t] and face[t] and face[t - 1]:
-            # Both videos compensated with the actor's head motion, over the same still region.
-            region = static_head_region(points[t], head, eyes)
-            for name, before, now in (("actor", prev[0], a), ("output", prev[1], o)):
-                flicker[name][t] = motion_compensated_difference(before, now, points[t - 1], points[t], region)
-        prev = (a, o)
-    result = {
-        "shot": shot,
-        "frames": t_count,
-        "frames_with_face_output": int(tracks["output"].valid.sum()),
-        "psnr": float(np.nanmean(psnr_all)),
-        "psnr_outside_head": float(np.nanmean(psnr_outside)) if np.isfinite(psnr_outside).any() else float("nan"),
-        "ssim": float(np.mean(ssim_all)),
-        "head_delta_e": float(np.nanmean(skin_delta_e)) if skin_delta_e else float("nan"),
-        **{f"lmd_{name}_vs_dubber": lmd(t.points, t.valid, dubber_track.points, dubber_track.valid)
-           for name, t in tracks.items()},
-        **{f"mouth_corr_{name}_vs_dubber": mouth_opening_correlation(t.points, t.valid, dubber_track.points,
-                                                                     dubber_track.valid)
-           for name, t in tracks.items()},
-        **{f"flicker_{name}": float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-           for name, v in flicker.items()},
-        "per_frame": {"psnr": psnr_all, "psnr_outside_head": psnr_outside, "ssim": ssim_all,
-                      **{f"flicker_{name}": v.tolist() for name, v in flicker.items()}},
-    }
-    result["flicker_ratio"] = (result["flicker_output"] / result["flicker_actor"] if result["flicker_actor"] > 0
-                               else float("nan"))
+    frames = {v: load_frames(frames_paths[v]) for v in VARIANTS}
+    for v, arr in frames.items():
+        if arr.shape != frames["actor"].shape:
+            raise ShotError(shot, frames_paths[v], f"{v} frames {arr.shape} do not match the actor's "
+                                                   f"{frames['actor'].shape}")
+    t_count = len(frames["actor"])
+    tracks = {v: load_track(actor_mesh) if v == "actor" else track_faces(iter(frames[v]), t_count, cfg)
+              for v in VARIANTS}
+    scores = evaluate_shot(frames, tracks, load_track(dubber_mesh), load_npz(crops_path), eval_cfg)
+    result = {"shot": shot, "frames": t_count, "frames_with_face_output": int(tracks["output"].valid.sum()),
+              **scores}
     save_json(out_json, result)
-    log.info("shot %s: head flicker %.2f vs actor %.2f grey levels", shot, result["flicker_output"],
-             result["flicker_actor"])
-    log.info("shot %s: PSNR %.2f dB (outside head %.2f), SSIM %.3f, LMD %.3f (actor %.3f, composite %.3f)", shot,
-             result["psnr"], result["psnr_outside_head"], result["ssim"], result["lmd_output_vs_dubber"],
-             result["lmd_actor_vs_dubber"], result["lmd_composite_vs_dubber"])
+    for v, row in result["table"].items():
+        log.info("shot %s: %-9s %s", shot, v, ", ".join(f"{k} {'n/a' if x is None else f'{x:.3f}'}"
+                                                       for k, x in row.items()))
+    for metric, reason in result["unavailable"].items():
+        log.warning("shot %s: %s unavailable: %s", shot, metric, reason)
     return result

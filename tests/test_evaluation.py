@@ -1,0 +1,123 @@
+"""The shot's metric table on constructed variants with known differences: exact values where
+they are known (identical frames), the right order where they are not, and LPIPS / FID /
+identity reported unavailable, with the reason, when their weights are missing.
+
+LPIPS and FID run here on stand-in weights generated from the architectures themselves
+(random, seeded): the code paths are the real ones, the values are not the published
+metrics'."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from vdub import landmarks as lm
+from vdub.evaluation import FID_FILE, LPIPS_FILE, VARIANTS, EvaluationConfig, evaluate_shot, find_weights
+from vdub.face_mesh import FaceTrack
+from vdub.masks import MaskConfig, crop_boxes
+from vdub.metrics import PSNR_CAP
+
+T, SIZE = 6, 64
+
+
+@pytest.fixture(scope="module")
+def shot(real_mesh):
+    """Six frames of the astronaut's face; variants with known differences inside the head."""
+    from skimage import data
+
+    actor = np.stack([data.astronaut()] * T)
+    points = np.stack([real_mesh.astype(np.float32)] * T)
+    valid = np.ones(T, bool)
+    boxes = crop_boxes(points, valid, MaskConfig())
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    head = (np.hypot(yy - 0.5, xx - 0.5) < 0.3).astype(np.uint8) * 255
+    masks = np.zeros((T, 3, SIZE, SIZE), np.uint8)
+    masks[:, 0] = head
+    rng = np.random.default_rng(0)
+    region = np.zeros(actor.shape[1:3], bool)
+    cx, cy, side = boxes[0]
+    region[int(cy - 0.2 * side):int(cy + 0.2 * side), int(cx - 0.2 * side):int(cx + 0.2 * side)] = True
+
+    def noisy(sigma: float) -> np.ndarray:
+        out = actor.astype(np.float64)
+        out[:, region] += rng.normal(0, sigma, (T, int(region.sum()), 3))
+        return np.clip(out, 0, 255).round().astype(np.uint8)
+
+    frames = {"actor": actor, "composite": noisy(20), "reenact": actor.copy(), "output": noisy(6)}
+    tracks = {v: FaceTrack(points.copy(), valid.copy()) for v in VARIANTS}
+    dubber = points.copy()
+    dubber[:, lm.MOUTH, 1] += 4.0  # the dubber's lips 4 px lower: every variant's LMD > 0
+    crops = {"boxes": boxes, "valid": valid, "composite_masks": masks}
+    return frames, tracks, FaceTrack(dubber, valid.copy()), crops
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    from vdub import perceptual
+
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), folder / LPIPS_FILE)
+    net = perceptual._fid_inception_architecture()
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")  # keeps features O(1)
+    torch.save(net.state_dict(), folder / FID_FILE)
+    return folder
+
+
+def test_table_on_known_variants(shot, weights):
+    frames, tracks, dubber, crops = shot
+    cfg = EvaluationConfig(lpips_weights=str(weights / LPIPS_FILE), fid_weights=str(weights / FID_FILE),
+                           perceptual_size=64, identity_every=3)
+    result = evaluate_shot(frames, tracks, dubber, crops, cfg)
+    table = result["table"]
+    assert list(table) == list(VARIANTS)
+    # Identical frames: exact values.
+    for v in ("actor", "reenact"):
+        assert table[v]["psnr"] == PSNR_CAP and table[v]["ssim"] == 1.0 and table[v]["lpips"] == 0.0, table[v]
+        assert table[v]["head_delta_e"] == pytest.approx(0.0, abs=1e-9)
+    assert table["actor"]["fid"] == 0.0 and abs(table["reenact"]["fid"]) < 1e-6
+    # Known noise inside the head: the noisier variant scores worse on every image metric.
+    for metric in ("lpips", "fid"):
+        assert table["composite"][metric] > table["output"][metric] > 0, metric
+    assert table["composite"]["psnr"] < table["output"]["psnr"] < PSNR_CAP
+    assert table["composite"]["ssim"] < table["output"]["ssim"] < 1.0
+    # A still shot: the actor does not flicker; fresh noise every frame does.
+    assert table["actor"]["flicker"] == pytest.approx(0.0, abs=1e-6)
+    assert table["composite"]["flicker"] > table["output"]["flicker"] > 1.0
+    # The same mouth track everywhere: the same LMD, and the 4 px shift is seen.
+    assert len({round(table[v]["lmd"], 9) for v in VARIANTS}) == 1 and table["actor"]["lmd"] > 0
+    # Nothing outside the head changed.
+    assert result["psnr_outside_head"] == PSNR_CAP
+    assert "lpips" not in result["unavailable"] and "fid" not in result["unavailable"]
+    if "identity" in result["unavailable"]:
+        assert all(table[v]["identity"] is None for v in VARIANTS)
+    else:
+        assert table["actor"]["identity"] == pytest.approx(0.0, abs=1e-6)
+        assert table["reenact"]["identity"] == pytest.approx(0.0, abs=1e-6)
+    assert len(result["per_frame"]["psnr_output"]) == T
+
+
+def test_missing_weights_are_reported_unavailable_with_the_reason(shot, tmp_path, monkeypatch):
+    frames, tracks, dubber, crops = shot
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    result = evaluate_shot(frames, tracks, dubber, crops, EvaluationConfig(identity_every=3))
+    for metric, filename in (("lpips", LPIPS_FILE), ("fid", FID_FILE)):
+        assert filename in result["unavailable"][metric]
+        assert all(result["table"][v][metric] is None for v in VARIANTS)
+    # The rest still ran.
+    assert result["table"]["output"]["psnr"] is not None and result["table"]["output"]["lmd"] is not None
+
+
+def test_weights_are_found_in_the_torch_cache_and_a_configured_missing_file_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    path, reason = find_weights(None, LPIPS_FILE)
+    assert path is None and LPIPS_FILE in reason and str(tmp_path) in reason
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / LPIPS_FILE).write_bytes(b"x")
+    assert find_weights(None, LPIPS_FILE) == (tmp_path / "checkpoints" / LPIPS_FILE, None)
+    with pytest.raises(FileNotFoundError, match=LPIPS_FILE):
+        find_weights(str(tmp_path / "nowhere.pth"), LPIPS_FILE)
