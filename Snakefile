@@ -25,6 +25,7 @@ include: "rules/reenact.smk"
 include: "rules/super_resolution.smk"
 include: "rules/mux.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:

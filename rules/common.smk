@@ -68,9 +68,10 @@ wildcard_constraints:
 
 
 def all_outputs(wildcards):
-    """Every shot's dubbed video, metrics and virtual-dubber contact sheet."""
+    """Every shot's dubbed video, metrics, contact sheets and preview, and the project report."""
     return [f"results/{s}/{name}" for s in SHOTS
-            for name in ("dubbed.mp4", "metrics.json", "virtual_dubber_sheet.png")]
+            for name in ("dubbed.mp4", "metrics.json", "virtual_dubber_sheet.png", "output_sheet.png",
+                         "side_by_side.mp4")] + ["results/report.html"]
 
 
 def shot_of(wildcards):
@@ -193,3 +194,60 @@ def frames_of_role(wildcards):
         "dubber": f"work/{wildcards.shot}/ingest/dubber.npy",
         "virtual_dubber": f"work/{wildcards.shot}/virtual_dubber.npy",
     }[wildcards.role]
+
+
+# --- rules/report.smk: the output contact sheet, the side-by-side preview and the project report ---
+
+# Frames file of each panel the side-by-side preview can show (config report.preview_panels).
+PANEL_FRAMES = {
+    "actor": "work/{shot}/ingest/actor.npy",
+    "dubber": "work/{shot}/ingest/dubber.npy",
+    "virtual_dubber": "work/{shot}/virtual_dubber.npy",
+    "composite": "work/{shot}/align/composite.npy",
+    "reenact": "work/{shot}/reenact/frames.npy",
+    "output": "work/{shot}/sr/frames.npy",
+}
+
+
+def preview_panel_frames(wildcards):
+    """The frames files of the preview's panels, named ``panel_<name>``, in config order."""
+    return {f"panel_{p}": PANEL_FRAMES[p].format(shot=wildcards.shot) for p in config["report"]["preview_panels"]}
+
+
+def preview_panel_arguments(wildcards, input):
+    """``--panel name=file`` per panel, left to right, shell-quoted."""
+    args = []
+    for panel in config["report"]["preview_panels"]:
+        frames = input[f"panel_{panel}"]
+        args.append(f"--panel {shlex.quote(f'{panel}={frames}')}")
+    return " ".join(args)
+
+
+def report_layout():
+    """What the report shows of each shot: kind -> path template ({shot}, {actor}); `vdub report --layout`."""
+    layout = {
+        "metrics": "results/{shot}/metrics.json",
+        "dubbed": "results/{shot}/dubbed.mp4",
+        "side_by_side": "results/{shot}/side_by_side.mp4",
+        "output_sheet": "results/{shot}/output_sheet.png",
+        "vd_sheet": "results/{shot}/virtual_dubber_sheet.png",
+        "qa": "work/{shot}/align/qa.json",
+        "qa_plot": "work/{shot}/align/qa.png",
+        "holdout": "work/{shot}/sr/holdout.json",
+        "swapper_losses": "work/{shot}/swapper/losses.csv",
+        "sr_losses": "work/{shot}/sr/losses.csv",
+    }
+    if config["warm_start"]:
+        layout["actor_losses"] = "work/actors/{actor}/swapper/losses.csv"
+    return layout
+
+
+def report_inputs(wildcards):
+    """Every file the report shows, of every shot."""
+    return [t.format(shot=s, actor=shot.actor) for s, shot in sorted(SHOTS.items()) for t in report_layout().values()]
+
+
+def report_shots(wildcards):
+    """``shot=actor`` per shot, shell-quoted: the shots of `vdub report --shots`, one short argument each
+    (a single JSON argument of every path would hit the kernel's 128 KiB limit on one argument)."""
+    return " ".join(shlex.quote(f"{s}={shot.actor}") for s, shot in sorted(SHOTS.items()))

@@ -21,7 +21,7 @@ import yaml
 from conftest import MEDIA, REPO, needs_media
 
 STAGES = ["ingest", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet", "align", "actor_crops",
-          "masks", "train_swapper", "reenact", "super_resolution", "mux", "evaluate"]
+          "masks", "train_swapper", "reenact", "super_resolution", "mux", "evaluate", "output_sheet", "side_by_side"]
 N_FRAMES = 75  # 2.5 s of the 30 fps actor
 
 
@@ -223,6 +223,15 @@ def test_geometry_qa_on_real_pair(real_run):
 def test_output_mouth_follows_dubber(real_run):
     table = json.loads((real_run / "results" / "bluewall_office" / "metrics.json").read_text())["table"]
     assert table["output"]["lmd"] < 0.85 * table["actor"]["lmd"], table
+
+
+@pytest.mark.slow
+def test_project_report_shows_the_shot_table(real_run):
+    html = (real_run / "results" / "report.html").read_text()
+    assert "bluewall_office" in html and "http://" not in html and "https://" not in html
+    for variant in ("actor", "composite", "reenact", "output"):
+        assert f"<th>{variant}</th>" in html or f">{variant}<" in html, variant
+    assert "data:video/mp4;base64," in html and "data:image/" in html
 
 
 @pytest.mark.slow

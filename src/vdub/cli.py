@@ -192,6 +192,83 @@ def cmd_demo(a: argparse.Namespace) -> None:
     make_demo(a.out_actor, a.out_dubber)
 
 
+# --- report: output contact sheet, side-by-side preview, project report (rules/report.smk) ---
+
+
+def cmd_output_sheet(a: argparse.Namespace) -> None:
+    from .report import output_sheet_files
+
+    output_sheet_files(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames, a.vd_mesh,
+                       a.output_frames, a.out, int(a.settings.get("sheet_frames", 6)))
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    """``NAME=VALUE`` -> (NAME, VALUE), both non-empty."""
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"{option} expects NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _panel(text: str) -> tuple[str, Path]:
+    name, path = _pair(text, "--panel")
+    return name, Path(path)
+
+
+def _shot_actor(text: str) -> tuple[str, str]:
+    return _pair(text, "--shots")
+
+
+def cmd_side_by_side(a: argparse.Namespace) -> None:
+    from .side_by_side import side_by_side
+
+    side_by_side(a.shot, a.panel, a.audio, a.info, a.out, max_height=int(a.settings.get("preview_height", 360)),
+                 crf=int(a.settings.get("preview_crf", 26)))
+
+
+def cmd_report(a: argparse.Namespace) -> None:
+    from .report import ReportConfig, build_report, manifest_from_layout
+
+    settings = dict(a.settings)
+    preset = str(settings.pop("preset", ""))
+    preset_settings = settings.pop("preset_settings", None)
+    if a.manifest is not None:
+        manifest = json.loads(a.manifest.read_text(encoding="utf-8"))
+    else:
+        manifest = manifest_from_layout(a.layout, a.shots or [])
+    build_report(manifest, a.out, ReportConfig.from_dict(settings), preset=preset, preset_settings=preset_settings)
+
+
+def _add_report_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add("output-sheet", cmd_output_sheet, "contact sheet PNG: actor | dubber | virtual dubber | output "
+                                              "for a few frames")
+    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "vd-mesh",
+                 "output-frames", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("side-by-side", cmd_side_by_side, "small preview video: labelled panels side by side (actor | ... | "
+                                              "output) at the actor's fps with the dubbed audio")
+    p.add_argument("--panel", type=_panel, action="append", required=True,
+                   help="NAME=FRAMES.npy, repeated, left to right (names: actor, dubber, virtual_dubber, "
+                        "composite, reenact, output)")
+    p.add_argument("--audio", type=Path, default=None, help="dubbed audio (default: a silent preview)")
+    p.add_argument("--info", type=Path, required=True, help="ingest info JSON (the actor's frame rate)")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = sub.add_parser("report", help="the project report: one self-contained HTML page",
+                       description="the project report: one self-contained HTML page")
+    p.add_argument("--settings", type=_settings, default={},
+                   help="the report section of the config, plus 'preset' and 'preset_settings'")
+    files = p.add_mutually_exclusive_group(required=True)
+    files.add_argument("--manifest", type=Path, help="JSON file {shot: {kind: file}}")
+    files.add_argument("--layout", type=_settings,
+                       help="JSON {kind: path template with {shot} and {actor}}, for the --shots")
+    p.add_argument("--shots", type=_shot_actor, nargs="+", default=[], metavar="SHOT=ACTOR",
+                   help="the shots, in the report's order (with --layout)")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``vdub`` argument parser with one subcommand per pipeline stage."""
     parser = argparse.ArgumentParser(prog="vdub", description=__doc__.split("\n\n")[0])
@@ -296,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)")
     p.add_argument("--out-actor", type=Path, required=True)
     p.add_argument("--out-dubber", type=Path, required=True)
+
+    _add_report_commands(sub, add)
     return parser
 
 
