@@ -14,13 +14,7 @@ from vdub.gpen import FullGenerator, GPENConfig, load_official, parameter_count,
 TINY = GPENConfig(size=64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.0625)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # These tensors are tiny: on a busy shared CPU, intra-op threads spin and make each conv ~50x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: threads only contend
 
 
 @pytest.fixture(scope="module")

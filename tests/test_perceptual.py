@@ -41,13 +41,7 @@ from vdub.perceptual import (
 ALEX_FILE = LPIPS_BACKBONE_FILES["alex"][0]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # On the shared 2-core CPU, intra-op threads contend: one thread runs Inception ~4x faster here.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: threads only contend
 
 
 def _frames(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
@@ -286,6 +280,8 @@ def test_fid_full_2048_dims(fid_model) -> None:
     assert abs(frechet_distance(fa, fa)) < 1e-4 * shift_fid
 
 
+@pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")  # pytorch-fid's sqrtm call
+@pytest.mark.filterwarnings("ignore:Matrix is singular")  # fewer samples than dimensions, on purpose
 def test_frechet_distance_closed_forms() -> None:
     rng = np.random.default_rng(0)
     a = rng.normal(size=(200, 5)) @ rng.normal(size=(5, 5))  # full-rank covariance
