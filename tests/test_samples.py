@@ -16,7 +16,8 @@ def test_valid_ids_pass(good):
     assert validate_shot_id(good) == good
 
 
-@pytest.mark.parametrize("bad", ["shot 1", "a/b", "..", "a..b", ".hidden", "", "plan_é", "x" * 65, 12, None, "a\\b"])
+@pytest.mark.parametrize("bad", ["shot 1", "a/b", "..", "a..b", ".hidden", "", "plan_é", "x" * 65, 12, None, "a\\b",
+                                 "abc\n"])
 def test_invalid_ids_rejected(bad):
     with pytest.raises(ShotError, match="invalid shot id"):
         validate_shot_id(bad)

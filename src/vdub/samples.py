@@ -18,7 +18,7 @@ from .errors import ShotError, require_file
 
 # Letters, digits, '_', '-', '.'; no leading dot, no '..', no spaces or slashes: an id is
 # a folder name under results/ and a Snakemake wildcard value.
-SHOT_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SHOT_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would let "a\n" in
 FIELDS = {"id", "actor", "actor_video", "dubber_video", "audio", "reference_frame", "virtual_dubber"}
 #: Virtual-dubber backends a shot may select (config/schema.yaml lists the same for the default).
 VIRTUAL_DUBBER_BACKENDS = ("builtin", "liveportrait")
@@ -46,7 +46,7 @@ class Shot:
 
 def validate_shot_id(shot_id: object) -> str:
     """Return ``shot_id`` if it is a safe id, else raise ShotError explaining the rule."""
-    if not isinstance(shot_id, str) or not SHOT_ID.match(shot_id):
+    if not isinstance(shot_id, str) or not SHOT_ID.fullmatch(shot_id):
         raise ShotError(str(shot_id), None,
                         "invalid shot id: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or "
                         "digit, without spaces, slashes or '..'")
@@ -89,7 +89,7 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
             if not isinstance(entry.get(key), str) or not entry[key].strip():
                 raise ShotError(shot_id, None, f"missing '{key}'")
         actor = entry["actor"]
-        if not SHOT_ID.match(actor):
+        if not SHOT_ID.fullmatch(actor):
             raise ShotError(shot_id, None, f"invalid actor id '{actor}' (same rule as shot ids)")
         ref = entry.get("reference_frame")
         if ref is not None and (not isinstance(ref, int) or isinstance(ref, bool) or ref < 0):
