@@ -13,8 +13,8 @@ import csv
 import sys
 from pathlib import Path
 
-ORDER = ["demo_input", "ingest", "face_geometry_actor", "face_geometry_dubber", "reference", "virtual_dubber",
-         "virtual_dubber_sheet",
+ORDER = ["demo_input", "ingest_actor", "ingest_dubber", "face_geometry_actor", "face_geometry_dubber", "reference",
+         "virtual_dubber", "virtual_dubber_sheet",
          "face_geometry_virtual_dubber", "align", "masks", "train_swapper", "reenact", "super_resolution", "mux",
          "evaluate"]
 

@@ -20,8 +20,9 @@ import pytest
 import yaml
 from conftest import MEDIA, REPO, needs_media
 
-STAGES = ["ingest", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet", "align", "actor_crops",
-          "masks", "train_swapper", "reenact", "super_resolution", "mux", "evaluate", "output_sheet", "side_by_side"]
+STAGES = ["ingest_actor", "ingest_dubber", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet",
+          "align", "actor_crops", "masks", "train_swapper", "reenact", "super_resolution", "mux", "evaluate",
+          "output_sheet", "side_by_side"]
 N_FRAMES = 75  # 2.5 s of the 30 fps actor
 
 
@@ -232,6 +233,28 @@ def test_project_report_shows_the_shot_table(real_run):
     for variant in ("actor", "composite", "reenact", "output"):
         assert f"<th>{variant}</th>" in html or f">{variant}<" in html, variant
     assert "data:video/mp4;base64," in html and "data:image/" in html
+
+
+@pytest.mark.slow
+def test_new_dubber_take_leaves_the_actor_side_alone(real_run, tmp_path):
+    """A dubber delivers a new take: only the shot's dubber-dependent jobs are scheduled."""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(real_run, project, symlinks=True)  # copy2 keeps mtimes: the copy is up to date
+    take = tmp_path / "new take.mp4"
+    shutil.copy(MEDIA / "dubber_man_office.mp4", take)
+    samples = yaml.safe_load((project / "samples.yaml").read_text())
+    samples["shots"][0]["dubber_video"] = str(take)
+    (project / "samples.yaml").write_text(yaml.safe_dump(samples))
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    config["samples"] = str(project / "samples.yaml")
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = _job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
+    assert jobs.get("ingest_dubber") == 1 and jobs.get("virtual_dubber") == 1, jobs
+    for actor_side in ("ingest_actor", "actor_crops"):
+        assert actor_side not in jobs, jobs
+    assert jobs.get("face_geometry") == 2, jobs  # dubber and virtual dubber, not the actor
 
 
 @pytest.mark.slow

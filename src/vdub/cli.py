@@ -34,11 +34,17 @@ def _common(p: argparse.ArgumentParser, settings: bool = True) -> None:
         p.add_argument("--settings", type=_settings, default={}, help="stage settings as a JSON object")
 
 
-def cmd_ingest(a: argparse.Namespace) -> None:
-    from .ingest import IngestConfig, run_ingest
+def cmd_ingest_actor(a: argparse.Namespace) -> None:
+    from .ingest import IngestConfig, ingest_actor
 
-    run_ingest(a.shot, a.actor_video, a.dubber_video, a.audio or None, a.out_actor, a.out_dubber, a.out_audio,
-               a.out_info, IngestConfig.from_dict(a.settings))
+    ingest_actor(a.shot, a.actor_video, a.out_actor, a.out_json, IngestConfig.from_dict(a.settings))
+
+
+def cmd_ingest_dubber(a: argparse.Namespace) -> None:
+    from .ingest import IngestConfig, ingest_dubber
+
+    ingest_dubber(a.shot, a.actor_json, a.dubber_video, a.audio or None, a.out_dubber, a.out_audio, a.out_info,
+                  IngestConfig.from_dict(a.settings))
 
 
 def cmd_face_geometry(a: argparse.Namespace) -> None:
@@ -282,15 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("ingest", cmd_ingest, "decode actor and dubber, conform the dubber to the actor's fps and length, "
-                                  "extract the dubbed audio")
-    p.add_argument("--actor-video", type=Path, required=True)
-    p.add_argument("--dubber-video", type=Path, required=True)
+    p = add("ingest-actor", cmd_ingest_actor, "decode the actor footage (it defines the shot's fps and length)")
+    for name in ("actor-video", "out-actor", "out-json"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p = add("ingest-dubber", cmd_ingest_dubber, "conform the dubber take to the actor's fps and length, extract "
+                                                "the dubbed audio")
+    for name in ("actor-json", "dubber-video", "out-dubber", "out-audio", "out-info"):
+        p.add_argument(f"--{name}", type=Path, required=True)
     p.add_argument("--audio", type=str, default="", help="explicit dubbed audio (default: the dubber's track)")
-    p.add_argument("--out-actor", type=Path, required=True)
-    p.add_argument("--out-dubber", type=Path, required=True)
-    p.add_argument("--out-audio", type=Path, required=True)
-    p.add_argument("--out-info", type=Path, required=True)
 
     p = add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file")
     p.add_argument("--frames", type=Path, required=True)

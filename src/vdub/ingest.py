@@ -30,7 +30,7 @@ import numpy as np
 
 from vdub.audio import audio_duration, extract_audio, loudness_dbfs
 from vdub.errors import ShotError
-from vdub.io import FrameWriter, save_json
+from vdub.io import FrameWriter, load_json, save_json
 from vdub.video import VideoInfo, parse_rate, probe_video, read_frames
 
 from .settings import Settings
@@ -230,72 +230,82 @@ def _check_silence(shot: str, src: Path, cfg: IngestConfig) -> tuple[float, bool
     return dbfs, silent
 
 
-def run_ingest(
+def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, out_actor_json: str | Path,
+                 cfg: IngestConfig | None = None) -> dict[str, Any]:
+    """The actor half of ingest: decode the footage that defines the shot.
+
+    Writes the actor frames (N x H x W x 3 uint8, display geometry) and a JSON with the
+    probe, the full length ``n_full`` (the true decoded length when the file is shorter than
+    its probe) and ``n_frames`` (N: ``n_full`` cut to ``max_frames``). Nothing here depends
+    on a dubber take, so a new take never re-runs it (nor what the actor side feeds: face
+    geometry, crops, the per-actor model). The JSON is written last.
+    """
+    cfg = cfg or IngestConfig()
+    actor = probe_video(actor_video, shot=shot)
+    n_full = actor.n_frames
+    n = min(n_full, cfg.max_frames) if cfg.max_frames else n_full
+    n_written = _decode_actor(actor, Path(out_actor_npy), n, shot)
+    if n_written < n:
+        n_full = n = n_written  # shorter than probed: the decoded length is the shot
+    info = {"shot": shot, "actor": actor.to_dict(), "n_full": n_full, "n_frames": n}
+    save_json(out_actor_json, info)
+    return info
+
+
+def ingest_dubber(
     shot: str,
-    actor_video: str | Path,
+    actor_json: str | Path,
     dubber_video: str | Path,
     audio: str | Path | None,
-    out_actor_npy: str | Path,
     out_dubber_npy: str | Path,
     out_audio_wav: str | Path,
     out_info_json: str | Path,
     cfg: IngestConfig | None = None,
 ) -> dict[str, Any]:
-    """Run the ingest stage for one shot (see the module docstring for the outputs).
+    """The dubber half of ingest: conform the take to the actor's timeline, extract the dubbed audio.
 
     Args:
         shot: shot id, named in every error.
-        actor_video: the original footage; defines frame rate, frame count and geometry.
+        actor_json: written by :func:`ingest_actor` (the shot's rate and length).
         dubber_video: the dubber's take.
         audio: dubbed audio file; None (or "") to use the dubber video's own track.
         cfg: stage settings; defaults if None.
 
     Returns:
-        The info dict also written to ``out_info_json``.
+        The info dict also written to ``out_info_json`` (both probes, the mapping, audio).
 
     Raises:
-        ShotError: an input is missing or unreadable, has no video (or no audio where
+        ShotError: the take is missing or unreadable, has no video (or no audio where
             audio is taken from it), or the dubbed audio is silent with
             ``silent_audio: error``.
 
-    The silence check measures the whole audio source, before any frame is decoded. The
+    The silence check measures the whole audio source before any frame is decoded. The
     dubbed audio is trimmed or zero-padded to the shot's duration ``N / fps``. With
     ``stretch`` and the dubber's own audio, the audio is time-scaled (pitch kept) by the
     same factor as the frames, so lip-sync holds; an explicit audio file is used as is.
     The info JSON is written last, so its presence means the stage completed.
     """
     cfg = cfg or IngestConfig()
-    actor = probe_video(actor_video, shot=shot)
+    own = load_json(actor_json)
+    actor = VideoInfo(**own["actor"])
+    n_full, n = int(own["n_full"]), int(own["n_frames"])
     dubber = probe_video(dubber_video, shot=shot)
     if actor.maybe_vfr or dubber.maybe_vfr:
         log.warning("shot '%s': variable frame rate suspected (actor %s, dubber %s); frames are taken "
                     "in order at the average rate", shot, actor.maybe_vfr, dubber.maybe_vfr)
     audio_src = Path(audio) if audio else Path(dubber_video)
     audio_from = "explicit" if audio else "dubber"
+    # max_frames cuts the full shot's mapping rather than conforming the take onto the cut:
+    # a preview is then the beginning of the full result, stretch included.
+    indices = conform_indices(dubber.n_frames, dubber.frame_rate, n_full, actor.frame_rate, cfg.conform)[:n]
+    tempo = 1.0
+    if cfg.conform == "stretch" and audio_from == "dubber":
+        tempo = stretch_factor(dubber.n_frames, dubber.frame_rate, n_full, actor.frame_rate)
 
-    def plan(n_full: int) -> tuple[int, np.ndarray, float]:
-        # max_frames cuts the full shot's mapping rather than conforming the take onto the
-        # cut: a preview is then the beginning of the full result, stretch included.
-        n = min(n_full, cfg.max_frames) if cfg.max_frames else n_full
-        idx = conform_indices(dubber.n_frames, dubber.frame_rate, n_full, actor.frame_rate, cfg.conform)[:n]
-        tempo = 1.0
-        if cfg.conform == "stretch" and audio_from == "dubber":
-            tempo = stretch_factor(dubber.n_frames, dubber.frame_rate, n_full, actor.frame_rate)
-        return n, idx, tempo
+    def duration_of(frames: int) -> float:
+        return float(Fraction(frames) / actor.frame_rate)
 
-    def duration_of(n: int) -> float:
-        return float(Fraction(n) / actor.frame_rate)
-
-    # A silent dub fails the shot before the long decodes.
     source_dbfs, silent = _check_silence(shot, audio_src, cfg)
-
-    n_full = actor.n_frames
-    n, indices, tempo = plan(n_full)
-    n_written = _decode_actor(actor, Path(out_actor_npy), n, shot)
-    if n_written < n:
-        # The actor turned out shorter than probed: it defines the shot, so redo the plan.
-        n_full = n_written
-        n, indices, tempo = plan(n_full)
     n_samples = extract_audio(audio_src, out_audio_wav, duration_of(n), sample_rate=cfg.audio_sample_rate,
                               channels=AUDIO_CHANNELS, shot=shot, tempo=tempo)
 
@@ -352,3 +362,12 @@ def run_ingest(
     }
     save_json(out_info_json, info)
     return info
+
+
+def run_ingest(shot: str, actor_video: str | Path, dubber_video: str | Path, audio: str | Path | None,
+               out_actor_npy: str | Path, out_dubber_npy: str | Path, out_audio_wav: str | Path,
+               out_info_json: str | Path, cfg: IngestConfig | None = None) -> dict[str, Any]:
+    """Both halves in one call (the workflow runs them as two rules); the actor JSON lands beside the info."""
+    actor_json = Path(out_info_json).with_name("actor.json")
+    ingest_actor(shot, actor_video, out_actor_npy, actor_json, cfg)
+    return ingest_dubber(shot, actor_json, dubber_video, audio, out_dubber_npy, out_audio_wav, out_info_json, cfg)
