@@ -5,8 +5,12 @@ dubbed video. The dubber's take is conformed to it, one dubber frame per actor f
 by one of two policies (:func:`conform_indices`), and the dubbed audio is extracted to a
 WAV of exactly the shot's duration.
 
-Outputs (all written atomically, see :mod:`vdub.io`):
+Two halves, two workflow rules: :func:`ingest_actor` (the footage alone) and
+:func:`ingest_dubber` (the take and the audio, conformed to the actor's timeline), so a
+new dubber take never re-runs the actor side. Outputs (all written atomically, see
+:mod:`vdub.io`):
     actor frames   ``.npy`` N x H x W x 3 uint8 RGB, the actor's display geometry
+    actor JSON     the actor's probe, its full length and N (after ``max_frames``)
     dubber frames  ``.npy`` N x h x w x 3 uint8 RGB, the dubber's own display geometry,
                    frame i shown at the actor's frame i
     audio          PCM WAV, ``round(N / fps * sample_rate)`` samples
