@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .state_dicts import layout_mismatch
+
 __all__ = [
     "GPENConfig",
     "FullGenerator",
@@ -582,17 +584,9 @@ def load_official(model: FullGenerator, path_or_state_dict: str | Path | Mapping
         obj = torch.load(obj, map_location="cpu", weights_only=True)
     sd = _extract_state_dict(obj)
     expected = model.state_dict()
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    mismatched = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(v.shape)}"
-                  for k, v in expected.items() if k in sd and sd[k].shape != v.shape]
-    if missing or unexpected or mismatched:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
-            if items:
-                more = f" (+{len(items) - max_listed} more)" if len(items) > max_listed else ""
-                parts.append(f"{len(items)} {label}: {', '.join(items[:max_listed])}{more}")
+    problems = layout_mismatch(sd, {k: v.shape for k, v in expected.items()}, max_listed=max_listed)
+    if problems:
         cfg = getattr(model, "config", None)
-        raise ValueError(f"GPEN state dict does not match the model{f' ({cfg})' if cfg else ''}; " + "; ".join(parts))
+        raise ValueError(f"GPEN state dict does not match the model{f' ({cfg})' if cfg else ''}; {problems}")
     model.load_state_dict(sd, strict=True)
     return model

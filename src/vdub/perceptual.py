@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .state_dicts import layout_mismatch
+
 __all__ = [
     "FID_WEIGHTS_FILE",
     "FID_WEIGHTS_URL",
@@ -84,17 +86,9 @@ def _load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
 def _check_layout(found: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Size], path: Path, what: str,
                   optional: Callable[[str], bool] = lambda k: False) -> None:
     """Raise ValueError naming every missing, unexpected and mis-shaped key (``optional`` keys may be absent)."""
-    missing = [k for k in expected if k not in found and not optional(k)]
-    unexpected = [k for k in found if k not in expected]
-    mismatched = [f"{k} (file {tuple(found[k].shape)}, model {tuple(s)})"
-                  for k, s in expected.items() if k in found and found[k].shape != s]
-    if missing or unexpected or mismatched:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
-            if items:
-                more = f" (+{len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
-                parts.append(f"{len(items)} {label}: {', '.join(items[:_MAX_LISTED])}{more}")
-        raise ValueError(f"{path} does not match the {what} architecture; " + "; ".join(parts))
+    problems = layout_mismatch(found, expected, optional, _MAX_LISTED)
+    if problems:
+        raise ValueError(f"{path} does not match the {what} architecture; {problems}")
 
 
 def _frames_to_tensor(frames: np.ndarray, name: str) -> torch.Tensor:
