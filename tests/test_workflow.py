@@ -284,7 +284,8 @@ def test_embedded_demo_runs_without_shared_media(tmp_path):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run([sys.executable, "-m", "snakemake"], cwd=project, capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all"], cwd=project, capture_output=True,
+                          text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-6000:]
     info = probe_video(project / "results" / "demo" / "dubbed.mp4")
     assert info.has_audio and info.n_frames == 72 and (info.display_width, info.display_height) == (320, 320)
