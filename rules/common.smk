@@ -12,6 +12,7 @@ from snakemake.utils import validate
 
 from vdub.errors import ShotError
 from vdub.liveportrait import LivePortraitConfig, LivePortraitNotInstalled, check_installation
+from vdub.run_status import PROJECT_RESULTS, shot_results
 from vdub.samples import check_input_files, load_samples, probe_input_videos
 
 
@@ -69,9 +70,7 @@ wildcard_constraints:
 
 def all_outputs(wildcards):
     """Every shot's dubbed video, metrics, contact sheets and preview, and the project report."""
-    return [f"results/{s}/{name}" for s in SHOTS
-            for name in ("dubbed.mp4", "metrics.json", "virtual_dubber_sheet.png", "output_sheet.png",
-                         "side_by_side.mp4")] + ["results/report.html"]
+    return [f for s in SHOTS for f in shot_results(s)] + list(PROJECT_RESULTS)
 
 
 def shot_of(wildcards):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import TrainingInterrupted  # noqa: F401 - raised by the training loops, caught by the CLI
 from .io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -124,5 +125,3 @@ def stop_on_signals() -> Iterator[StopRequested]:
             signal.signal(s, h)
 
 
-class TrainingInterrupted(RuntimeError):
-    """Raised after a checkpoint was written because the job was asked to stop."""

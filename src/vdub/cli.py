@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ShotError
+from .errors import ShotError, TrainingInterrupted
 
 log = logging.getLogger("vdub")
 
@@ -275,6 +275,53 @@ def _add_report_commands(sub: argparse._SubParsersAction, add: Callable[..., arg
     p.set_defaults(func=cmd_report)
 
 
+def cmd_status(a: argparse.Namespace) -> None:
+    from . import run_status
+
+    states = run_status.collect(a.snakemake_args)
+    if a.failed:
+        print("\n".join(s.shot for s in states if s.needs_run))
+    else:
+        print(run_status.format_states(states))
+
+
+def cmd_reprocess(a: argparse.Namespace) -> None:
+    import subprocess
+
+    from . import run_status
+
+    states = run_status.collect(a.snakemake_args)
+    targets = run_status.reprocess_targets(states)
+    if not targets:
+        print("every shot is done or only outdated: nothing to reprocess (plain `snakemake` updates outdated ones)")
+        return
+    print("reprocessing:", ", ".join(s.shot for s in states if s.needs_run), file=sys.stderr)
+    cmd = [sys.executable, "-m", "snakemake", *a.snakemake_args, *targets]
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    code = subprocess.run(cmd).returncode
+    if code:
+        raise SystemExit(code)
+
+
+def _add_operator_commands(sub: argparse._SubParsersAction) -> None:
+    after = ("Arguments after `--` go to Snakemake as the operator runs it (e.g. -- --profile slurm, or "
+             "-- -d PROJECT --configfile PROJECT/config.yaml).")
+    p = sub.add_parser("status", help="each shot's state (done, failed with its rule and logs, incomplete, "
+                                      "outdated) from Snakemake's summary and last run log",
+                       description="Each shot's state from `snakemake --summary` and the project's newest "
+                                   "Snakemake log. " + after)
+    p.add_argument("--failed", action="store_true", help="print only the ids of shots that need a run")
+    p.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="-- SNAKEMAKE_ARGS")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("reprocess", help="re-run Snakemake on only the shots whose results are missing or "
+                                         "incomplete (failed or unfinished), plus the project report",
+                       description="Re-run Snakemake on the results of only the failed or unfinished shots. "
+                                   + after)
+    p.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="-- SNAKEMAKE_ARGS")
+    p.set_defaults(func=cmd_reprocess)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``vdub`` argument parser with one subcommand per pipeline stage."""
     parser = argparse.ArgumentParser(prog="vdub", description=__doc__.split("\n\n")[0])
@@ -380,12 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dubber", type=Path, required=True)
 
     _add_report_commands(sub, add)
+    _add_operator_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "snakemake_args", None) and args.snakemake_args[0] == "--":
+        args.snakemake_args = args.snakemake_args[1:]
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
@@ -394,6 +444,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:
+        # Stopped by SIGTERM/SIGINT (Slurm preemption, scancel, Ctrl-C) after saving the
+        # resume checkpoint: not a bug, so no traceback; 128 + SIGTERM, as a killed job reads.
+        log.warning("interrupted: %s", err)
+        return 143
     return 0
 
 

@@ -38,3 +38,7 @@ class ShotError(RuntimeError):
             parts.append(str(path))
         parts.append(message)
         super().__init__(": ".join(parts))
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised after a checkpoint was written because the job was asked to stop."""

@@ -1,0 +1,187 @@
+"""Which shots of a project are done, failed or unfinished, from Snakemake's own run state.
+
+An operator reprocesses a batch by shot: after a run with failures, ``vdub status`` lists
+each shot's state (and, for a failed one, the rule and the log files Snakemake named), and
+``vdub reprocess`` re-runs Snakemake on the results of just the shots whose results are
+missing or incomplete. Two records are read, both Snakemake's own:
+
+* ``snakemake --summary``: every output file of the DAG with its status (``ok``,
+  ``missing``, ``incomplete``, or why it would be updated);
+* the newest ``.snakemake/log/*.snakemake.log`` of a run that executed jobs: its ``Error in rule``
+  blocks name the failed jobs' outputs and log files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# What a finished shot has under results/<shot>/ (rule all asks for these).
+SHOT_RESULTS = ("dubbed.mp4", "metrics.json", "virtual_dubber_sheet.png", "output_sheet.png", "side_by_side.mp4")
+PROJECT_RESULTS = ("results/report.html",)
+
+_SHOT_PATH = re.compile(r"(?:^|/)(?:work|results|logs|benchmarks)/([^/]+)/")
+_NOT_SHOTS = {"actors", "pretrain"}  # work/actors/<actor>/..., work/pretrain/...
+
+
+def shot_results(shot: str) -> list[str]:
+    """The result files of one shot, relative to the project folder."""
+    return [f"results/{shot}/{name}" for name in SHOT_RESULTS]
+
+
+@dataclass
+class JobError:
+    """One failed job as the Snakemake log reports it."""
+
+    rule: str
+    outputs: list[str]
+    logs: list[str]
+    message: str = ""
+
+
+@dataclass
+class ShotState:
+    """A shot's state: ``done``, ``failed``, ``incomplete`` (results missing, no error
+    recorded: not run yet or killed) or ``outdated`` (results there, Snakemake would
+    update them)."""
+
+    shot: str
+    state: str
+    missing: list[str] = field(default_factory=list)
+    errors: list[JobError] = field(default_factory=list)
+
+    @property
+    def needs_run(self) -> bool:
+        return self.state in ("failed", "incomplete")
+
+
+def parse_summary(text: str) -> dict[str, dict[str, str]]:
+    """``snakemake --summary`` output (tab-separated, with a header) -> output file -> row."""
+    lines = [ln for ln in text.splitlines() if "\t" in ln]
+    if not lines or not lines[0].startswith("output_file\t"):
+        raise ValueError("not the output of snakemake --summary (no 'output_file' header)")
+    return {row["output_file"]: row for row in csv.DictReader(io.StringIO("\n".join(lines)), delimiter="\t")}
+
+
+def parse_errors(log_text: str) -> list[JobError]:
+    """The ``Error in rule <name>:`` blocks of a Snakemake log.
+
+    Each block is indented ``key: value`` lines; ``output`` and ``log`` are comma
+    separated (``log`` ends with "(check log file(s) for error details)").
+    """
+    errors: list[JobError] = []
+    current: JobError | None = None
+    for line in log_text.splitlines():
+        start = re.match(r"^Error in rule (\S+):\s*$", line)
+        if start:
+            current = JobError(rule=start.group(1), outputs=[], logs=[])
+            errors.append(current)
+            continue
+        if current is None:
+            continue
+        entry = re.match(r"^\s{4}(\w+): (.*)$", line)
+        if not entry:
+            if line and not line.startswith(" "):
+                current = None  # the block ended
+            continue
+        key, value = entry.groups()
+        if key == "output":
+            current.outputs = [v.strip() for v in value.split(",") if v.strip()]
+        elif key == "log":
+            value = value.replace("(check log file(s) for error details)", "")
+            current.logs = [v.strip() for v in value.split(",") if v.strip()]
+        elif key == "message":
+            current.message = value.strip()
+    return errors
+
+
+def shot_of_path(path: str) -> str | None:
+    """The shot a workflow file belongs to (``work/<shot>/...``, ``results/<shot>/...``)."""
+    match = _SHOT_PATH.search(path)
+    if not match or match.group(1) in _NOT_SHOTS:
+        return None
+    return match.group(1)
+
+
+def shot_states(summary: dict[str, dict[str, str]], errors: Sequence[JobError]) -> list[ShotState]:
+    """Every shot of the DAG (each has ``results/<shot>/dubbed.mp4``) with its state."""
+    shots = sorted({m.group(1) for f in summary if (m := re.fullmatch(r"results/([^/]+)/dubbed\.mp4", f))})
+    states = []
+    for shot in shots:
+        results = [f for f in shot_results(shot) if f in summary]
+        missing = [f for f in results if summary[f]["status"] in ("missing", "incomplete")]
+        shot_errors = [e for e in errors if any(shot_of_path(o) == shot for o in e.outputs)]
+        if missing:
+            state = "failed" if shot_errors else "incomplete"
+        elif any(summary[f]["plan"] != "no update" for f in results):
+            state = "outdated"
+        else:
+            state = "done"
+        states.append(ShotState(shot, state, missing, shot_errors if missing else []))
+    return states
+
+
+def latest_log(project: Path) -> Path | None:
+    """The newest log of a Snakemake run that executed jobs (None before the first run).
+
+    Dry runs and ``--summary`` (``vdub status`` itself) write logs too; they are skipped.
+    """
+    for log in sorted((project / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
+        text = log.read_text(errors="replace")
+        if "Select jobs to execute" in text and "This was a dry-run" not in text:
+            return log
+    return None
+
+
+def snakemake_summary(snakemake_args: Sequence[str], cwd: Path | None = None) -> dict[str, dict[str, str]]:
+    """Run ``snakemake --summary`` with the operator's arguments (profile, config, folder)."""
+    cmd = [sys.executable, "-m", "snakemake", "--summary", *snakemake_args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return parse_summary(proc.stdout)
+
+
+def project_folder(snakemake_args: Sequence[str], cwd: Path | None = None) -> Path:
+    """The working directory a Snakemake command line runs in (``-d``/``--directory``, else cwd)."""
+    args = list(snakemake_args)
+    for i, arg in enumerate(args):
+        if arg in ("-d", "--directory") and i + 1 < len(args):
+            return Path(args[i + 1])
+        if arg.startswith("--directory="):
+            return Path(arg.split("=", 1)[1])
+    return Path(cwd or ".")
+
+
+def collect(snakemake_args: Sequence[str], cwd: Path | None = None) -> list[ShotState]:
+    """The states of all shots of the project that ``snakemake <snakemake_args>`` runs."""
+    summary = snakemake_summary(snakemake_args, cwd)
+    log = latest_log(project_folder(snakemake_args, cwd))
+    errors = parse_errors(log.read_text(errors="replace")) if log else []
+    return shot_states(summary, errors)
+
+
+def format_states(states: Sequence[ShotState]) -> str:
+    """A table for the terminal: shot, state, and for failures the rule and its logs."""
+    width = max([len(s.shot) for s in states] + [4])
+    lines = [f"{'shot':<{width}}  state       detail"]
+    for s in states:
+        detail = ""
+        if s.errors:
+            detail = "; ".join(f"rule {e.rule}, log: {', '.join(e.logs) or '-'}" for e in s.errors)
+        elif s.missing:
+            detail = f"{len(s.missing)} result(s) missing"
+        lines.append(f"{s.shot:<{width}}  {s.state:<10}  {detail}".rstrip())
+    return "\n".join(lines)
+
+
+def reprocess_targets(states: Sequence[ShotState]) -> list[str]:
+    """Snakemake targets that rebuild only the shots needing a run (and the project report)."""
+    targets = [f for s in states if s.needs_run for f in shot_results(s.shot)]
+    return targets + list(PROJECT_RESULTS) if targets else []

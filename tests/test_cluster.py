@@ -1,0 +1,284 @@
+"""Cluster operation against a real Slurm (started by `.ci/slurm up`; CI does).
+
+One two-shot project of one actor (woman_bluewall, warm start) goes through
+`snakemake --profile <profiles/slurm with the local partition>` as operators run it:
+
+* shot `good` (dubber man_office) is dubbed; every job went through Slurm (sacct), the GPU
+  rules with the (fake) GPU;
+* its training job is preempted mid-run (`scontrol requeue`, as Slurm preempts: SIGTERM,
+  then the job runs again) and resumes from the step it was stopped at;
+* shot `bad` has a corrupt dubber video (it probes as a video, but no stream decodes): its
+  `ingest_dubber` fails three times (two retries, each with more memory), `good` still
+  completes, and `vdub status` names the rule and the log;
+* once the file is fixed, `vdub reprocess` runs only `bad`, whose training starts from
+  the actor's model trained in the first run;
+* a new take of `good`'s dubber schedules only `good`'s dubber-side jobs.
+
+Without a reachable Slurm these tests skip, unless VDUB_REQUIRE_SLURM=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import MEDIA, REPO
+from test_workflow import _job_counts, make_project, snakemake
+
+N_FRAMES = 30
+ACTOR = "bluewall"
+SITE_KEYS = {"slurm_partition": "local"}  # what a site fills in: here the partition of .ci/slurm
+pytestmark = pytest.mark.slow
+
+
+def _slurm_up() -> bool:
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and proc.stdout.split()[:1] in (["idle"], ["mixed"], ["allocated"])
+
+
+def ci_profile(folder: Path) -> Path:
+    """profiles/slurm with the site values of this one-node cluster, written to ``folder``.
+
+    Everything else (resources per rule, retries, GPU requests, keep-going) is the shipped
+    profile's: threads are capped at the node's CPUs, memory requests scaled down to what a
+    preview job needs, and status polling made quick.
+    """
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    cpus = os.cpu_count() or 2
+    profile["default-resources"] = dict(profile["default-resources"], mem_mb="1500 * attempt",
+                                        runtime="30 * attempt", **SITE_KEYS)
+    profile["set-threads"] = {rule: min(int(n), cpus) for rule, n in profile["set-threads"].items()}
+    for resources in profile["set-resources"].values():
+        if "mem_mb" in resources:
+            resources["mem_mb"] = "3000 * attempt"
+        if "runtime" in resources:
+            resources["runtime"] = "30 * attempt"
+    profile.update({"jobs": 4, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 2,
+                    "seconds-between-status-checks": 3})
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return folder
+
+
+def corrupt_copy(src: Path, dst: Path) -> None:
+    """``src`` with its media data overwritten by noise: the header (moov) still probes as a
+    video with audio, but nothing decodes."""
+    data = bytearray(src.read_bytes())
+    pos = 0
+    while pos < len(data):  # top-level MP4 boxes: 4-byte size, 4-byte type
+        size, kind = int.from_bytes(data[pos:pos + 4], "big"), bytes(data[pos + 4:pos + 8])
+        if kind == b"mdat":
+            data[pos + 16:pos + size] = np.random.default_rng(0).integers(0, 256, size - 16, np.uint8).tobytes()
+            break
+        pos += size
+    else:
+        raise AssertionError(f"no mdat box in {src}")
+    dst.write_bytes(bytes(data))
+
+
+def shot(shot_id: str, dubber: Path) -> dict:
+    return {"id": shot_id, "actor": ACTOR, "actor_video": str(MEDIA / "actor_woman_bluewall.mp4"),
+            "dubber_video": str(dubber)}
+
+
+def of_shot(comment: str, shot_id: str) -> bool:
+    """Whether the plugin's job comment (``rule_<rule>_wildcards_<values joined by _>``) is the shot's."""
+    values = comment.partition("_wildcards_")[2]
+    return values == shot_id or values.startswith(f"{shot_id}_")
+
+
+def sacct_jobs(since: str) -> list[dict]:
+    """Every job (each requeue and retry its own row) since ``since``, from Slurm's accounting."""
+    fields = ["JobID", "JobName", "State", "Comment", "ReqMem", "AllocTRES"]
+    out = subprocess.run(["sacct", "-X", "-D", "-n", "-P", "-S", since, "-o", ",".join(fields)],
+                         capture_output=True, text=True, check=True).stdout
+    return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
+
+
+def _step_of(log: Path) -> int:
+    """The last training step a swapper log reports (0 before the first)."""
+    steps = re.findall(r"step (\d+)/", log.read_text(errors="replace")) if log.is_file() else []
+    return int(steps[-1]) if steps else 0
+
+
+def preempt_when_training(project: Path, shot_id: str, proc: subprocess.Popen, min_step: int) -> dict:
+    """Requeue the shot's training job once it has passed ``min_step`` (a checkpoint exists)."""
+    log = project / "logs" / shot_id / "train_swapper.log"
+    resume = project / "work" / shot_id / "swapper" / "model.pt.resume"
+    while proc.poll() is None:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T"], capture_output=True, text=True).stdout
+        job = next((ln.split("|")[0] for ln in queue.splitlines()
+                    if ln.split("|")[1] == f"rule_train_swapper_wildcards_{shot_id}" and ln.endswith("|RUNNING")),
+                   None)
+        step = _step_of(log)
+        if job and resume.is_file() and step >= min_step:
+            subprocess.run(["scontrol", "requeue", job], check=True)
+            return {"job": job, "step": step}
+        time.sleep(0.5)
+    raise AssertionError("the workflow ended before its training job could be preempted")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if not MEDIA.is_dir():
+        pytest.skip(f"shared clips not found at {MEDIA}")
+    if not _slurm_up():
+        if os.environ.get("VDUB_REQUIRE_SLURM") == "1":
+            pytest.fail("VDUB_REQUIRE_SLURM=1 but no Slurm answers (sinfo): run `.ci/slurm up` first")
+        pytest.skip("no Slurm cluster answers (sinfo); `sudo .ci/slurm up` starts one on this machine")
+    project = tmp_path_factory.mktemp("cluster")
+    bad_take = project / "bad take.mp4"  # a space in the path: passed to jobs quoted
+    corrupt_copy(MEDIA / "dubber_man_office.mp4", bad_take)
+    make_project(project, [shot("good", MEDIA / "dubber_man_office.mp4"), shot("bad", bad_take)],
+                 warm_start=True, max_frames=N_FRAMES)
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    preview = config["presets"]["preview"]
+    preview["train"].update(checkpoint_every=25, log_every=5)
+    preview["warm_start"].update(actor_iterations=100, finetune_iterations=200)
+    preview["sr"].update(iterations=50, checkpoint_every=25)
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    profile = ci_profile(project / "profile")
+
+    since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    args = ["-s", str(REPO / "Snakefile"), "-d", str(project), "--configfile", str(project / "config.yaml"),
+            "--profile", str(profile)]
+    started = time.monotonic()
+    with open(project / "run.log", "w") as out:
+        # Snakemake waits for its running jobs on SIGTERM: `timeout -k` makes sure it ends.
+        proc = subprocess.Popen(["timeout", "-k", "30", "1500", sys.executable, "-m", "snakemake", *args],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        preempted = preempt_when_training(project, "good", proc, min_step=30)
+        returncode = proc.wait()
+    return {"project": project, "args": args, "env": env, "since": since, "returncode": returncode,
+            "seconds": time.monotonic() - started, "preempted": preempted, "bad_take": bad_take,
+            "output": (project / "run.log").read_text(errors="replace")}
+
+
+def vdub(cluster: dict, command: str, *snakemake_args: str, options: tuple[str, ...] = ()
+         ) -> subprocess.CompletedProcess:
+    """``vdub <command> <options> -- <the run's Snakemake arguments> <snakemake_args>``."""
+    return subprocess.run([sys.executable, "-m", "vdub", command, *options, "--", *cluster["args"], *snakemake_args],
+                          capture_output=True, text=True, env=cluster["env"])
+
+
+def job_outputs(dry_run: str) -> list[str]:
+    """The output files of every job a dry run (``-n``) lists."""
+    return [f.strip() for line in dry_run.splitlines() if line.startswith("    output: ")
+            for f in line.removeprefix("    output: ").split(",")]
+
+
+def test_good_shot_is_dubbed_through_slurm(cluster):
+    from vdub.video import probe_video
+
+    project = cluster["project"]
+    assert cluster["returncode"] != 0, "a failed shot must make the run's exit status non-zero"
+    info = probe_video(project / "results" / "good" / "dubbed.mp4")
+    assert info.n_frames == N_FRAMES and info.has_audio
+    metrics = json.loads((project / "results" / "good" / "metrics.json").read_text())
+    assert metrics["frames"] == N_FRAMES and metrics["psnr_outside_head"] > 60
+    jobs = sacct_jobs(cluster["since"])
+    rules = {re.sub(r"_wildcards_.*$", "", j["Comment"]).removeprefix("rule_") for j in jobs
+             if of_shot(j["Comment"], "good") and j["State"] == "COMPLETED"}
+    for rule in ("ingest_actor", "ingest_dubber", "face_geometry", "virtual_dubber", "align", "masks",
+                 "train_swapper", "reenact", "super_resolution", "mux", "evaluate"):
+        assert rule in rules, (rule, sorted(rules))
+    gpu = {j["Comment"]: "gres/gpu=1" in j["AllocTRES"] for j in jobs if j["State"] == "COMPLETED"}
+    assert gpu["rule_train_swapper_wildcards_good"] and gpu["rule_super_resolution_wildcards_good"], gpu
+    assert not gpu["rule_mux_wildcards_good"], gpu
+    assert any(j["Comment"] == f"rule_train_actor_wildcards_{ACTOR}" and j["State"] == "COMPLETED" for j in jobs)
+    print(f"first run through Slurm: {cluster['seconds']:.0f} s, {len(jobs)} Slurm jobs")
+
+
+def test_preempted_training_resumes_from_its_checkpoint(cluster):
+    project, preempted = cluster["project"], cluster["preempted"]
+    runs = [j for j in sacct_jobs(cluster["since"]) if j["JobID"] == preempted["job"]]
+    assert [j["State"] for j in runs] == ["REQUEUED", "COMPLETED"], runs
+    log = (project / "logs" / "good" / "train_swapper.log").read_text()
+    resumed = re.search(r"resumed from \S+model\.pt\.resume at step (\d+)", log)
+    assert resumed, log[-3000:]
+    # The SIGTERM handler saved the step it was at, not only the last periodic checkpoint.
+    assert int(resumed.group(1)) >= preempted["step"], (resumed.group(0), preempted)
+    assert f"from work/actors/{ACTOR}/swapper/model.pt" in log
+    assert not (project / "work" / "good" / "swapper" / "model.pt.resume").exists()
+
+
+def test_corrupt_take_fails_alone_with_growing_retries_and_is_reported(cluster):
+    jobs = [j for j in sacct_jobs(cluster["since"]) if j["Comment"] == "rule_ingest_dubber_wildcards_bad"]
+    assert [j["State"] for j in jobs] == ["FAILED"] * 3, jobs  # the job and its two retries
+    assert [j["ReqMem"] for j in jobs] == ["1500M", "3000M", "4500M"], jobs
+    project = cluster["project"]
+    log = project / "logs" / "bad" / "ingest_dubber.log"
+    assert "shot 'bad'" in log.read_text() and "bad take.mp4" in log.read_text()
+    status = vdub(cluster, "status")
+    assert status.returncode == 0, status.stderr
+    rows = {line.split()[0]: line for line in status.stdout.splitlines()[1:]}
+    assert rows["good"].split()[1] == "done", status.stdout
+    assert rows["bad"].split()[1] == "failed" and "rule ingest_dubber" in rows["bad"], status.stdout
+    assert "logs/bad/ingest_dubber.log" in rows["bad"], status.stdout
+    assert vdub(cluster, "status", options=("--failed",)).stdout.split() == ["bad"]
+
+
+@pytest.fixture(scope="module")
+def reprocessed(cluster):
+    """The bad take replaced by a good file, then `vdub reprocess` through Slurm."""
+    project = cluster["project"]
+    shutil.copy(MEDIA / "dubber_man_office.mp4", cluster["bad_take"])
+    good_results = {f: f.stat().st_mtime_ns for f in (project / "results" / "good").iterdir()}
+    since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    dry = vdub(cluster, "reprocess", "-n", "--quiet", "rules")
+    proc = vdub(cluster, "reprocess")
+    return {"dry": dry, "proc": proc, "since": since, "good_results": good_results}
+
+
+def test_reprocess_runs_only_the_fixed_shot_warm_started(cluster, reprocessed):
+    from vdub.video import probe_video
+
+    project = cluster["project"]
+    dry = reprocessed["dry"]
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    counts = _job_counts(dry.stdout)
+    assert counts.get("ingest_dubber") == 1 and counts.get("train_swapper") == 1, counts
+    for done_before in ("ingest_actor", "actor_crops", "train_actor"):
+        assert done_before not in counts, counts
+    proc = reprocessed["proc"]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert probe_video(project / "results" / "bad" / "dubbed.mp4").n_frames == N_FRAMES
+    comments = {j["Comment"] for j in sacct_jobs(reprocessed["since"])}
+    assert comments and all(of_shot(c, "bad") or c == "rule_report" for c in comments), comments
+    for path, mtime in reprocessed["good_results"].items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was rebuilt"
+    log = (project / "logs" / "bad" / "train_swapper.log").read_text()
+    assert f"from work/actors/{ACTOR}/swapper/model.pt" in log, log[-2000:]
+    status = vdub(cluster, "status")
+    assert [line.split()[1] for line in status.stdout.splitlines()[1:]] == ["done", "done"], status.stdout
+
+
+def test_new_take_reschedules_only_that_shots_dubber_side(cluster, reprocessed):
+    project = cluster["project"]
+    take = project / "good new take.mp4"
+    shutil.copy(MEDIA / "dubber_man_office.mp4", take)
+    samples = yaml.safe_load((project / "samples.yaml").read_text())
+    samples["shots"][0]["dubber_video"] = str(take)
+    (project / "samples.yaml").write_text(yaml.safe_dump(samples))
+    dry = snakemake(project, "-n", "--cores", "2", "-p")
+    jobs = _job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
+    assert jobs.get("ingest_dubber") == 1 and jobs.get("train_swapper") == 1 and jobs.get("face_geometry") == 2, jobs
+    for actor_side in ("ingest_actor", "actor_crops", "train_actor"):
+        assert actor_side not in jobs, jobs
+    outputs = job_outputs(dry.stdout)
+    assert outputs and not [f for f in outputs if "/bad/" in f], outputs
+    training = next(ln for ln in dry.stdout.splitlines() if "vdub train-swapper --shot good" in ln)
+    assert f"--init work/actors/{ACTOR}/swapper/model.pt" in training, training
