@@ -11,6 +11,17 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+# envs/*.yaml install this checkout (`-e ${VDUB_ROOT}`): Snakemake gives conda a copy of the
+# env file in .snakemake/conda, so a relative path there would not lead back here.
+os.environ.update(VDUB_ROOT=workflow.basedir)
+
+# The image of every rule under `--sdm apptainer` (containers/; null: none).
+if config.get("container"):
+
+    container: config["container"]
+
+
+
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/ingest.smk"

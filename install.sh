@@ -18,5 +18,5 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[all,test]"
 .venv/bin/python -c "import vdub, torch, mediapipe, cv2, snakemake; print('vdub', vdub.__version__, '| torch', torch.__version__, '| mediapipe', mediapipe.__version__)"
