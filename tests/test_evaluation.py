@@ -101,6 +101,30 @@ def test_table_on_known_variants(shot, weights):
     assert len(result["per_frame"]["psnr_output"]) == T
 
 
+def test_faceless_frames_are_skipped_by_the_metrics_and_checked_unchanged(shot):
+    """A cutaway (no head crop) is passed through: it must neither lift PSNR/SSIM nor hide an edit."""
+    frames, tracks, dubber, crops = shot
+    cutaway = [1, 4]
+    valid = crops["valid"].copy()
+    valid[cutaway] = False
+    faceless = dict(crops, valid=valid)
+    cfg = EvaluationConfig(perceptual_size=64, identity_every=3)
+    base = evaluate_shot(frames, tracks, dubber, crops, cfg)
+    result = evaluate_shot(frames, tracks, dubber, faceless, cfg)
+    assert result["frames_without_face"] == cutaway and result["faceless_frames_unchanged"] is False
+    # The noisy output differs from the actor on the cutaways too: reported, and not averaged in.
+    edited = [t for t in range(T) if t not in cutaway]
+    assert result["table"]["output"]["psnr"] == pytest.approx(
+        np.mean([base["per_frame"]["psnr_output"][t] for t in edited]))
+    assert all(np.isnan(result["per_frame"]["psnr_output"][t]) for t in cutaway)
+    passed_through = dict(frames, output=frames["output"].copy())
+    passed_through["output"][cutaway] = frames["actor"][cutaway]
+    again = evaluate_shot(passed_through, tracks, dubber, faceless, cfg)
+    assert again["faceless_frames_unchanged"] is True
+    assert again["table"]["output"]["psnr"] == result["table"]["output"]["psnr"]
+    assert base["frames_without_face"] == [] and base["faceless_frames_unchanged"] is True
+
+
 def test_missing_weights_are_reported_unavailable_with_the_reason(shot, tmp_path, monkeypatch):
     frames, tracks, dubber, crops = shot
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))

@@ -161,8 +161,14 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
         stage's arrays (``boxes`` T x 3, ``valid`` T, ``composite_masks`` T x 3 x S x S
         uint8: head, eyes, mouth).
 
+    Frames without a head crop (``valid`` false: cutaways, head turned away) are passed
+    through by the pipeline; every image metric skips them, so that they neither inflate
+    PSNR/SSIM nor hide an edit, and ``faceless_frames_unchanged`` says whether the output
+    equals the actor on all of them.
+
     Returns ``{"table": {variant: {metric: value or None}}, "unavailable": {metric:
-    reason}, "psnr_outside_head": float, "per_frame": {...}}``.
+    reason}, "psnr_outside_head": float, "frames_without_face": [t, ...],
+    "faceless_frames_unchanged": bool, "per_frame": {...}}``.
     """
     from .masks import crop, uncrop
     from .metrics import (
@@ -185,18 +191,22 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
     psnr_outside = np.full(t_count, np.nan)
     points, face = tracks["actor"].points, tracks["actor"].valid
     previous: dict[str, np.ndarray] | None = None
+    faceless, faceless_unchanged = [], True
     for t in range(t_count):
         current = {v: np.asarray(frames[v][t]) for v in VARIANTS}
         a = current["actor"]
         box, valid = crops["boxes"][t], bool(crops["valid"][t])
+        if not valid:
+            faceless.append(t)
+            faceless_unchanged &= bool(np.array_equal(current["output"], a))
         head, eyes, mouth = (uncrop(m.astype(np.float32) / 255.0, box, (h, w)) for m in crops["composite_masks"][t])
         skin = (head > 0.5) & (eyes < 0.1) & (mouth < 0.1)
         region = static_head_region(points[t], head, eyes) if valid and face[t] else None
         for v, frame in current.items():
             # The actor against itself is exact by definition: skip the work, keep the row.
-            per_frame["psnr"][v][t] = psnr(a, frame) if v != "actor" else psnr(a, a)
-            per_frame["ssim"][v][t] = ssim(a, frame) if v != "actor" else 1.0
             if valid:
+                per_frame["psnr"][v][t] = psnr(a, frame) if v != "actor" else psnr(a, a)
+                per_frame["ssim"][v][t] = ssim(a, frame) if v != "actor" else 1.0
                 # Skin, hair and neck of the head; the eyes and the dubbed mouth are meant to differ.
                 per_frame["head_delta_e"][v][t] = mean_lab_difference(frame, a, skin)
             if previous is not None and region is not None and face[t - 1]:
@@ -226,5 +236,6 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
             "head_delta_e": mean(per_frame["head_delta_e"][v]),
         }
     return {"table": table, "unavailable": unavailable, "psnr_outside_head": mean(psnr_outside),
+            "frames_without_face": faceless, "faceless_frames_unchanged": faceless_unchanged,
             "per_frame": {**{f"{metric}_{v}": values.tolist() for metric, series in per_frame.items()
                              for v, values in series.items()}, "psnr_outside_head": psnr_outside.tolist()}}
