@@ -123,7 +123,8 @@ def project(tmp_path_factory):
     manifest = {
         "shot_a": _shot_files(root, "shot_a", {"table": TABLE_A, "unavailable": {"lpips": REASON},
                                                "psnr_outside_head": 100.0}),
-        "shot_b": _shot_files(root, "shot_b", {"table": TABLE_B, "unavailable": {}}),
+        "shot_b": _shot_files(root, "shot_b", {"table": TABLE_B, "unavailable": {}, "faceless_frames_unchanged": True,
+                                               "frames_without_face": [7, 8, 9, 12]}),
         "shot.old-1": _shot_files(root, "shot.old-1", FLAT),
     }
     for shot, files in manifest.items():
@@ -260,6 +261,13 @@ def test_report_project_table_and_na_reasons(project):
     parser.feed(html[html.index('id="shot-shot_a"'):html.index('id="shot-shot_b"')])
     assert parser.na_titles.count(REASON) == 4  # lpips of every variant of shot_a (the parser unescapes)
     assert FLAT_MISSING_REASON in html  # the older metrics.json: metrics it never computed
+
+
+def test_frames_without_a_face_are_listed(project):
+    _, _, html = project
+    shot_b = html[html.index('id="shot-shot_b"'):html.index('id="shot-shot.old-1"')]
+    assert "passed through and left out of the metrics: 7-9, 12 (unchanged in the output)" in shot_b
+    assert "dubber: 1 frames without a face (4)" in shot_b  # from the geometry QA
 
 
 def test_large_videos_are_linked_and_missing_files_reported(project, tmp_path):

@@ -405,6 +405,17 @@ def _holdout_html(holdout: Mapping[str, Any]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
+def _frame_ranges(frames: list[int]) -> str:
+    """Frame numbers as compact ranges: [3, 4, 5, 9] -> '3-5, 9'."""
+    runs: list[list[int]] = []
+    for t in sorted(int(f) for f in frames):
+        if runs and t == runs[-1][1] + 1:
+            runs[-1][1] = t
+        else:
+            runs.append([t, t])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def _qa_html(qa: Mapping[str, Any]) -> str:
     facts = []
     for role, j in (qa.get("jitter") or {}).items():
@@ -416,7 +427,8 @@ def _qa_html(qa: Mapping[str, Any]) -> str:
         facts.append(f"median alignment residual {100 * residual:.2f}% of the inter-ocular distance")
     for role, frames in (qa.get("frames_without_face") or {}).items():
         if isinstance(frames, list) and frames:
-            facts.append(f"{escape(role.replace('_', ' '))}: {len(frames)} frames without a face")
+            facts.append(f"{escape(role.replace('_', ' '))}: {len(frames)} frames without a face "
+                         f"({_frame_ranges(frames)})")
     return f'<ul class="facts">{"".join(f"<li>{f}</li>" for f in facts)}</ul>' if facts else ""
 
 
@@ -440,6 +452,12 @@ def _shot_section(shot: str, files: Mapping[str, Path], out_dir: Path, cfg: Repo
             x = _number(metrics.get(key))
             if x is not None:
                 facts.append(f"{escape(label)}: {int(x) if key.startswith('frames') else f'{x:.2f}'}")
+        faceless = metrics.get("frames_without_face")
+        if isinstance(faceless, list) and faceless:
+            kept = {True: "unchanged", False: "<strong>changed</strong>"}.get(metrics.get("faceless_frames_unchanged"),
+                                                                               "not checked")
+            facts.append(f"frames without a head crop, passed through and left out of the metrics: "
+                         f"{_frame_ranges(faceless)} ({kept} in the output)")
         if facts:
             parts.append(f'<ul class="facts">{"".join(f"<li>{f}</li>" for f in facts)}</ul>')
 
