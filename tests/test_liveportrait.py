@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -458,9 +459,13 @@ def workflow_project(tmp_path: Path, liveportrait: dict | None = None) -> Path:
     media = tmp_path / "media"
     media.mkdir()
     actor, dubber = tiny_video(media / "actor.mp4"), tiny_video(media / "dubber.mp4")
-    shots = [{"id": "lp_shot", "actor": "a", "actor_video": actor, "dubber_video": dubber,
+    # The tiny takes have no audio track: the dub comes from a file, as the workflow requires.
+    audio = media / "dub.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=220:duration=1", str(audio)],
+                   check=True)
+    shots = [{"id": "lp_shot", "actor": "a", "actor_video": actor, "dubber_video": dubber, "audio": str(audio),
               "virtual_dubber": "liveportrait"},
-             {"id": "builtin_shot", "actor": "a", "actor_video": actor, "dubber_video": dubber}]
+             {"id": "builtin_shot", "actor": "a", "actor_video": actor, "dubber_video": dubber, "audio": str(audio)}]
     project = tmp_path / "project"
     make_project(project, shots)
     if liveportrait:

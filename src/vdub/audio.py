@@ -19,7 +19,17 @@ import numpy as np
 
 from vdub.errors import ShotError, require_file
 from vdub.io import atomic_path
-from vdub.video import StderrTail, ffmpeg_url, ffprobe_error_text, finish_process
+from vdub.video import (
+    StallWatchdog,
+    StderrTail,
+    ffmpeg_url,
+    ffprobe_error_text,
+    finish_process,
+    process_timeout,
+    raise_if_no_room,
+    run_ffmpeg,
+    run_ffprobe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +47,7 @@ def _probe_audio(src: Path, shot: str | None) -> dict:
     """
     require_file(src, shot)
     try:
-        data = ffmpeg.probe(ffmpeg_url(src))
+        data = run_ffprobe(src, shot)
     except ffmpeg.Error as err:
         raise ShotError(shot, src, f"ffprobe cannot read it: {ffprobe_error_text(err)}") from err
     audios = [s for s in data.get("streams") or [] if s.get("codec_type") == "audio"]
@@ -113,7 +123,7 @@ def extract_audio(
     src = Path(src)
     if duration_s < 0 or not math.isfinite(duration_s):
         raise ValueError(f"duration_s must be a non-negative number, got {duration_s}")
-    _probe_audio(src, shot)
+    stream = _probe_audio(src, shot)
     n_samples = int(round(duration_s * sample_rate))
     filters = [f"aresample={sample_rate}:first_pts=0", *_atempo_chain(tempo)]
     # atempo runs at the input's rate; resample again so apad/atrim count output samples.
@@ -139,9 +149,14 @@ def extract_audio(
             .overwrite_output()
             .compile()
         )
-        result = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        try:
+            source_s = float(stream.get("duration") or 0.0)
+        except ValueError:
+            source_s = 0.0
+        result = run_ffmpeg(args, src, shot, process_timeout(max(source_s, duration_s)))
         if result.returncode != 0:
             text = result.stderr.decode("utf-8", "replace").strip()
+            raise_if_no_room(text, out_wav)
             raise ShotError(shot, src, f"cannot decode audio: {text or f'ffmpeg exit status {result.returncode}'}")
         written = wav_samples(tmp)
         if written != n_samples:
@@ -162,7 +177,7 @@ def loudness_dbfs(wav_path: str | Path, shot: str | None = None) -> float:
     0 dBFS is a full-scale square wave (a full-scale sine reads -3.01 dBFS), the same scale
     as ffmpeg's ``volumedetect`` mean volume. Digital silence returns ``-inf``. Any file
     ffmpeg can decode is accepted (WAV, or the audio track of a video); it is streamed, so
-    long files use bounded memory.
+    long files use bounded memory. A stalled input raises ShotError (see :class:`StallWatchdog`).
     """
     src = Path(wav_path)
     _probe_audio(src, shot)
@@ -175,18 +190,22 @@ def loudness_dbfs(wav_path: str | Path, shot: str | None = None) -> float:
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     stderr = StderrTail(proc.stderr)
+    watchdog = StallWatchdog(proc)
     total = 0.0
     count = 0
     try:
         while True:
-            buf = proc.stdout.read(_CHUNK_SAMPLES * 4)
+            buf = watchdog.read(proc.stdout, _CHUNK_SAMPLES * 4)
             if not buf:
                 break
             chunk = np.frombuffer(buf[: len(buf) // 4 * 4], dtype="<f4").astype(np.float64)
             total += float(np.dot(chunk, chunk))
             count += chunk.size
     finally:
+        watchdog.stop()
         rc = finish_process(proc)
+    if watchdog.fired:
+        raise watchdog.error(shot, src)
     if rc != 0:
         raise ShotError(shot, src, f"cannot decode audio: {stderr.text() or f'ffmpeg exit status {rc}'}")
     if count == 0 or total == 0.0:

@@ -47,6 +47,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def save_torch(path: str | Path, payload: Any) -> None:
+    """``torch.save`` atomically, with a full disk raised as ``OSError(ENOSPC)`` naming ``path``.
+
+    torch's own file writer reports a failed write as an errno-less RuntimeError. Through a
+    Python file object the OSError happens first, but torch's clean-up may still replace it
+    with a RuntimeError; the OSError is dug out of the exception chain again.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        try:
+            torch.save(payload, f)
+        except RuntimeError as err:
+            cause = err.__context__
+            while cause is not None and not isinstance(cause, OSError):
+                cause = cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
+
+
 def save_checkpoint(
     path: str | Path,
     model: torch.nn.Module,
@@ -64,8 +83,7 @@ def save_checkpoint(
         "fingerprint": fingerprint,
         "extra": extra or {},
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_torch(path, payload)
 
 
 def load_checkpoint(

@@ -62,9 +62,13 @@ def write_sheet(rows: list[list[np.ndarray]], out_png: str | Path) -> np.ndarray
     lines = [np.concatenate(tiles, axis=1) for tiles in rows]
     width = max(r.shape[1] for r in lines)
     sheet = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0))) for r in lines], axis=0)
+    # Encoded in memory and written by Python: a full disk raises OSError(ENOSPC) with its
+    # errno (cv2.imwrite only returns False).
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"{out_png}: could not encode the PNG")
     with atomic_path(out_png) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"{out_png}: could not write the PNG")
+        tmp.write_bytes(png.tobytes())
     return sheet
 
 

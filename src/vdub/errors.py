@@ -42,3 +42,17 @@ class ShotError(RuntimeError):
 
 class TrainingInterrupted(RuntimeError):
     """Raised after a checkpoint was written because the job was asked to stop."""
+
+
+class Terminated(SystemExit):
+    """Raised in a stage by the command line's SIGTERM handler (Snakemake, Slurm, ``kill``).
+
+    A SystemExit (code 128 + signal) rather than an Exception, so that ``except Exception``
+    clauses do not swallow it, while ``finally`` blocks and context managers still run and
+    remove the stage's temporary files. A training stage installs its own handler for its
+    loop (checkpoint first, then :class:`TrainingInterrupted`).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum

@@ -234,6 +234,34 @@ def _check_silence(shot: str, src: Path, cfg: IngestConfig) -> tuple[float, bool
     return dbfs, silent
 
 
+def _conform_summary(shot: str, policy: str, dubber: VideoInfo, actor: VideoInfo, n_full: int, held: int,
+                     audio_from: str, source_s: float | None, tempo: float) -> str:
+    """One line: the policy, both rates and durations, and what was cut, held, stretched or padded."""
+    take_s, shot_s = dubber.n_frames / dubber.fps, n_full / actor.fps
+    if policy == "stretch":
+        frames = f"take time-scaled by {take_s / shot_s:.4f} ({dubber.n_frames} frames onto {n_full})"
+    elif held:
+        frames = f"last dubber frame held for {held} frames ({held / actor.fps:.2f} s)"
+    elif take_s > shot_s:
+        frames = f"last {take_s - shot_s:.2f} s of the take cut"
+    else:
+        frames = "take and shot end together"
+    if source_s is None:
+        sound = "source length unknown: trimmed or padded to the shot"
+    else:
+        played = source_s / tempo  # seconds of shot the source covers after the tempo change
+        if abs(played - shot_s) < 0.005:
+            sound = "as long as the shot"
+        elif played < shot_s:
+            sound = f"padded with {shot_s - played:.2f} s of silence"
+        else:
+            sound = f"trimmed by {played - shot_s:.2f} s"
+        sound = f"{source_s:.2f} s, tempo {tempo:.4f}, {sound}"
+    return (f"shot '{shot}': conform {policy}: dubber {dubber.fps_str} fps, {dubber.n_frames} frames "
+            f"({take_s:.2f} s) -> actor {actor.fps_str} fps, {n_full} frames ({shot_s:.2f} s); {frames}; "
+            f"audio ({audio_from}) {sound}")
+
+
 def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, out_actor_json: str | Path,
                  cfg: IngestConfig | None = None) -> dict[str, Any]:
     """The actor half of ingest: decode the footage that defines the shot.
@@ -331,6 +359,7 @@ def ingest_dubber(
     if source_s is not None and abs(source_s - audio_s) > _AUDIO_MISMATCH_WARN_S:
         log.warning("shot '%s': %s: audio lasts %.2f s, the shot needs %.2f s: %s", shot, audio_src,
                     source_s, audio_s, "padded with silence" if source_s < audio_s else "cut")
+    log.info("%s", _conform_summary(shot, cfg.conform, dubber, actor, n_full, held, audio_from, source_s, tempo))
     used = _decode_dubber(dubber, Path(out_dubber_npy), indices, shot)
 
     info: dict[str, Any] = {

@@ -123,6 +123,21 @@ def load_samples(path: str | Path) -> list[Shot]:
     return parse_samples(data, path.parent)
 
 
+def require_readable(file: str | Path, shot: str, role: str) -> Path:
+    """:func:`require_file`, then open ``file`` and read its first byte.
+
+    ``os.access`` answers from permission bits, which do not bind root and which a network
+    filesystem (root squash, ACLs, an expired ticket) may not honour: only a real read tells.
+    """
+    path = require_file(file, shot, role)
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as err:
+        raise ShotError(shot, path, f"{role} is not readable ({err.strerror or err})") from None
+    return path
+
+
 def check_input_files(shots: list[Shot], generated: set[str] = frozenset()) -> None:
     """Fail on the first shot whose input file is missing, empty, not a file or unreadable.
 
@@ -133,18 +148,27 @@ def check_input_files(shots: list[Shot], generated: set[str] = frozenset()) -> N
         for role, file in shot.input_files().items():
             if file in generated:
                 continue
-            require_file(file, shot.id, role)
+            require_readable(file, shot.id, role)
 
 
 def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> None:
-    """Probe every actor and dubber video with ffprobe before any job starts.
+    """Probe every actor and dubber video (and audio file) with ffprobe before any job starts.
 
     A file that is not a decodable video fails now, naming shot and file, rather than hours
-    later in the middle of a batch.
+    later in the middle of a batch; so does a dubber video without an audio track when the
+    shot names no ``audio`` file (there would be nothing to dub with), and an ``audio``
+    file without an audio stream.
     """
+    from .audio import audio_duration
     from .video import probe_video
 
     for shot in shots:
-        for file in (shot.actor_video, shot.dubber_video):
-            if file not in generated:
-                probe_video(file, shot=shot.id)
+        for role, file in (("actor_video", shot.actor_video), ("dubber_video", shot.dubber_video)):
+            if file in generated:
+                continue
+            info = probe_video(file, shot=shot.id)
+            if role == "dubber_video" and not shot.audio and not info.has_audio:
+                raise ShotError(shot.id, file, "dubber_video has no audio track and the shot names no 'audio' "
+                                               "file: add the dubbed audio as 'audio:' in the sample sheet")
+        if shot.audio and shot.audio not in generated:
+            audio_duration(shot.audio, shot=shot.id)  # ShotError if it has no audio stream

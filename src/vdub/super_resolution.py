@@ -69,7 +69,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
+from .checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, save_torch, stop_on_signals
 from .gpen import FullGenerator, GPENConfig, load_official
 from .io import atomic_path
 from .settings import Settings
@@ -512,8 +512,7 @@ def train_sr(
     seconds = time.perf_counter() - t0
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(out_model) as tmp:
-        torch.save({"config": cfg.to_dict(), "state_dict": state}, tmp)
+    save_torch(out_model, {"config": cfg.to_dict(), "state_dict": state})
     resume_path.unlink(missing_ok=True)
 
     done = cfg.iterations - start_step

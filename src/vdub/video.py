@@ -19,11 +19,14 @@ its average rate (``VideoInfo.maybe_vfr`` flags it).
 from __future__ import annotations
 
 import collections
+import errno
+import json
 import logging
 import math
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -42,6 +45,89 @@ log = logging.getLogger(__name__)
 _EXIT_GRACE_S = 10.0
 #: nb_frames from the container is trusted when it agrees with duration * fps within this many frames.
 _NB_FRAMES_TOLERANCE = 2
+#: Seconds an ffprobe or a whole-file ffmpeg run may take, plus :data:`SECONDS_PER_MEDIA_SECOND`
+#: per second of media. Generous: they only exist so that a stalled input (a hung network
+#: mount, a FIFO nobody writes to) fails with the file's name instead of hanging a job forever.
+PROCESS_TIMEOUT_S = 120.0
+SECONDS_PER_MEDIA_SECOND = 2.0
+#: Seconds a streaming ffmpeg (frames, samples) may go without delivering any data while we
+#: wait for it before it is killed as hung. The consumer's own time does not count.
+STALL_TIMEOUT_S = 300.0
+
+
+def process_timeout(media_s: float | None = None) -> float:
+    """Time limit for an ffmpeg/ffprobe run over ``media_s`` seconds of media (unknown: the base)."""
+    extra = media_s if media_s is not None and math.isfinite(media_s) and media_s > 0 else 0.0
+    return PROCESS_TIMEOUT_S + SECONDS_PER_MEDIA_SECOND * extra
+
+
+def run_ffprobe(path: str | Path, shot: str | None = None, *args: str, timeout_s: float | None = None) -> dict:
+    """``ffprobe -show_format -show_streams`` (plus ``args``) on ``path`` as JSON, within a time limit.
+
+    Raises:
+        ffmpeg.Error: ffprobe failed (its stderr is on the exception, as with ``ffmpeg.probe``).
+        ShotError: ffprobe did not finish within ``timeout_s`` (default :func:`process_timeout`);
+            it is killed and the message names ``shot`` and ``path``.
+    """
+    timeout_s = process_timeout() if timeout_s is None else timeout_s
+    cmd = ["ffprobe", "-show_format", "-show_streams", "-of", "json", *args, ffmpeg_url(path)]
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise ShotError(shot, path, f"ffprobe did not finish within {timeout_s:g} s and was stopped "
+                                    "(stalled or unreachable input?)") from None
+    if proc.returncode != 0:
+        raise ffmpeg.Error("ffprobe", proc.stdout, proc.stderr)
+    return json.loads(proc.stdout.decode("utf-8"))
+
+
+def run_ffmpeg(args: list[str], path: str | Path, shot: str | None, timeout_s: float) -> subprocess.CompletedProcess:
+    """Run a whole-file ffmpeg command line (output captured); ShotError naming ``path`` on timeout."""
+    try:
+        return subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise ShotError(shot, path, f"ffmpeg did not finish within {timeout_s:g} s and was stopped "
+                                    "(stalled or unreachable input?)") from None
+
+
+class StallWatchdog:
+    """Kill a streaming ffmpeg that delivers nothing for ``timeout_s`` seconds while we wait on it.
+
+    Only time spent blocked in :meth:`read` counts, so a slow consumer never trips it. After
+    it fired, :attr:`fired` is True and the reads return what was left (usually nothing).
+    """
+
+    def __init__(self, proc: subprocess.Popen, timeout_s: float | None = None) -> None:
+        self.timeout_s = STALL_TIMEOUT_S if timeout_s is None else float(timeout_s)
+        self.fired = False
+        self._proc = proc
+        self._since: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def read(self, stream: IO[bytes], n: int) -> bytes:
+        self._since = time.monotonic()
+        try:
+            return stream.read(n)
+        finally:
+            self._since = None
+
+    def _watch(self) -> None:
+        poll = min(1.0, max(0.05, self.timeout_s / 4))
+        while not self._done.wait(poll):
+            since = self._since
+            if since is not None and time.monotonic() - since > self.timeout_s:
+                self.fired = True
+                self._proc.kill()
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def error(self, shot: str | None, path: str | Path) -> ShotError:
+        return ShotError(shot, path, f"ffmpeg delivered no data for {self.timeout_s:g} s and was stopped "
+                                     "(stalled or unreachable input?)")
 
 
 def ffmpeg_url(path: str | Path) -> str:
@@ -153,8 +239,10 @@ def _rotation_of(stream: dict[str, Any]) -> int:
     return int(round(angle)) % 360
 
 
-def _count_packets(url: str) -> int | None:
-    data = ffmpeg.probe(url, select_streams="v:0", count_packets=None)
+def _count_packets(path: Path, shot: str | None, duration: float) -> int | None:
+    # Reads the whole file: the time limit grows with its duration.
+    data = run_ffprobe(path, shot, "-select_streams", "v:0", "-count_packets",
+                       timeout_s=process_timeout(duration))
     streams = data.get("streams") or []
     if not streams or "nb_read_packets" not in streams[0]:
         return None
@@ -170,9 +258,8 @@ def probe_video(path: str | Path, shot: str | None = None) -> VideoInfo:
             message names ``shot`` and ``path``.
     """
     path = require_file(path, shot)
-    url = ffmpeg_url(path)
     try:
-        data = ffmpeg.probe(url)
+        data = run_ffprobe(path, shot)
     except ffmpeg.Error as err:
         raise ShotError(shot, path, f"ffprobe cannot read it: {ffprobe_error_text(err)}") from err
     streams = data.get("streams") or []
@@ -218,7 +305,7 @@ def probe_video(path: str | Path, shot: str | None = None) -> VideoInfo:
             n_frames = nb
     if n_frames is None:
         try:
-            n_frames = _count_packets(url)
+            n_frames = _count_packets(path, shot, duration)
         except ffmpeg.Error as err:
             raise ShotError(shot, path, f"ffprobe cannot count frames: {ffprobe_error_text(err)}") from err
     if not n_frames:
@@ -272,6 +359,21 @@ class StderrTail:
         return "\n".join(line for line in self._lines if line)
 
 
+#: ffmpeg's messages for a write that failed for lack of room, and their errno.
+_NO_ROOM = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT}
+
+
+def raise_if_no_room(stderr_text: str, path: str | Path) -> None:
+    """Raise ``OSError(ENOSPC or EDQUOT, ..., path)`` if ffmpeg failed because the disk is full.
+
+    ffmpeg reports only text; turning it back into an errno lets the command line report a
+    full disk as such (one line, exit 2) instead of as an encoder failure.
+    """
+    for message, code in _NO_ROOM.items():
+        if message in stderr_text:
+            raise OSError(code, os.strerror(code), str(path))
+
+
 def finish_process(proc: subprocess.Popen) -> int:
     """Close our ends of the pipes and reap the process, killing it if it does not exit in time."""
     for pipe in (proc.stdin, proc.stdout):
@@ -305,7 +407,8 @@ def read_frames(
     Every decoded frame is yielded once, in order (no rate conversion). Only one frame is
     held at a time. A truncated or partly corrupt file yields the frames that decode and
     logs a warning; a file of which no frame decodes raises :class:`ShotError`. Closing
-    the generator early stops ffmpeg.
+    the generator early stops ffmpeg. An ffmpeg that delivers nothing for
+    :data:`STALL_TIMEOUT_S` seconds (a stalled input) is killed and raises ShotError.
     """
     width, height = size if size is not None else (info.display_width, info.display_height)
     if width <= 0 or height <= 0:
@@ -336,21 +439,27 @@ def read_frames(
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     stderr = StderrTail(proc.stderr)
+    watchdog = StallWatchdog(proc)
     n_read = 0
     try:
         while True:
-            buf = proc.stdout.read(frame_bytes)
+            buf = watchdog.read(proc.stdout, frame_bytes)
             if len(buf) < frame_bytes:
                 break  # end of stream; a partial trailing frame is not a frame
             n_read += 1
             yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
     finally:
+        watchdog.stop()
         rc = finish_process(proc)
     # Reached only when the consumer read to the end (not on early close).
+    if watchdog.fired:
+        raise watchdog.error(shot, info.path)
     if rc != 0:
         message = stderr.text() or f"ffmpeg exited with status {rc}"
         if n_read == 0:
-            raise ShotError(shot, info.path, f"cannot decode video: {message}")
+            last = "\n".join(message.splitlines()[-3:])
+            raise ShotError(shot, info.path, f"cannot decode video: no frame decoded (truncated or corrupt "
+                                             f"file?); ffmpeg said: {last}")
         log.warning("%s: decoding stopped after %d frames: %s", info.path, n_read, message)
 
 
@@ -471,5 +580,6 @@ def write_video(
                 proc.kill()
             rc = finish_process(proc)
         if rc != 0:
+            raise_if_no_room(stderr.text(), path)
             raise RuntimeError(f"ffmpeg failed writing {path}: {stderr.text() or f'exit status {rc}'}")
     return n_written

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
+from ..checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, save_torch, stop_on_signals
 from ..io import atomic_path
 from ..settings import Settings
 from .losses import LossWeights, decoder_loss
@@ -364,8 +364,7 @@ def save_model(
 ) -> None:
     """Write ``{"config": asdict(cfg), "state_dict": ...}`` (plus ``extra``) atomically, on CPU."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"config": asdict(cfg), "state_dict": state, **(extra or {})}, tmp)
+    save_torch(path, {"config": asdict(cfg), "state_dict": state, **(extra or {})})
 
 
 def _load_payload(path: str | Path, expect: SwapperConfig | None = None) -> dict[str, Any]:
