@@ -283,6 +283,41 @@ def test_write_video_odd_size_pads_by_one_pixel(tmp_path):
     assert np.abs(back[49, :65] - back[48, :65]).mean() < 3.0  # replicated edge, not black
 
 
+def test_write_video_odd_size_exact_keeps_the_size(tmp_path):
+    frames = _gradient_frames(4, 49, 65)
+    out = tmp_path / "odd.mp4"
+    write_video(frames, out, 25, odd_size="exact")
+    info = probe_video(out)
+    assert (info.width, info.height) == (65, 49) and info.n_frames == 4
+    assert np.abs(next(read_frames(info)).astype(int) - frames[0]).mean() < 3.0
+
+
+@media
+@needs_media
+def test_odd_sized_shot_comes_out_at_its_exact_size_and_length(tmp_path):
+    """A 1279x719 actor clip (derived from a real one): ingest and mux keep its geometry and frame count."""
+    from vdub.ingest import ingest_actor
+    from vdub.pipeline import mux
+
+    clip = tmp_path / "odd clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_woman_bluewall.mp4"), "-frames:v", "20",
+                    "-vf", "scale=1279:719", "-c:v", "libx264", "-pix_fmt", "yuv444p", "-an", str(clip)], check=True)
+    frames, meta = tmp_path / "actor.npy", tmp_path / "actor.json"
+    ingest_actor("odd", clip, frames, meta, IngestConfig())
+    assert np.load(frames, mmap_mode="r").shape == (20, 719, 1279, 3)
+    fps_str = json.loads(meta.read_text())["actor"]["fps_str"]
+    info = tmp_path / "info.json"  # what mux reads of ingest_dubber's info
+    info.write_text(json.dumps({"fps_str": fps_str}))
+    audio = tmp_path / "dub.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=220:duration=0.6", str(audio)],
+                   check=True)
+    out = tmp_path / "dubbed.mp4"
+    mux("odd", frames, audio, info, out)
+    result = probe_video(out)
+    assert (result.display_width, result.display_height, result.n_frames) == (1279, 719, 20)
+    assert result.fps_str == fps_str
+
+
 # --- run_ingest on real clips ------------------------------------------------------------
 
 @media

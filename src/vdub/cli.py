@@ -189,7 +189,8 @@ def cmd_super_resolution(a: argparse.Namespace) -> None:
 def cmd_mux(a: argparse.Namespace) -> None:
     from .pipeline import mux
 
-    mux(a.shot, a.frames, a.audio, a.info, a.out, crf=int(a.settings.get("crf", 18)))
+    mux(a.shot, a.frames, a.audio, a.info, a.out, crf=int(a.settings.get("crf", 18)),
+        odd_size=a.settings.get("odd_size", "exact"))
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
@@ -308,7 +309,8 @@ def cmd_reprocess(a: argparse.Namespace) -> None:
         print("every shot is done or only outdated: nothing to reprocess (plain `snakemake` updates outdated ones)")
         return
     print("reprocessing:", ", ".join(s.shot for s in states if s.needs_run), file=sys.stderr)
-    cmd = [sys.executable, "-m", "snakemake", *a.snakemake_args, *targets]
+    # Targets first: an option taking several values (--quiet rules) would swallow them.
+    cmd = [sys.executable, "-m", "snakemake", *targets, *a.snakemake_args]
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
     code = subprocess.run(cmd).returncode
     if code:

@@ -505,13 +505,18 @@ def super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_pa
     return summary
 
 
-def mux(shot: str, frames_path: Path, audio_path: Path, info_path: Path, out_video: Path, crf: int = 18) -> None:
-    """Encode the final frames at the actor's frame rate with the dubbed audio."""
+def mux(shot: str, frames_path: Path, audio_path: Path, info_path: Path, out_video: Path, crf: int = 18,
+        odd_size: str = "exact") -> None:
+    """Encode the final frames at the actor's frame rate with the dubbed audio.
+
+    ``odd_size``: ``exact`` keeps an odd-sized shot's size (4:4:4), ``pad`` adds a pixel
+    (see :func:`vdub.video.write_video`).
+    """
     from .video import write_video
 
     info = load_json(info_path)
     frames = load_frames(frames_path)
-    write_video(iter(frames), out_video, info["fps_str"], audio_path=audio_path, crf=crf)
+    write_video(iter(frames), out_video, info["fps_str"], audio_path=audio_path, crf=crf, odd_size=odd_size)
 
 
 def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_mesh: Path, crops_path: Path,

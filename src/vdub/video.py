@@ -480,6 +480,7 @@ def write_video(
     preset: str = "medium",
     audio_bitrate: str = "192k",
     metadata: dict[str, str] | None = None,
+    odd_size: str = "pad",
 ) -> int:
     """Encode RGB frames to an H.264 mp4 (yuv420p, BT.709, faststart), optionally with audio.
 
@@ -493,16 +494,17 @@ def write_video(
             make ffmpeg cut the last video frames).
         crf: x264 constant rate factor (18 is visually lossless for most footage).
         metadata: container tags to set (e.g. ``{"comment": ...}``).
+        odd_size: what an odd width or height gets: ``pad`` or ``exact`` (see below).
 
     Returns:
         The number of frames written.
 
     Odd sizes: 4:2:0 H.264 cannot code an odd width or height (chroma is subsampled by
-    two and the SPS crop is in 2-pixel units), so an odd-sized frame gets its last row
-    and/or column replicated, and the file is one pixel larger in that dimension. This
-    keeps every source pixel (cropping would drop one) and keeps the file playable
-    everywhere (4:4:4 would keep the exact size but many players refuse it); a warning is
-    logged.
+    two and the SPS crop is in 2-pixel units). ``pad``: the last row and/or column is
+    replicated and the file is one pixel larger there, playable everywhere. ``exact``: the
+    file is 4:4:4 (High 4:4:4 Predictive) at the exact size, as editorial needs a dubbed
+    shot to match its source; some players (QuickTime, browsers) refuse that profile. Either
+    way a warning is logged.
     """
     rate = parse_rate(fps)
     if rate is None:
@@ -515,11 +517,18 @@ def write_video(
         raise ValueError("write_video needs at least one frame") from None
     if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
         raise ValueError(f"frames must be H x W x 3 uint8, got {first.shape} {first.dtype}")
+    if odd_size not in ("pad", "exact"):
+        raise ValueError(f"odd_size must be 'pad' or 'exact', got {odd_size!r}")
     height, width = first.shape[:2]
-    if height % 2 or width % 2:
+    odd = bool(height % 2 or width % 2)
+    exact = odd and odd_size == "exact"
+    if exact:
+        log.warning("%s: odd frame size %dx%d kept exactly: encoded 4:4:4 (High 4:4:4 Predictive), which some "
+                    "players do not decode", path, width, height)
+    elif odd:
         log.warning("%s: odd frame size %dx%d padded to %dx%d by edge replication for yuv420p",
                     path, width, height, width + width % 2, height + height % 2)
-    enc_w, enc_h = width + width % 2, height + height % 2
+    enc_w, enc_h = (width, height) if exact else (width + width % 2, height + height % 2)
 
     video_in = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{enc_w}x{enc_h}", framerate=rate_str)
     streams = [video_in["v"]]
@@ -528,7 +537,7 @@ def write_video(
         "crf": int(crf),
         "preset": preset,
         # The RGB->YUV matrix and the tags must agree, or players shift the colours.
-        "vf": "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "vf": f"scale=out_color_matrix=bt709:out_range=tv,format={'yuv444p' if exact else 'yuv420p'}",
         "colorspace": "bt709",
         "color_primaries": "bt709",
         "color_trc": "bt709",
@@ -566,7 +575,7 @@ def write_video(
                     raise ValueError(f"frame {n_written} is {frame.shape} {frame.dtype}, "
                                      f"expected {(height, width, 3)} uint8")
                 try:
-                    proc.stdin.write(np.ascontiguousarray(_even_pad(frame)).tobytes())
+                    proc.stdin.write(np.ascontiguousarray(frame if exact else _even_pad(frame)).tobytes())
                 except BrokenPipeError:
                     break  # ffmpeg died; its stderr is reported below
                 n_written += 1
