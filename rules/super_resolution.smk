@@ -19,7 +19,7 @@ rule train_sr:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m vdub train-sr --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub train-sr --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --swapper {input.swapper:q}"
         " --out-model {output.model:q} --out-losses {output.losses:q} --out-holdout {output.holdout:q} 2> {log:q}"
 
@@ -43,6 +43,6 @@ rule super_resolution:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m vdub super-resolution --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub super-resolution --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --model {input.model:q}"
         " --swapped {input.swapped:q} --out-frames {output.frames:q} 2> {log:q}"
