@@ -21,7 +21,7 @@ rule align:
     conda:
         "../envs/face.yaml"
     shell:
-        "python -m vdub align --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub align --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --vd-frames {input.vd_frames:q} --vd-mesh {input.vd_mesh:q} --dubber-mesh {input.dubber_mesh:q}"
         " --out-aligned {output.aligned:q} --out-composite {output.composite:q}"

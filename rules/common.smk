@@ -136,11 +136,20 @@ def gpen_weights():
 
 
 def sr_settings():
-    """The SR stage's settings: the preset's sr block with the configured GPEN weights."""
+    """SR training's settings: the preset's sr block with the configured GPEN weights.
+
+    The paste gets only the `reenact` block (sr_paste_settings), so that a paste setting never
+    retrains the upscaler.
+    """
     sr = dict(PRESET["sr"])
     if gpen_weights():
         sr["gpen_weights"] = os.path.abspath(GPEN_WEIGHTS)
-    return json.dumps({"crop_size": PRESET["crop_size"], "sr": sr, "reenact": config["reenact"]}, sort_keys=True)
+    return json.dumps({"crop_size": PRESET["crop_size"], "sr": sr}, sort_keys=True)
+
+
+def sr_paste_settings():
+    """The SR paste's settings: colour matching and stabilisation of the pasted head."""
+    return json.dumps({"reenact": config["reenact"]}, sort_keys=True)
 
 
 # Weights of the evaluation's LPIPS / FID networks, when configured: checked before any job starts.

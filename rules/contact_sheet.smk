@@ -16,7 +16,7 @@ rule virtual_dubber_sheet:
     conda:
         "../envs/face.yaml"
     shell:
-        "python -m vdub virtual-dubber-sheet --shot {wildcards.shot}"
+        "python -m vdub virtual-dubber-sheet --shot {wildcards.shot:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --dubber-frames {input.dubber_frames:q}"
         " --dubber-mesh {input.dubber_mesh:q} --vd-frames {input.vd_frames:q}"

@@ -21,7 +21,7 @@ rule evaluate:
     conda:
         "../envs/evaluate.yaml"
     shell:
-        "python -m vdub evaluate --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub evaluate --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q}"
         " --reenact-frames {input.reenact_frames:q} --output-frames {input.output_frames:q}"
         " --actor-mesh {input.actor_mesh:q} --dubber-mesh {input.dubber_mesh:q} --crops {input.crops:q}"

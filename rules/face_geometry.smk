@@ -13,5 +13,5 @@ rule face_geometry:
     conda:
         "../envs/face.yaml"
     shell:
-        "python -m vdub face-geometry --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub face-geometry --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --frames {input.frames:q} --out {output.mesh:q} 2> {log:q}"

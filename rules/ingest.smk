@@ -15,7 +15,7 @@ rule ingest_actor:
     conda:
         "../envs/video.yaml"
     shell:
-        "python -m vdub ingest-actor --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub ingest-actor --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-video {input.actor:q} --out-actor {output.actor:q} --out-json {output.info:q} 2> {log:q}"
 
 
@@ -39,6 +39,6 @@ rule ingest_dubber:
     conda:
         "../envs/video.yaml"
     shell:
-        "python -m vdub ingest-dubber --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub ingest-dubber --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-json {input.actor:q} --dubber-video {input.dubber:q} {params.audio}"
         " --out-dubber {output.dubber:q} --out-audio {output.audio:q} --out-info {output.info:q} 2> {log:q}"

@@ -14,7 +14,7 @@ rule actor_crops:
     conda:
         "../envs/face.yaml"
     shell:
-        "python -m vdub actor-crops --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub actor-crops --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q} --out {output.crops:q} 2> {log:q}"
 
 
@@ -35,6 +35,6 @@ rule masks:
     conda:
         "../envs/face.yaml"
     shell:
-        "python -m vdub masks --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub masks --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-crops {input.actor_crops:q} --composite-frames {input.composite:q}"
         " --aligned-mesh {input.aligned_mesh:q} --out {output.crops:q} 2> {log:q}"

@@ -15,6 +15,6 @@ rule mux:
     conda:
         "../envs/video.yaml"
     shell:
-        "python -m vdub mux --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub mux --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --frames {input.frames:q} --audio {input.audio:q} --info {input.info:q}"
         " --out {output.video:q} 2> {log:q}"

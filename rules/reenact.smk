@@ -17,6 +17,6 @@ rule reenact:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m vdub reenact --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub reenact --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --model {input.model:q}"
         " --out-swapped {output.swapped:q} --out-frames {output.frames:q} 2> {log:q}"

@@ -17,7 +17,7 @@ rule reference:
     conda:
         "../envs/face.yaml"
     shell:
-        "python -m vdub reference --shot {wildcards.shot} --settings {params.settings:q} {params.override}"
+        "python -m vdub reference --shot {wildcards.shot:q} --settings {params.settings:q} {params.override}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --dubber-frames {input.dubber_frames:q} --dubber-mesh {input.dubber_mesh:q}"
         " --out {output.reference:q} 2> {log:q}"

@@ -22,7 +22,7 @@ rule output_sheet:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m vdub output-sheet --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub output-sheet --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --dubber-frames {input.dubber_frames:q} --dubber-mesh {input.dubber_mesh:q}"
         " --vd-frames {input.vd_frames:q} --vd-mesh {input.vd_mesh:q}"
@@ -47,7 +47,7 @@ rule side_by_side:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m vdub side-by-side --shot {wildcards.shot} --settings {params.settings:q} {params.panels}"
+        "python -m vdub side-by-side --shot {wildcards.shot:q} --settings {params.settings:q} {params.panels}"
         " --audio {input.audio:q} --info {input.info:q} --out {output.video:q} 2> {log:q}"
 
 

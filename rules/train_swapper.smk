@@ -41,7 +41,7 @@ rule train_actor:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m vdub train-actor --actor {wildcards.actor} --settings {params.settings:q} {params.init}"
+        "python -m vdub train-actor --actor {wildcards.actor:q} --settings {params.settings:q} {params.init}"
         " --crops {params.crops} --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
 
 
@@ -70,5 +70,5 @@ rule train_swapper:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m vdub train-swapper --shot {wildcards.shot} --settings {params.settings:q} {params.init}"
+        "python -m vdub train-swapper --shot {wildcards.shot:q} --settings {params.settings:q} {params.init}"
         " --crops {input.crops:q} --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"

@@ -32,7 +32,7 @@ rule virtual_dubber:
     conda:
         "../envs/face.yaml"
     shell:
-        "python -m vdub virtual-dubber --shot {wildcards.shot} --settings {params.settings:q}"
+        "python -m vdub virtual-dubber --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --dubber-frames {input.dubber_frames:q} --dubber-mesh {input.dubber_mesh:q}"
         " --reference {input.reference:q} --info {input.info:q} --out {output.frames:q} 2> {log:q}"

@@ -21,8 +21,8 @@ import yaml
 from conftest import MEDIA, REPO, needs_media
 
 STAGES = ["ingest_actor", "ingest_dubber", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet",
-          "align", "actor_crops", "masks", "train_swapper", "reenact", "super_resolution", "mux", "evaluate",
-          "output_sheet", "side_by_side"]
+          "align", "actor_crops", "masks", "train_swapper", "reenact", "train_sr", "super_resolution", "mux",
+          "evaluate", "output_sheet", "side_by_side"]
 N_FRAMES = 75  # 2.5 s of the 30 fps actor
 
 
@@ -258,6 +258,27 @@ def test_new_dubber_take_leaves_the_actor_side_alone(real_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_changed_number_reruns_only_what_depends_on_it(real_run, tmp_path):
+    """Snakemake's params trigger, used deliberately: each stage's params carry only its own numbers."""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(real_run, project, symlinks=True)
+    base = yaml.safe_load((project / "config.yaml").read_text())
+    paste_side = {"reenact", "super_resolution", "mux", "evaluate", "output_sheet", "side_by_side", "report"}
+    for change, expected in (
+            (lambda c: c["reenact"].update(colour_window=5), paste_side),
+            (lambda c: c["presets"]["preview"]["sr"].update(iterations=200),
+             {"train_sr", "super_resolution", "mux", "evaluate", "output_sheet", "side_by_side", "report"}),
+            (lambda c: c["mux"].update(crf=20), {"mux", "report"})):
+        config = json.loads(json.dumps(base))
+        change(config)
+        (project / "config.yaml").write_text(yaml.safe_dump(config))
+        jobs = _job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
+        assert set(jobs) - {"all", "total"} == expected, jobs
+
+
+@pytest.mark.slow
 def test_rerun_is_a_no_op_and_benchmarks_exist(real_run):
     proc = snakemake(real_run, "-n", "--cores", "2")
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -317,5 +338,5 @@ def test_gpen_weights_are_checked_and_become_an_input_of_super_resolution(tmp_pa
     assert missing.returncode != 0 and "gpen_weights" in message and "file not found" in message, message
     (tmp_path / "GPEN-BFR-512.pth").write_bytes(b"weights")
     dry = snakemake(tmp_path, "-n", "--printshellcmds", "--cores", "2")
-    sr_command = next(line for line in dry.stdout.splitlines() if "vdub super-resolution" in line)
+    sr_command = next(line for line in dry.stdout.splitlines() if "vdub train-sr" in line)
     assert str(tmp_path / "GPEN-BFR-512.pth") in sr_command and '"backend": "gpen"' in sr_command

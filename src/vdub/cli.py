@@ -179,11 +179,17 @@ def cmd_reenact(a: argparse.Namespace) -> None:
             StabiliseConfig.from_dict(a.settings))
 
 
+def cmd_train_sr(a: argparse.Namespace) -> None:
+    from .pipeline import train_super_resolution
+
+    train_super_resolution(a.shot, a.actor_frames, a.crops, a.swapper, a.out_model, a.out_losses, a.out_holdout,
+                           a.settings)
+
+
 def cmd_super_resolution(a: argparse.Namespace) -> None:
     from .pipeline import super_resolution
 
-    super_resolution(a.shot, a.actor_frames, a.crops, a.swapper, a.swapped, a.out_model, a.out_losses,
-                     a.out_frames, a.out_holdout, a.settings)
+    super_resolution(a.shot, a.actor_frames, a.crops, a.model, a.swapped, a.out_frames, a.settings)
 
 
 def cmd_mux(a: argparse.Namespace) -> None:
@@ -420,10 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("actor-frames", "crops", "model", "out-swapped", "out-frames"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
-    p = add("super-resolution", cmd_super_resolution, "train the identity-specific upscaler and paste the "
-                                                      "upscaled head into the full frame")
-    for name in ("actor-frames", "crops", "swapper", "swapped", "out-model", "out-losses", "out-frames",
-                 "out-holdout"):
+    p = add("train-sr", cmd_train_sr, "train the identity-specific upscaler on the actor's frames and score it "
+                                      "on held-out frames")
+    for name in ("actor-frames", "crops", "swapper", "out-model", "out-losses", "out-holdout"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("super-resolution", cmd_super_resolution, "upscale the swapped heads and paste them into the full "
+                                                      "frame")
+    for name in ("actor-frames", "crops", "model", "swapped", "out-frames"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from .smoothing import SmoothingConfig, savgol_track
 from .stabilise import StabiliseConfig
 from .virtual_dubber import VirtualDubberConfig, render_virtual_dubber
 from .warp import triangulate
+
+if TYPE_CHECKING:  # torch is imported by the stages that train, not by every stage
+    from .super_resolution import SRConfig
 
 log = logging.getLogger(__name__)
 
@@ -434,32 +438,39 @@ def _sr_holdout_scores(model, lr_sets: dict[str, np.ndarray], hr: np.ndarray, ma
     return scores
 
 
-def super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_path: Path, swapped_path: Path,
-                     out_model: Path, out_losses: Path, out_frames: Path, out_holdout: Path, settings: dict) -> dict:
-    """Identity-specific SR: train on the actor's own frames, upscale the swapped heads, paste.
+def _sr_config(settings: dict) -> tuple[int, int, SRConfig]:
+    """(swapper crop size, holdout_every, SRConfig) from the SR stages' settings."""
+    from .super_resolution import SRConfig
+
+    size = int(settings["crop_size"])
+    sr_settings = dict(settings["sr"])
+    holdout_every = int(sr_settings.pop("holdout_every", 0))
+    return size, holdout_every, SRConfig.from_dict({**sr_settings, "in_size": size})
+
+
+def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_path: Path, out_model: Path,
+                           out_losses: Path, out_holdout: Path, settings: dict) -> dict:
+    """Identity-specific SR, training: the upscaler learns the actor's own frames.
 
     Training pairs (paper 2.3): the actor's head crops at the output size as targets, with
     inputs that are (a) the same crops degraded to the swapper's size and (b) the swapper's
     actor-decoder reconstructions of them, so the upscaler learns to restore what the
     swapper blurs, with this actor's own detail. Every ``holdout_every``-th actor frame is
     kept out of training; ``out_holdout`` (JSON) scores the upscaler against bicubic
-    upscaling on those frames, for both kinds of input.
+    upscaling on those frames, for both kinds of input. Nothing here depends on the dubber
+    take's reenactment or on the paste settings, so changing those does not retrain.
     """
     import cv2
 
-    from .super_resolution import SRConfig, build_training_pairs, load_sr, train_sr, upscale
+    from .super_resolution import build_training_pairs, load_sr, train_sr
     from .swapper.train import load_swapper, swap
 
-    size = int(settings["crop_size"])
-    sr_settings = dict(settings["sr"])
-    holdout_every = int(sr_settings.pop("holdout_every", 0))
-    cfg = SRConfig.from_dict({**sr_settings, "in_size": size})
+    size, holdout_every, cfg = _sr_config(settings)
     if cfg.backend == "gpen" and cfg.gpen_weights is None:
         log.warning("shot %s: GPEN trained from scratch (no gpen_weights configured): the paper fine-tunes the "
                     "released GPEN-BFR-512; check sr/holdout.json against bicubic", shot)
     actor = load_frames(actor_frames)
     data = load_npz(crops_path)
-    valid = data["valid"]
     boxes = data["boxes"]
     with_face = np.flatnonzero(data["actor_masks"][:, 0].reshape(len(boxes), -1).max(axis=1) > 0)
     held = with_face[holdout_every - 1::holdout_every] if holdout_every > 0 else with_face[:0]
@@ -475,9 +486,9 @@ def super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_pa
     hr, reconstructions = pairs_for(train_idx)
     lr_in, hr_out = build_training_pairs(hr, reconstructions, size, seed=cfg.seed)
     summary = train_sr(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses)
-    model = load_sr(out_model)
     holdout: dict = {"frames": held.tolist()}
     if len(held):
+        model = load_sr(out_model)
         hr_held, swapped_held = pairs_for(held)
         head = np.stack([cv2.resize(data["actor_masks"][t, 0], (cfg.out_size, cfg.out_size)) > 127 for t in held])
         # Clean (area) downscales: the scores compare upscalers, not robustness to noise.
@@ -486,23 +497,40 @@ def super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_pa
                                                   "swapper_reconstruction": swapped_held}, hr_held, head))
         log.info("shot %s: SR on %d held-out frames (PSNR in the head, dB): %s", shot, len(held), holdout)
     save_json(out_holdout, holdout)
+    return summary
+
+
+def super_resolution(shot: str, actor_frames: Path, crops_path: Path, model_path: Path, swapped_path: Path,
+                     out_frames: Path, settings: dict) -> dict:
+    """Identity-specific SR, paste: the swapped heads upscaled and pasted at full resolution.
+
+    Colour-matched and stabilised like the reenactment (``settings["reenact"]``); returns
+    the head's Lab colour difference to the actor before and after the correction.
+    """
+    from .super_resolution import load_sr, upscale
+
+    model = load_sr(model_path, device="auto")
+    out_size = int(model.config.out_size)
+    actor = load_frames(actor_frames)
+    data = load_npz(crops_path)
+    boxes = data["boxes"]
     swapped = load_frames(swapped_path)
     # The upscaled heads go through a scratch file beside the output and the actor's crops
     # are cut when used, so memory does not grow with the shot (0.8 MB a frame at 512 px).
     scratch = Path(out_frames).with_name("upscaled.tmp.npy")
     try:
-        with FrameWriter(scratch, len(swapped), cfg.out_size, cfg.out_size) as writer:
+        with FrameWriter(scratch, len(swapped), out_size, out_size) as writer:
             for start in range(0, len(swapped), 32):
                 for head in upscale(model, np.asarray(swapped[start:start + 32])):
                     writer.write(head)
         colour = _paste_heads(actor, load_frames(scratch), data["composite_masks"],
-                              _LazyCrops(actor, boxes, cfg.out_size), boxes, valid, data["actor_points"],
+                              _LazyCrops(actor, boxes, out_size), boxes, data["valid"], data["actor_points"],
                               StabiliseConfig.from_dict(settings["reenact"]), out_frames)
     finally:
         scratch.unlink(missing_ok=True)
     log.info("shot %s: SR head colour vs actor (Lab, CIE76) %.2f before, %.2f after correction", shot,
              colour["head_delta_e_before"], colour["head_delta_e_after"])
-    return summary
+    return colour
 
 
 def mux(shot: str, frames_path: Path, audio_path: Path, info_path: Path, out_video: Path, crf: int = 18,
