@@ -242,9 +242,18 @@ def is_main_guard(node: ast.AST) -> bool:
         and getattr(node.test.left, "id", None) == "__name__"
 
 
+def is_type_checking_block(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (imports for annotations only: never run)."""
+    return isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING"
+
+
 def walk(node: ast.AST, into_functions: bool):
-    """Descendants of node; without into_functions, only what runs on import (no function bodies, no main guard)."""
+    """Descendants of node; without into_functions, only what runs on import (no function bodies, no main guard).
+
+    ``if TYPE_CHECKING:`` blocks never run, in either mode."""
     for child in ast.iter_child_nodes(node):
+        if is_type_checking_block(child):
+            continue
         if not into_functions and (isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
                                    or is_main_guard(child)):
             continue
