@@ -4,6 +4,7 @@ nothing changed outside the head mask."""
 from __future__ import annotations
 
 import numpy as np
+from conftest import decode, needs_media
 
 from vdub.io import load_frames
 from vdub.masks import crop
@@ -39,3 +40,32 @@ def test_colour_is_matched_smoothly_and_only_inside_the_mask(tmp_path):
     assert out_flicker < 0.5 * raw_flicker, (out_flicker, raw_flicker)
     # Outside the box nothing moves.
     np.testing.assert_array_equal(out[:, :, :30], actor[:, :, :30])
+
+
+@needs_media
+def test_cutaway_frames_pass_through_bit_exact(tmp_path):
+    """A shot with a cutaway (frames of another clip, no head crop): those frames leave the paste untouched."""
+    from vdub.face_mesh import track_faces
+    from vdub.masks import MaskConfig, crop_boxes, crop_units
+
+    t_count, size, cut = 10, 64, [4, 5, 6]
+    actor = decode("actor_woman_bluewall.mp4", t_count)
+    other = decode("actor_glasses_man.mp4", t_count)
+    other = np.stack([np.resize(f, actor.shape[1:]) for f in other])  # same geometry, another picture
+    actor[cut] = other[cut]
+    track = track_faces(iter(actor), t_count)
+    valid = track.valid.copy()
+    valid[cut] = False  # the shot's own face only; the cutaway is not edited
+    boxes = crop_boxes(track.points, valid, MaskConfig())
+    reference = np.stack([crop(actor[t], boxes[t], size) for t in range(t_count)])
+    heads = np.clip(reference.astype(int) + 40, 0, 255).astype(np.uint8)  # visibly different heads
+    masks = np.zeros((t_count, 3, size, size), np.uint8)
+    masks[:, 0] = 255
+    points = np.stack([crop_units(track.points[t, :, :2], boxes[t]) for t in range(t_count)])
+    _paste_heads(actor, heads, masks, reference, boxes, valid, points, StabiliseConfig(), tmp_path / "out.npy")
+    out = load_frames(tmp_path / "out.npy")
+    for t in range(t_count):
+        if t in cut:
+            np.testing.assert_array_equal(out[t], actor[t])
+        else:
+            assert np.abs(out[t].astype(int) - actor[t].astype(int)).max() > 20, t  # the head was pasted
