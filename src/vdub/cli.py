@@ -20,15 +20,13 @@ import errno
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ShotError, Terminated, TrainingInterrupted
+from .errors import ShotError, Terminated, TrainingInterrupted, sigterm_as_exit
 
 log = logging.getLogger("vdub")
 
@@ -502,34 +500,6 @@ def describe_write_error(err: OSError, outputs: Sequence[Path]) -> tuple[str, st
     if target in ours or target in {p.parent for p in ours} or target.parent in {p.parent for p in ours}:
         return path, f"not writable ({_NOT_WRITABLE[err.errno]})"
     return path, _NOT_WRITABLE[err.errno]
-
-
-@contextlib.contextmanager
-def sigterm_as_exit() -> Iterator[None]:
-    """Raise :class:`Terminated` in the main thread on SIGTERM, for the block.
-
-    SIGTERM's default action ends Python on the spot: no ``finally``, so temporary files
-    (named as such, never taken for outputs, but possibly gigabytes) and ffmpeg children
-    would stay. After the first SIGTERM further ones are ignored so that the clean-up is
-    not itself interrupted. A SIGTERM that the parent set to be ignored stays ignored.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous == signal.SIG_IGN:
-        yield
-        return
-
-    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
-        signal.signal(signum, signal.SIG_IGN)
-        raise Terminated(signum)
-
-    signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _report(shot: str | None, path: str | None, problem: str) -> int:

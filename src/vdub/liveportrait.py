@@ -30,17 +30,14 @@ import logging
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ShotError, require_file
+from .errors import ShotError, require_file, sigterm_as_exit
 from .io import FrameWriter, load_frames, load_json
 from .settings import Settings
 from .video import probe_video, read_frames, write_video
@@ -233,28 +230,6 @@ def result_name(source: Path, driving: Path) -> str:
     return f"{source.stem}--{driving.stem}.mp4"
 
 
-@contextlib.contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit for the block, so ``finally`` clauses run on a kill.
-
-    Snakemake and cluster schedulers stop a job with SIGTERM, whose default action ends
-    Python without unwinding: the child would keep the GPU and the temporary folder would
-    stay. Only the main thread may install handlers; elsewhere the block runs unchanged.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _checkout_commit(checkout: Path) -> str | None:
     """The checkout's git commit, logged so that a result can be traced to the code that made it."""
     if not (checkout / ".git").exists():
@@ -390,7 +365,7 @@ def run_liveportrait(shot: str, actor_frames: Path, dubber_frames: Path, referen
     commit = _checkout_commit(checkout)
     log.info("shot %s: LivePortrait checkout %s%s, actor reference frame %d%s", shot, checkout,
              f" at {commit}" if commit else "", ref, "" if neutral is None else f", dubber neutral frame {neutral}")
-    with _sigterm_as_exit(), tempfile.TemporaryDirectory(prefix=f"vdub-liveportrait-{shot}-", dir=tmp_root,
+    with sigterm_as_exit(), tempfile.TemporaryDirectory(prefix=f"vdub-liveportrait-{shot}-", dir=tmp_root,
                                                          ignore_cleanup_errors=True) as tmp:
         work = Path(tmp).absolute()  # LivePortrait runs in its checkout: give it absolute paths
         source, driving, output_dir = work / "source.png", work / "driving.mp4", work / "output"

@@ -123,21 +123,6 @@ def load_samples(path: str | Path) -> list[Shot]:
     return parse_samples(data, path.parent)
 
 
-def require_readable(file: str | Path, shot: str, role: str) -> Path:
-    """:func:`require_file`, then open ``file`` and read its first byte.
-
-    ``os.access`` answers from permission bits, which do not bind root and which a network
-    filesystem (root squash, ACLs, an expired ticket) may not honour: only a real read tells.
-    """
-    path = require_file(file, shot, role)
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except OSError as err:
-        raise ShotError(shot, path, f"{role} is not readable ({err.strerror or err})") from None
-    return path
-
-
 def check_input_files(shots: list[Shot], generated: set[str] = frozenset()) -> None:
     """Fail on the first shot whose input file is missing, empty, not a file or unreadable.
 
@@ -148,7 +133,7 @@ def check_input_files(shots: list[Shot], generated: set[str] = frozenset()) -> N
         for role, file in shot.input_files().items():
             if file in generated:
                 continue
-            require_readable(file, shot.id, role)
+            require_file(file, shot.id, role)
 
 
 def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> None:
