@@ -124,6 +124,11 @@ def actor_crops_of(wildcards):
     return [f"work/{s}/actor_crops.npz" for s, shot in sorted(SHOTS.items()) if shot.actor == wildcards.actor]
 
 
+def self_pairs_of(wildcards):
+    """The self-reenactment pairs of every shot of one actor, in the order of actor_crops_of."""
+    return [f"work/{s}/self_pairs.npz" for s, shot in sorted(SHOTS.items()) if shot.actor == wildcards.actor]
+
+
 # Released GPEN weights for the gpen SR backend, if given: checked before any job starts.
 GPEN_WEIGHTS = config["gpen_weights"]
 if GPEN_WEIGHTS and not os.path.isfile(GPEN_WEIGHTS):
@@ -148,8 +153,8 @@ def sr_settings():
 
 
 def sr_paste_settings():
-    """The SR paste's settings: colour matching and stabilisation of the pasted head."""
-    return json.dumps({"reenact": config["reenact"]}, sort_keys=True)
+    """The SR paste's settings: colour matching and stabilisation of the pasted head, and the preset's paste form."""
+    return json.dumps({"reenact": config["reenact"], "detail": PRESET["paste"]["detail"]}, sort_keys=True)
 
 
 # Weights of the evaluation's LPIPS / FID networks, when configured: checked before any job starts.
@@ -176,10 +181,14 @@ def actor_model_of(wildcards):
 
 
 def swapper_settings(**train_overrides):
-    """Settings of a swapper training rule: the preset's, with some training numbers replaced."""
+    """Settings of a swapper training rule: the preset's, with some training numbers replaced.
+
+    The losses are the config's `losses` block with the preset's `losses` numbers over it.
+    """
     train = {**PRESET["train"], **train_overrides}
+    losses = {**config["losses"], **PRESET.get("losses", {})}
     return json.dumps({"crop_size": PRESET["crop_size"], "swapper": PRESET["swapper"], "train": train,
-                       "losses": config["losses"]}, sort_keys=True)
+                       "losses": losses}, sort_keys=True)
 
 
 def init_argument(wildcards, input):

@@ -28,6 +28,7 @@ rule super_resolution:
     """The swapped heads upscaled, colour-matched, stabilised and pasted at full resolution."""
     input:
         actor_frames="work/{shot}/ingest/actor.npy",
+        composite="work/{shot}/align/composite.npy",
         crops="work/{shot}/crops.npz",
         model="work/{shot}/sr/model.pt",
         swapped="work/{shot}/reenact/swapped.npy",
@@ -44,5 +45,5 @@ rule super_resolution:
         "../envs/torch.yaml"
     shell:
         "python -m vdub super-resolution --shot {wildcards.shot:q} --settings {params.settings:q}"
-        " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --model {input.model:q}"
-        " --swapped {input.swapped:q} --out-frames {output.frames:q} 2> {log:q}"
+        " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q} --crops {input.crops:q}"
+        " --model {input.model:q} --swapped {input.swapped:q} --out-frames {output.frames:q} 2> {log:q}"

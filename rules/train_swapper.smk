@@ -25,6 +25,7 @@ rule train_actor:
     """The per-actor model (warm start): both decoders on the actor crops of all the actor's shots."""
     input:
         crops=actor_crops_of,
+        self_pairs=self_pairs_of,
         init=pretrained_model(),
     output:
         model="work/actors/{actor}/swapper/model.pt",
@@ -32,6 +33,7 @@ rule train_actor:
     params:
         settings=swapper_settings(iterations=PRESET["warm_start"]["actor_iterations"]),
         crops=lambda wildcards, input: " ".join(shlex.quote(c) for c in input.crops),
+        self_pairs=lambda wildcards, input: " ".join(shlex.quote(c) for c in input.self_pairs),
         init=init_argument,
     threads: 2
     log:
@@ -42,7 +44,7 @@ rule train_actor:
         "../envs/torch.yaml"
     shell:
         "python -m vdub train-actor --actor {wildcards.actor:q} --settings {params.settings:q} {params.init}"
-        " --crops {params.crops} --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
+        " --crops {params.crops} --self-pairs {params.self_pairs} --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
 
 
 rule train_swapper:
@@ -54,6 +56,7 @@ rule train_swapper:
     """
     input:
         crops="work/{shot}/crops.npz",
+        self_pairs="work/{shot}/self_pairs.npz",
         init=actor_model_of,
     output:
         model="work/{shot}/swapper/model.pt",
@@ -71,4 +74,5 @@ rule train_swapper:
         "../envs/torch.yaml"
     shell:
         "python -m vdub train-swapper --shot {wildcards.shot:q} --settings {params.settings:q} {params.init}"
-        " --crops {input.crops:q} --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
+        " --crops {input.crops:q} --self-pairs {input.self_pairs:q}"
+        " --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"

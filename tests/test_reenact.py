@@ -8,7 +8,7 @@ from conftest import decode, needs_media
 
 from vdub.io import load_frames
 from vdub.masks import crop
-from vdub.pipeline import _paste_heads
+from vdub.paste import paste_heads
 from vdub.stabilise import StabiliseConfig
 
 
@@ -29,7 +29,7 @@ def test_colour_is_matched_smoothly_and_only_inside_the_mask(tmp_path):
     casts = rng.normal(0, 3, (t_count, 3)) + [15, 0, -10]
     heads = np.clip(reference.astype(float) + casts[:, None, None, :], 0, 255).astype(np.uint8)
     points = np.full((t_count, 478, 2), np.nan, np.float32)  # no mesh: nothing to stabilise, colour only
-    stats = _paste_heads(actor, heads, masks, reference, boxes, np.ones(t_count, bool), points, StabiliseConfig(),
+    stats = paste_heads(actor, heads, masks, reference, boxes, np.ones(t_count, bool), points, StabiliseConfig(),
                          tmp_path / "out.npy")
     out = load_frames(tmp_path / "out.npy")
     assert stats["head_delta_e_before"] > 5 and stats["head_delta_e_after"] < 2, stats
@@ -62,7 +62,7 @@ def test_cutaway_frames_pass_through_bit_exact(tmp_path):
     masks = np.zeros((t_count, 3, size, size), np.uint8)
     masks[:, 0] = 255
     points = np.stack([crop_units(track.points[t, :, :2], boxes[t]) for t in range(t_count)])
-    _paste_heads(actor, heads, masks, reference, boxes, valid, points, StabiliseConfig(), tmp_path / "out.npy")
+    paste_heads(actor, heads, masks, reference, boxes, valid, points, StabiliseConfig(), tmp_path / "out.npy")
     out = load_frames(tmp_path / "out.npy")
     for t in range(t_count):
         if t in cut:

@@ -10,7 +10,7 @@ import pytest
 from vdub import landmarks as lm
 from vdub.io import load_frames
 from vdub.masks import crop, crop_units
-from vdub.pipeline import _paste_heads
+from vdub.paste import paste_heads
 from vdub.stabilise import StabiliseConfig, gaussian_taps, still_weight
 
 SIZE = 96
@@ -63,7 +63,7 @@ def test_shimmer_is_averaged_away_above_the_nose_and_the_mouth_is_untouched(astr
     runs = {}
     for window in (1, 5):
         cfg = StabiliseConfig(colour_window=1, stabilise_window=window)
-        _paste_heads(actor, heads, masks, clean, boxes, valid, all_points, cfg, tmp_path / f"w{window}.npy")
+        paste_heads(actor, heads, masks, clean, boxes, valid, all_points, cfg, tmp_path / f"w{window}.npy")
         runs[window] = np.stack([crop(f, box, SIZE) for f in load_frames(tmp_path / f"w{window}.npy")]).astype(float)
     # Judged a few pixels in from the ramp's ends (the crop back out of the frame resamples
     # across them) and on the middle frames (the full window).

@@ -148,16 +148,24 @@ def cmd_masks(a: argparse.Namespace) -> None:
     masks(a.shot, a.actor_crops, a.composite_frames, a.aligned_mesh, a.out, cfg)
 
 
+def cmd_self_pairs(a: argparse.Namespace) -> None:
+    from .pipeline import self_pairs
+
+    self_pairs(a.shot, a.actor_frames, a.actor_mesh, a.actor_crops, a.override, a.out, a.settings)
+
+
 def cmd_train_swapper(a: argparse.Namespace) -> None:
     from .pipeline import train_swapper
 
-    train_swapper(a.shot, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init)
+    train_swapper(a.shot, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init, self_pairs=a.self_pairs)
 
 
 def cmd_train_actor(a: argparse.Namespace) -> None:
     from .pipeline import train_actor
 
-    train_actor(a.actor, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init)
+    if a.self_pairs and len(a.self_pairs) != len(a.crops):
+        raise SystemExit(f"train-actor: --self-pairs names {len(a.self_pairs)} files for {len(a.crops)} --crops")
+    train_actor(a.actor, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init, self_pairs=a.self_pairs)
 
 
 def cmd_pretrain(a: argparse.Namespace) -> None:
@@ -173,8 +181,10 @@ def cmd_reenact(a: argparse.Namespace) -> None:
     from .pipeline import reenact
     from .stabilise import StabiliseConfig
 
-    reenact(a.shot, a.actor_frames, a.crops, a.model, a.out_swapped, a.out_frames,
-            StabiliseConfig.from_dict(a.settings))
+    settings = dict(a.settings)
+    detail = float(settings.pop("detail", 0.0))
+    reenact(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.out_swapped, a.out_frames,
+            StabiliseConfig.from_dict(settings), detail)
 
 
 def cmd_train_sr(a: argparse.Namespace) -> None:
@@ -187,7 +197,8 @@ def cmd_train_sr(a: argparse.Namespace) -> None:
 def cmd_super_resolution(a: argparse.Namespace) -> None:
     from .pipeline import super_resolution
 
-    super_resolution(a.shot, a.actor_frames, a.crops, a.model, a.swapped, a.out_frames, a.settings)
+    super_resolution(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.swapped, a.out_frames,
+                     a.settings)
 
 
 def cmd_mux(a: argparse.Namespace) -> None:
@@ -206,7 +217,8 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     frames = {"actor": a.actor_frames, "composite": a.composite_frames, "reenact": a.reenact_frames,
               "output": a.output_frames}
     evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, FaceMeshConfig.from_dict(settings.get(
-        "face_mesh")), EvaluationConfig.from_dict(settings.get("evaluation")))
+        "face_mesh")), EvaluationConfig.from_dict(settings.get("evaluation")), model_path=a.model,
+             pairs_path=a.self_pairs, detail=float(settings.get("detail", 0.0)))
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
@@ -397,10 +409,18 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("actor-crops", "composite-frames", "aligned-mesh", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
+    p = add("self-pairs", cmd_self_pairs, "the self-reenactment pairs: the actor's reference driven by the actor's "
+                                          "own track, composited as at inference, against the real frames")
+    for name in ("actor-frames", "actor-mesh", "actor-crops", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--override", type=int, default=None, help="actor reference frame index to use instead of the best")
+
     p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)")
     for name in ("crops", "out-model", "out-losses"):
         p.add_argument(f"--{name}", type=Path, required=True)
     p.add_argument("--init", type=Path, default=None, help="model to fine-tune from (the actor's model)")
+    p.add_argument("--self-pairs", type=Path, default=None,
+                   help="self_pairs.npz: its held-out frames are left out, its pairs mixed in (train.self_pair_share)")
 
     p = sub.add_parser("train-actor", help="train the per-actor model on the actor crops of all its shots",
                        description="train the per-actor model on the actor crops of all its shots")
@@ -410,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("out-model", "out-losses"):
         p.add_argument(f"--{name}", type=Path, required=True)
     p.add_argument("--init", type=Path, default=None, help="model to start from (the generic pretrained one)")
+    p.add_argument("--self-pairs", type=Path, nargs="*", default=[],
+                   help="self_pairs.npz of each shot, in the order of --crops")
     p.set_defaults(func=cmd_train_actor)
 
     p = sub.add_parser("pretrain", help="generic pretraining of the swapper on a folder of face images",
@@ -420,8 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True)
     p.set_defaults(func=cmd_pretrain)
 
-    p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back")
-    for name in ("actor-frames", "crops", "model", "out-swapped", "out-frames"):
+    p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back "
+                                    "(settings: the reenact block and the preset's paste 'detail')")
+    for name in ("actor-frames", "composite-frames", "crops", "model", "out-swapped", "out-frames"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("train-sr", cmd_train_sr, "train the identity-specific upscaler on the actor's frames and score it "
@@ -431,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("super-resolution", cmd_super_resolution, "upscale the swapped heads and paste them into the full "
                                                       "frame")
-    for name in ("actor-frames", "crops", "model", "swapped", "out-frames"):
+    for name in ("actor-frames", "composite-frames", "crops", "model", "swapped", "out-frames"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio")
@@ -443,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("actor-frames", "composite-frames", "reenact-frames", "output-frames", "actor-mesh", "dubber-mesh",
                  "crops", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--model", type=Path, default=None, help="the shot's swapper: scores the held-out self-reenactment "
+                                                            "pairs (with --self-pairs)")
+    p.add_argument("--self-pairs", type=Path, default=None, help="the shot's self_pairs.npz")
 
     p = add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)")
     p.add_argument("--out-actor", type=Path, required=True)

@@ -13,6 +13,9 @@ pipeline). Metrics per variant:
 * ``flicker``: motion-compensated frame difference of the still part of the head;
 * ``identity``: dlib face-embedding distance to the actor frame (:mod:`vdub.identity`);
 * ``head_delta_e``: Lab difference of the head's skin against the actor's.
+* ``mouth_delta_e``: Lab difference of the open inner mouth (teeth, tongue: inside the
+  inner-lip contour of frames whose mouth opens more than ``MOUTH_OPEN``), pooled over the
+  shot, against the actor's own open mouths: whose teeth the viewer sees.
 
 A metric whose network weights are not available is reported as null with the reason in
 ``unavailable``, never as a silent zero; everything else still runs.
@@ -20,6 +23,7 @@ A metric whose network weights are not available is reported as null with the re
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +31,16 @@ from typing import Any
 
 import numpy as np
 
+from . import landmarks as lm
 from .face_mesh import FaceTrack
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 VARIANTS = ("actor", "composite", "reenact", "output")
-METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "mouth_corr", "flicker", "identity", "head_delta_e")
+METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "mouth_corr", "flicker", "identity", "head_delta_e",
+           "mouth_delta_e")
+MOUTH_OPEN = 0.15  # inner-lip gap / mouth width above which the inner mouth is scored (mouth_delta_e)
 LPIPS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet, the LPIPS backbone
 FID_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's Inception
 
@@ -151,6 +158,38 @@ def _identity(frames: dict[str, Any], tracks: dict[str, FaceTrack], every: int,
     return out
 
 
+def _pooled_difference(sums: np.ndarray, reference: np.ndarray) -> float | None:
+    """CIE76 between two pooled Lab means given as (L, a, b sums, pixel count); None if either is empty."""
+    if sums[3] == 0 or reference[3] == 0:
+        return None
+    return float(np.linalg.norm(sums[:3] / sums[3] - reference[:3] / reference[3]))
+
+
+def self_reenactment_scores(model_path: str | Path, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray],
+                            detail: float, cfg: EvaluationConfig) -> dict[str, Any]:
+    """Held-out self-reenactment frames: the composite, the network and its pasted repair against the real frames.
+
+    pairs: the shot's ``self_pairs.npz``; crops: its ``crops.npz``; detail: the preset's paste
+    form. See :func:`vdub.self_reenactment.score_holdout` for the result; LPIPS is null
+    (``unavailable``) without its weights.
+    """
+    from .self_reenactment import repair_holdout, score_holdout
+    from .swapper.train import load_swapper
+
+    repaired, network = repair_holdout(load_swapper(model_path), pairs, crops, detail)
+    path, reason = find_weights(cfg.lpips_weights, LPIPS_FILE)
+    lpips = None
+    if path is not None:
+        from . import perceptual
+
+        model = perceptual.load_lpips(path)
+        lpips = functools.partial(perceptual.lpips_distance, model)
+    result = score_holdout(pairs, repaired, network, lpips)
+    if reason:
+        result["unavailable"] = {"lpips": reason}
+    return result
+
+
 def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: FaceTrack, crops: dict[str, Any],
                   cfg: EvaluationConfig) -> dict[str, Any]:
     """Every metric of every variant for one shot.
@@ -172,6 +211,7 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
     """
     from .masks import crop, uncrop
     from .metrics import (
+        inner_mouth_lab,
         lmd,
         mean_lab_difference,
         motion_compensated_difference,
@@ -189,6 +229,7 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
         metric: {v: np.full(t_count, np.nan) for v in VARIANTS}
         for metric in ("psnr", "ssim", "flicker", "head_delta_e")}
     psnr_outside = np.full(t_count, np.nan)
+    mouth_lab = {v: np.zeros(4) for v in VARIANTS}  # Lab sums and pixel count inside open inner mouths
     points, face = tracks["actor"].points, tracks["actor"].valid
     previous: dict[str, np.ndarray] | None = None
     faceless, faceless_unchanged = [], True
@@ -203,6 +244,8 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
         skin = (head > 0.5) & (eyes < 0.1) & (mouth < 0.1)
         region = static_head_region(points[t], head, eyes) if valid and face[t] else None
         for v, frame in current.items():
+            if valid and tracks[v].valid[t] and lm.mouth_opening(tracks[v].points[t]) > MOUTH_OPEN:
+                mouth_lab[v] += inner_mouth_lab(frame, tracks[v].points[t])
             # The actor against itself is exact by definition: skip the work, keep the row.
             if valid:
                 per_frame["psnr"][v][t] = psnr(a, frame) if v != "actor" else psnr(a, a)
@@ -234,6 +277,7 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
             "flicker": mean(per_frame["flicker"][v]),
             "identity": identity[v],
             "head_delta_e": mean(per_frame["head_delta_e"][v]),
+            "mouth_delta_e": _pooled_difference(mouth_lab[v], mouth_lab["actor"]),
         }
     return {"table": table, "unavailable": unavailable, "psnr_outside_head": mean(psnr_outside),
             "frames_without_face": faceless, "faceless_frames_unchanged": faceless_unchanged,

@@ -47,10 +47,33 @@ def mean_lab_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float
     return float(np.linalg.norm(lab[0] - lab[1]))
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of two uint8 RGB images (H x W x 3), scikit-image's Gaussian-weighted version."""
-    return float(structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
+def inner_mouth_lab(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Sums of CIE Lab (L 0-100, a, b) inside the inner-lip contour, and the pixel count: 4 floats.
+
+    image: H x W x 3 uint8 RGB; points: 478 x 2+ mesh in the image's pixels. Sums, not
+    means, so that frames can be pooled by their area.
+    """
+    from .warp import polygon_mask
+
+    inside = polygon_mask(image.shape[:2], points[lm.INNER_LIPS, :2]) > 0.5
+    if not inside.any():
+        return np.zeros(4)
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[inside].astype(np.float64)
+    return np.concatenate([lab.sum(axis=0), [inside.sum()]])
+
+
+def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """SSIM of two uint8 RGB images (H x W x 3), scikit-image's Gaussian-weighted version.
+
+    With ``mask`` (H x W bool) the SSIM map is averaged inside it only (NaN if empty).
+    """
+    kwargs = dict(channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    if mask is None:
+        return float(structural_similarity(a, b, **kwargs))
+    if not mask.any():
+        return float("nan")
+    _, full = structural_similarity(a, b, full=True, **kwargs)
+    return float(full.mean(axis=2)[mask].mean())
 
 
 def _canonical(points: np.ndarray) -> np.ndarray:

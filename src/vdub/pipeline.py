@@ -22,9 +22,9 @@ from .face_mesh import FaceMeshConfig, FaceTrack, person_segmentation, track_fac
 from .io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz
 from .masks import MaskConfig, crop, crop_boxes, crop_masks, crop_mouth_mask, crop_units
 from .reference import ReferenceConfig, score_frames, select_reference
-from .smoothing import SmoothingConfig, savgol_track
+from .smoothing import SmoothingConfig
 from .stabilise import StabiliseConfig
-from .virtual_dubber import VirtualDubberConfig, render_virtual_dubber
+from .virtual_dubber import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber
 from .warp import triangulate
 
 if TYPE_CHECKING:  # torch is imported by the stages that train, not by every stage
@@ -48,23 +48,31 @@ def face_geometry(shot: str, frames_path: Path, out_mesh: Path, cfg: FaceMeshCon
     return summary
 
 
+def pick_reference(shot: str, role: str, frames_path: Path, track: FaceTrack, forced: int | None,
+                   cfg: ReferenceConfig) -> dict:
+    """Score one role's frames and pick its reference (``{"frame", "overridden", "scores"}``).
+
+    The actor's reference is the frame the virtual dubber (and the self-reenactment pairs)
+    are built from; the dubber's is the neutral the dubber's expression is measured from.
+    """
+    if not track.valid.any():
+        raise ShotError(shot, frames_path, f"no face found in any {role} frame")
+    scores = score_frames(load_frames(frames_path), track.points, track.valid, cfg)
+    try:
+        index = select_reference(scores, forced)
+    except ValueError as err:
+        raise ShotError(shot, frames_path, f"{role} reference: {err}") from None
+    log.info("shot %s: %s reference frame %d%s", shot, role, index, " (override)" if forced is not None else "")
+    return {"frame": index, "overridden": forced is not None,
+            "scores": {k: np.where(np.isfinite(v), v, np.nan) for k, v in scores.items()}}
+
+
 def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
               override: int | None, out_json: Path, cfg: ReferenceConfig) -> dict:
     """Pick the actor's reference frame and the dubber's neutral frame; save their scores."""
-    result = {}
-    for role, frames_path, mesh_path, forced in (("actor", actor_frames, actor_mesh, override),
-                                                  ("dubber", dubber_frames, dubber_mesh, None)):
-        track = load_track(mesh_path)
-        if not track.valid.any():
-            raise ShotError(shot, frames_path, f"no face found in any {role} frame")
-        scores = score_frames(load_frames(frames_path), track.points, track.valid, cfg)
-        try:
-            index = select_reference(scores, forced)
-        except ValueError as err:
-            raise ShotError(shot, frames_path, f"{role} reference: {err}") from None
-        result[role] = {"frame": index, "overridden": forced is not None,
-                        "scores": {k: np.where(np.isfinite(v), v, np.nan) for k, v in scores.items()}}
-        log.info("shot %s: %s reference frame %d%s", shot, role, index, " (override)" if forced is not None else "")
+    result = {role: pick_reference(shot, role, frames_path, load_track(mesh_path), forced, cfg)
+              for role, frames_path, mesh_path, forced in (("actor", actor_frames, actor_mesh, override),
+                                                           ("dubber", dubber_frames, dubber_mesh, None))}
     save_json(out_json, result)
     return {role: result[role]["frame"] for role in result}
 
@@ -84,11 +92,16 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
     dubber_track = smooth_track(load_track(dubber_mesh), smoothing)
     ref = refs["actor"]["frame"]
     reference_image = np.array(actor[ref])
+    reference_points = actor_track.points[ref].astype(np.float64)
     h, w = reference_image.shape[:2]
+    mouths = MouthLibrary(actor_track.points, actor_track.valid, reference_points)
+    sources: list[int] = []
     with FrameWriter(out_frames, len(dubber), h, w) as writer:
-        for frame, _ in render_virtual_dubber(reference_image, actor_track.points[ref].astype(np.float64), dubber,
-                                              dubber_track.points, dubber_track.valid, refs["dubber"]["frame"], cfg):
+        for frame, _ in render_virtual_dubber(reference_image, reference_points, dubber, dubber_track.points,
+                                              dubber_track.valid, refs["dubber"]["frame"], cfg, actor, mouths,
+                                              sources=sources):
             writer.write(frame)
+    log_mouth_sources(shot, "virtual dubber", sources)
 
 
 def virtual_dubber_sheet(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
@@ -227,6 +240,26 @@ def masks(shot: str, actor_crops_path: Path, composite_frames: Path, aligned_mes
     return {"frames": t_count, "valid": int(valid.sum())}
 
 
+def self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path: Path, override: int | None,
+               out_pairs: Path, settings: dict) -> dict:
+    """The self-reenactment pairs of a shot (:mod:`vdub.self_reenactment`): actor side only.
+
+    settings: the config sections ``self_reenactment``, ``builtin_dubber``, ``align``,
+    ``smoothing``, ``face_mesh``, ``masks`` and ``reference``. The actor's reference frame is
+    picked here exactly as the ``reference`` stage picks it (same scores, same override), so
+    that these pairs never wait for, nor re-run with, a dubber take.
+    """
+    from .self_reenactment import SelfPairsConfig, build_self_pairs
+
+    ref = pick_reference(shot, "actor", actor_frames, load_track(actor_mesh), override,
+                         ReferenceConfig.from_dict(settings["reference"]))["frame"]
+    return build_self_pairs(shot, actor_frames, actor_mesh, actor_crops_path, ref, out_pairs,
+                            SelfPairsConfig.from_dict(settings["self_reenactment"]),
+                            VirtualDubberConfig.from_dict(settings["builtin_dubber"]),
+                            AlignConfig.from_dict(settings["align"]), SmoothingConfig.from_dict(settings["smoothing"]),
+                            FaceMeshConfig.from_dict(settings["face_mesh"]), MaskConfig.from_dict(settings["masks"]))
+
+
 def _swapper_configs(settings: dict):
     from .swapper.losses import LossWeights
     from .swapper.network import SwapperConfig
@@ -242,15 +275,45 @@ def resume_path_for(out_model: Path) -> Path:
     return out_model.with_name(out_model.name + ".resume")
 
 
+def _without(arrays: tuple[np.ndarray, ...], rows: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The given rows (frame indices) of each array, less the held-out frames."""
+    keep = np.setdiff1d(rows, held)
+    return tuple(a[keep] for a in arrays)
+
+
+def _self_pair_data(pairs_paths: list[Path], crops_paths: list[Path], use: bool
+                    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, list[np.ndarray]]:
+    """Training pairs of several shots, concatenated (None unless ``use``), and each shot's held-out frames.
+
+    The held-out frames are kept out of training whether or not the pairs are used, so that
+    their score is never of frames the network has seen. ``pairs_paths`` empty: no pairs
+    and nothing held out.
+    """
+    from .self_reenactment import training_pairs
+
+    if not pairs_paths:
+        return None, [np.zeros(0, np.int64) for _ in crops_paths]
+    parts, held = [], []
+    for pairs_path, crops_path in zip(pairs_paths, crops_paths, strict=True):
+        pairs, shot_held = training_pairs(load_npz(pairs_path), load_npz(crops_path))
+        parts.append(pairs)
+        held.append(shot_held)
+    if not use:
+        return None, held
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3)), held  # type: ignore[return-value]
+
+
 def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, settings: dict,
-                  init_model: Path | None = None) -> dict:
+                  init_model: Path | None = None, self_pairs: Path | None = None) -> dict:
     """Train the identity-swapping network on the shot's actor and composite crops.
 
     The actor decoder learns to reconstruct actor crops, the dubber decoder the composite
     crops (actor frame + lower part of the aligned virtual dubber): the very input it
     reenacts later. Frames without a face in both are left out. With ``init_model`` (the
     actor's model, see :func:`train_actor`, or the generic pretrained one) the run
-    fine-tunes from it.
+    fine-tunes from it. With ``self_pairs`` (:mod:`vdub.self_reenactment`) the held-out
+    frames are kept out of every actor-side example, and ``train.self_pair_share`` of the
+    actor decoder's batches are self-reenactment pairs.
     """
     from .swapper.train import train_swapper as train
 
@@ -259,21 +322,35 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     valid = data["valid"]
     if valid.sum() < 2:
         raise ShotError(shot, crops_path, f"only {int(valid.sum())} frames with a face: nothing to train on")
-    summary = train(data["actor"][valid], data["actor_masks"][valid], data["composite"][valid],
-                    data["composite_masks"][valid], net_cfg, train_cfg, weights, out_model,
-                    resume_path_for(out_model), out_losses, init_from=init_model)
-    log.info("shot %s: swapper trained%s: %s", shot, f" from {init_model}" if init_model else "", summary)
+    pairs, (held,) = _self_pair_data([self_pairs] if self_pairs else [], [crops_path],
+                                     use=train_cfg.self_pair_share > 0)
+    rows = np.flatnonzero(valid)
+    actor, actor_masks = _without((data["actor"], data["actor_masks"]), rows, held)
+    summary = train(actor, actor_masks, data["composite"][valid], data["composite_masks"][valid], net_cfg, train_cfg,
+                    weights, out_model, resume_path_for(out_model), out_losses, init_from=init_model,
+                    self_pairs=pairs)
+    log.info("shot %s: swapper trained%s (%d frames held out): %s", shot,
+             f" from {init_model}" if init_model else "", len(held), summary)
     return summary
 
 
 def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, settings: dict, out_model: Path,
-                          out_losses: Path, init_model: Path | None) -> dict:
-    """Train both decoders to reconstruct the same crops (N x S x S x 3, masks N x 3 x S x S)."""
+                          out_losses: Path, init_model: Path | None,
+                          self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
+    """Train both decoders to reconstruct the same crops (N x S x S x 3, masks N x 3 x S x S).
+
+    Without ``self_pairs`` (generic pretraining has no video to build them from) the
+    preset's self-pair share is ignored.
+    """
+    import dataclasses
+
     from .swapper.train import train_swapper as train
 
     net_cfg, train_cfg, weights = _swapper_configs(settings)
+    if self_pairs is None:
+        train_cfg = dataclasses.replace(train_cfg, self_pair_share=0.0)
     return train(crops, crop_masks_, crops, crop_masks_, net_cfg, train_cfg, weights, out_model,
-                 resume_path_for(out_model), out_losses, init_from=init_model)
+                 resume_path_for(out_model), out_losses, init_from=init_model, self_pairs=self_pairs)
 
 
 def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, settings: dict, mask_cfg: MaskConfig) -> dict:
@@ -291,110 +368,44 @@ def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, settings: dict,
 
 
 def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, settings: dict,
-                init_model: Path | None = None) -> dict:
+                init_model: Path | None = None, self_pairs: list[Path] | None = None) -> dict:
     """The per-actor model: both decoders learn the actor's own crops from all of the actor's shots.
 
     No dubber take enters it, so a new take re-trains only the shot's short fine-tune. The
     dubber decoder starts from the actor's face, which is what the composites mostly are.
-    ``init_model``: the generic pretrained model, when there is one.
+    ``init_model``: the generic pretrained model, when there is one. ``self_pairs``: each
+    shot's self-reenactment pairs (in the order of ``crops_paths``), mixed into the actor
+    decoder's batches; their held-out frames are left out.
     """
+    _, train_cfg, _ = _swapper_configs(settings)
+    pairs, held = _self_pair_data(list(self_pairs or []), crops_paths, use=train_cfg.self_pair_share > 0)
     crops, crop_masks_ = [], []
-    for path in crops_paths:
+    for path, shot_held in zip(crops_paths, held):
         data = load_npz(path)
-        valid = data["valid"].astype(bool)
-        crops.append(data["actor"][valid])
-        crop_masks_.append(data["actor_masks"][valid])
+        own, own_masks = _without((data["actor"], data["actor_masks"]), np.flatnonzero(data["valid"]), shot_held)
+        crops.append(own)
+        crop_masks_.append(own_masks)
     crops_all, masks_all = np.concatenate(crops), np.concatenate(crop_masks_)
     if len(crops_all) < 2:
         raise ShotError(None, crops_paths[0] if crops_paths else None,
                         f"actor '{actor}': only {len(crops_all)} frames with a face over {len(crops_paths)} shots")
-    summary = _train_on_one_subject(crops_all, masks_all, settings, out_model, out_losses, init_model)
+    summary = _train_on_one_subject(crops_all, masks_all, settings, out_model, out_losses, init_model, pairs)
     log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
              summary)
     return summary
 
 
-def _paste_heads(actor: np.ndarray, heads: np.ndarray, masks: np.ndarray, reference_crops: np.ndarray,
-                 boxes: np.ndarray, valid: np.ndarray, points: np.ndarray, cfg: StabiliseConfig,
-                 out_frames: Path) -> dict:
-    """Colour-match and stabilise each head crop against the actor's, paste it (invalid frames pass).
-
-    actor: T x H x W x 3 frames; heads: T x S x S x 3 head crops; masks: T x 3 x M x M uint8
-    (head, eyes, mouth); reference_crops: T x R x R x 3 actor crops; boxes: T x 3; valid: T;
-    points: T x 478 x 2 actor mesh in crop units. The Lab shift is measured per frame inside
-    the head mask and smoothed over ``cfg.colour_window`` frames, so the pasted head neither
-    differs in colour from the actor's nor flickers with the per-frame estimate; then the
-    still part of the head is stabilised (:mod:`vdub.stabilise`). Returns the mean
-    head-colour difference (CIE76 of the Lab means inside the mask, crop resolution) before
-    and after the correction.
-    """
-    import functools
-
-    import cv2
-
-    from .metrics import mean_lab_difference
-    from .reenact import apply_colour_shift, colour_shift, paste_head
-    from .stabilise import align_to, gaussian_taps, stabilised, still_weight
-
-    t_count, h, w = actor.shape[:3]
-    size = heads.shape[1]
-
-    def at_size(mask: np.ndarray) -> np.ndarray:
-        mask = mask.astype(np.float32) / 255.0
-        return mask if mask.shape[0] == size else cv2.resize(mask, (size, size), interpolation=cv2.INTER_LINEAR)
-
-    def reference(t: int) -> np.ndarray:
-        ref = reference_crops[t]
-        return ref if ref.shape[0] == size else cv2.resize(ref, (size, size), interpolation=cv2.INTER_AREA)
-
-    # Two passes (the shifts are smoothed over the whole shot before any frame is pasted);
-    # per-frame resizes are redone rather than kept, so memory does not grow with T.
-    shifts = np.zeros((t_count, 3))
-    measured = np.zeros(t_count, bool)
-    for t in np.flatnonzero(valid):
-        shift = colour_shift(heads[t], reference(t), at_size(masks[t, 0]))
-        if shift is not None:
-            shifts[t], measured[t] = shift, True
-    shifts = savgol_track(shifts, measured, cfg.colour_window, order=1)
-
-    @functools.lru_cache(maxsize=cfg.stabilise_window + 1)
-    def corrected(t: int) -> np.ndarray:
-        return apply_colour_shift(heads[t], shifts[t] if measured[t] else None)
-
-    def aligned(source: int, target: int) -> np.ndarray | None:
-        if not 0 <= source < t_count or not valid[source]:
-            return None
-        return align_to(corrected(source), points[source], points[target])
-
-    taps, half = gaussian_taps(cfg.stabilise_window), cfg.stabilise_window // 2
-    before, after = [], []
-    with FrameWriter(out_frames, t_count, h, w) as writer:
-        for t in range(t_count):
-            frame = np.array(actor[t])
-            if valid[t]:
-                head_mask, ref = at_size(masks[t, 0]), reference(t)
-                head = corrected(t)
-                if cfg.stabilise_window > 1:
-                    weight = still_weight(points[t], size, at_size(masks[t, 1]), cfg.stabilise_ramp)
-                    head = stabilised(head, [aligned(t + k, t) for k in range(-half, half + 1)], taps, weight)
-                before.append(mean_lab_difference(heads[t], ref, head_mask > 0.5))
-                after.append(mean_lab_difference(head, ref, head_mask > 0.5))
-                # The paste uses the mask at its own resolution, so the blended region is the
-                # same whatever the head's resolution (the evaluation's "outside the head").
-                frame = paste_head(frame, head, masks[t, 0].astype(np.float32) / 255.0, boxes[t])
-            writer.write(frame)
-    return {"head_delta_e_before": float(np.nanmean(before)) if before else float("nan"),
-            "head_delta_e_after": float(np.nanmean(after)) if after else float("nan")}
-
-
-def reenact(shot: str, actor_frames: Path, crops_path: Path, model_path: Path, out_swapped: Path,
-            out_frames: Path, cfg: StabiliseConfig) -> None:
+def reenact(shot: str, actor_frames: Path, composite_frames: Path, crops_path: Path, model_path: Path,
+            out_swapped: Path, out_frames: Path, cfg: StabiliseConfig, detail: float = 0.0) -> None:
     """Composite crops through the actor decoder; paste the whole head back with the head mask.
 
     Writes the swapped head crops (T x S x S x 3, the super-resolution stage's input) and
-    the frames with the heads pasted at crop resolution (the pipeline without SR).
+    the frames with the heads pasted at crop resolution (the pipeline without SR);
+    ``detail`` chooses the paste (:mod:`vdub.paste`: 0 the paper's, 1 the corrective one on
+    the full-resolution composite frames).
     """
     from .io import save_frames
+    from .paste import paste_heads
     from .swapper.train import load_swapper, swap
 
     data = load_npz(crops_path)
@@ -402,8 +413,9 @@ def reenact(shot: str, actor_frames: Path, crops_path: Path, model_path: Path, o
     head_masks = data["composite_masks"][:, 0]
     swapped = swap(model, data["composite"], head_masks, decoder="actor")
     save_frames(out_swapped, swapped)
-    colour = _paste_heads(load_frames(actor_frames), swapped, data["composite_masks"], data["actor"], data["boxes"],
-                          data["valid"], data["actor_points"], cfg, out_frames)
+    colour = paste_heads(load_frames(actor_frames), swapped, data["composite_masks"], data["actor"], data["boxes"],
+                         data["valid"], data["actor_points"], cfg, out_frames, detail=detail,
+                         composite=load_frames(composite_frames), inputs=data["composite"])
     log.info("shot %s: head colour vs actor (Lab, CIE76) %.2f before, %.2f after correction", shot,
              colour["head_delta_e_before"], colour["head_delta_e_after"])
 
@@ -500,34 +512,47 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
     return summary
 
 
-def super_resolution(shot: str, actor_frames: Path, crops_path: Path, model_path: Path, swapped_path: Path,
-                     out_frames: Path, settings: dict) -> dict:
+def super_resolution(shot: str, actor_frames: Path, composite_frames: Path, crops_path: Path, model_path: Path,
+                     swapped_path: Path, out_frames: Path, settings: dict) -> dict:
     """Identity-specific SR, paste: the swapped heads upscaled and pasted at full resolution.
 
-    Colour-matched and stabilised like the reenactment (``settings["reenact"]``); returns
-    the head's Lab colour difference to the actor before and after the correction.
+    Colour-matched and stabilised like the reenactment (``settings["reenact"]``) and pasted
+    by ``settings["detail"]`` (:mod:`vdub.paste`): in the corrective form the upscaler's
+    output for the network's input is upscaled too, so that only the network's change,
+    at the upscaler's resolution, is added to the full-resolution composite. Returns the
+    head's Lab colour difference to the actor before and after the correction.
     """
+    from .paste import paste_heads
     from .super_resolution import load_sr, upscale
 
+    detail = float(settings.get("detail", 0.0))
     model = load_sr(model_path, device="auto")
     out_size = int(model.config.out_size)
     actor = load_frames(actor_frames)
     data = load_npz(crops_path)
     boxes = data["boxes"]
     swapped = load_frames(swapped_path)
-    # The upscaled heads go through a scratch file beside the output and the actor's crops
+    # The upscaled heads go through scratch files beside the output and the actor's crops
     # are cut when used, so memory does not grow with the shot (0.8 MB a frame at 512 px).
-    scratch = Path(out_frames).with_name("upscaled.tmp.npy")
+    scratch = {"heads": Path(out_frames).with_name("upscaled.tmp.npy"),
+               "inputs": Path(out_frames).with_name("upscaled_inputs.tmp.npy")}
+    sources = {"heads": swapped, "inputs": data["composite"] if detail > 0 else None}
     try:
-        with FrameWriter(scratch, len(swapped), out_size, out_size) as writer:
-            for start in range(0, len(swapped), 32):
-                for head in upscale(model, np.asarray(swapped[start:start + 32])):
-                    writer.write(head)
-        colour = _paste_heads(actor, load_frames(scratch), data["composite_masks"],
-                              _LazyCrops(actor, boxes, out_size), boxes, data["valid"], data["actor_points"],
-                              StabiliseConfig.from_dict(settings["reenact"]), out_frames)
+        for name, crops in sources.items():
+            if crops is None:
+                continue
+            with FrameWriter(scratch[name], len(crops), out_size, out_size) as writer:
+                for start in range(0, len(crops), 32):
+                    for head in upscale(model, np.asarray(crops[start:start + 32])):
+                        writer.write(head)
+        colour = paste_heads(actor, load_frames(scratch["heads"]), data["composite_masks"],
+                             _LazyCrops(actor, boxes, out_size), boxes, data["valid"], data["actor_points"],
+                             StabiliseConfig.from_dict(settings["reenact"]), out_frames, detail=detail,
+                             composite=load_frames(composite_frames) if detail > 0 else None,
+                             inputs=load_frames(scratch["inputs"]) if detail > 0 else None)
     finally:
-        scratch.unlink(missing_ok=True)
+        for path in scratch.values():
+            path.unlink(missing_ok=True)
     log.info("shot %s: SR head colour vs actor (Lab, CIE76) %.2f before, %.2f after correction", shot,
              colour["head_delta_e_before"], colour["head_delta_e_after"])
     return colour
@@ -548,13 +573,17 @@ def mux(shot: str, frames_path: Path, audio_path: Path, info_path: Path, out_vid
 
 
 def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_mesh: Path, crops_path: Path,
-             out_json: Path, cfg: FaceMeshConfig, eval_cfg: EvaluationConfig) -> dict:
+             out_json: Path, cfg: FaceMeshConfig, eval_cfg: EvaluationConfig, model_path: Path | None = None,
+             pairs_path: Path | None = None, detail: float = 0.0) -> dict:
     """The shot's metric table: every variant (actor, composite, reenact, output) against the actor and dubber.
 
     frames_paths: variant -> frames file (:data:`vdub.evaluation.VARIANTS`); the variants
-    other than the actor are face-tracked here for LMD, flicker and identity.
+    other than the actor are face-tracked here for LMD, flicker and identity. With the
+    swapper (``model_path``) and the self-reenactment pairs (``pairs_path``), the held-out
+    pairs are repaired by the network, pasted with ``detail`` and scored against the real
+    frames (``self_reenactment`` in the result).
     """
-    from .evaluation import VARIANTS, evaluate_shot
+    from .evaluation import VARIANTS, evaluate_shot, self_reenactment_scores
 
     frames = {v: load_frames(frames_paths[v]) for v in VARIANTS}
     for v, arr in frames.items():
@@ -567,6 +596,12 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
     scores = evaluate_shot(frames, tracks, load_track(dubber_mesh), load_npz(crops_path), eval_cfg)
     result = {"shot": shot, "frames": t_count, "frames_with_face_output": int(tracks["output"].valid.sum()),
               **scores}
+    if model_path is not None and pairs_path is not None:
+        result["self_reenactment"] = self_reenactment_scores(model_path, load_npz(pairs_path), load_npz(crops_path),
+                                                             detail, eval_cfg)
+        held = result["self_reenactment"]
+        log.info("shot %s: held-out self-reenactment (%d frames), lower-face PSNR/SSIM: composite %s, repaired %s",
+                 shot, len(held["frames"]), held["composite"], held["repaired"])
     save_json(out_json, result)
     for v, row in result["table"].items():
         log.info("shot %s: %-9s %s", shot, v, ", ".join(f"{k} {'n/a' if x is None else f'{x:.3f}'}"

@@ -69,6 +69,15 @@ METRICS = {
     "identity": MetricInfo("identity dist.", "", "lower", 3, "face-embedding distance to the actor's face"),
     "head_delta_e": MetricInfo("head ΔE", "Lab", "lower", 2,
                                "colour difference of the head's skin against the actor's in the same frame"),
+    "mouth_delta_e": MetricInfo("mouth ΔE", "Lab", "lower", 2,
+                                "colour of the open inner mouth (teeth, tongue) against the actor's own open mouths"),
+}
+
+#: Variants of the held-out self-reenactment score (metrics.json ``self_reenactment``).
+SELF_REENACTMENT_VARIANTS = {
+    "composite": "the network's input: the actor's reference driven by the actor's own track, composited",
+    "network": "the network's own output, upscaled",
+    "repaired": "the network's repair pasted as inference pastes it",
 }
 
 #: Where the metrics of an older metrics.json (flat keys, no ``table``) sit: (variant, metric) -> key.
@@ -405,6 +414,26 @@ def _holdout_html(holdout: Mapping[str, Any]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
+def _self_reenactment_html(scores: Mapping[str, Any]) -> str:
+    """The held-out self-reenactment scores: composite, network and repair against the real frames."""
+    rows = []
+    for name, label in SELF_REENACTMENT_VARIANTS.items():
+        row = scores.get(name)
+        if not isinstance(row, Mapping):
+            continue
+        cells = "".join(f"<td>{format_value(m, _number(row.get(m)))}</td>" for m in ("psnr", "ssim", "lpips"))
+        rows.append(f'<tr><td class="rowname" title="{escape(label)}">{escape(name)}</td>{cells}</tr>')
+    if not rows:
+        return _missing("held-out self-reenactment scores")
+    frames = scores.get("frames")
+    count = f"{len(frames)} held-out frames" if isinstance(frames, list) else "held-out frames"
+    return (f"<p>Self-reenactment against the real actor frames ({count}, never trained on), lower face "
+            "(PSNR, SSIM) and head crop (LPIPS): the one measure against a true answer.</p>"
+            '<table class="metrics"><thead><tr><th class="rowname">variant</th><th>PSNR (dB) '
+            "<span class=hint>&uarr;</span></th><th>SSIM <span class=hint>&uarr;</span></th><th>LPIPS "
+            f"<span class=hint>&darr;</span></th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
 def _frame_ranges(frames: list[int]) -> str:
     """Frame numbers as compact ranges: [3, 4, 5, 9] -> '3-5, 9'."""
     runs: list[list[int]] = []
@@ -476,6 +505,8 @@ def _shot_section(shot: str, files: Mapping[str, Path], out_dir: Path, cfg: Repo
               if key in files and files[key].is_file()]
     png = loss_plot(curves)
     parts.append(_img(data_uri(png, "image/png"), f"{shot} loss curves") if png else _missing("loss curves"))
+    if isinstance(metrics.get("self_reenactment"), Mapping):
+        parts.append(_self_reenactment_html(metrics["self_reenactment"]))
     holdout = files.get("holdout")
     if holdout is not None and holdout.is_file():
         parts.append(_holdout_html(load_json(holdout)))

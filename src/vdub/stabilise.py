@@ -90,11 +90,13 @@ def stabilised(head: np.ndarray, neighbours: list[np.ndarray | None], taps: np.n
                weight: np.ndarray) -> np.ndarray:
     """One frame's head with its still part replaced by the average of its aligned neighbours.
 
-    head: S x S x 3 uint8 (this frame's colour-corrected swapped head); neighbours: the W
+    head: S x S x 3 uint8 (this frame's colour-corrected swapped head), or float32 (a
+    residual: the corrective paste stabilises the network's change); neighbours: the W
     heads of frames t - W//2 .. t + W//2 moved onto this frame's pose (S x S x 3 float32,
     from :func:`align_to`; this frame's own head among them), None where a frame is
     outside the shot or has no face (its tap is dropped and the rest renormalised);
-    taps: W weights; weight: S x S still weight in [0, 1]. Returns S x S x 3 uint8.
+    taps: W weights; weight: S x S still weight in [0, 1]. Returns S x S x 3 of ``head``'s
+    dtype (uint8 rounded and clipped).
     """
     total = np.zeros(head.shape, np.float32)
     norm = 0.0
@@ -106,4 +108,6 @@ def stabilised(head: np.ndarray, neighbours: list[np.ndarray | None], taps: np.n
         return head
     w = weight[..., None]
     out = head.astype(np.float32) * (1.0 - w) + (total / np.float32(norm)) * w
+    if head.dtype != np.uint8:
+        return out.astype(head.dtype)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)

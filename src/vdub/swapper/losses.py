@@ -7,6 +7,12 @@ Per region R in {head, eyes, mouth} with soft mask M_R:
 and per decoder ``L = L_head + lambda_1 L_eyes + lambda_2 L_mouth`` (2). The total loss is
 ``L_actor + L_dubber``. The MSE is the mean over every pixel of the masked images, as the
 equation is written, so a small region contributes in proportion to its area.
+
+``area_normalised`` (not in the paper) averages each region's terms over the region
+itself instead: SSIM of the images weighted by the mask, MSE divided by the mask's area.
+At small crops the paper's form lets a mouth of 10 x 5 pixels vanish into a 64 x 64 mean
+(SSIM of two nearly all-black masked images is close to 1 whatever the mouth does); the
+area-normalised form weighs the mouth by what happens inside it, whatever its size.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class LossWeights(Settings):
     lambda_mouth: float = 0.01  # lambda_mouth: MSE weight of L_mouth (paper: 0.01)
     lambda_1: float = 1.0  # lambda_1: weight of L_eyes in L_actor / L_dubber
     lambda_2: float = 4.0  # lambda_2: weight of L_mouth in L_actor / L_dubber (paper: 4)
+    area_normalised: bool = False  # region terms averaged over the region, not the image (paper: False)
 
 
 
@@ -79,14 +86,23 @@ def ssim(
     return ssim_map(a, b, window_size, sigma, data_range).mean()
 
 
-def region_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, mse_weight: float) -> torch.Tensor:
+def region_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, mse_weight: float,
+                area_normalised: bool = False, window_size: int = 11) -> torch.Tensor:
     """Eq. (1) for one region: 0.5 (1 - SSIM(I M, I' M)) + lambda MSE(I M, I' M).
 
     ``pred``, ``target``: B x 3 x S x S in [0, 1]; ``mask``: B x 1 x S x S in [0, 1].
+    ``area_normalised``: SSIM map of the unmasked images averaged with the mask as weights,
+    and the squared error averaged over the mask's area (see the module docstring).
     Returns a scalar.
     """
-    p, t = pred * mask, target * mask
-    return 0.5 * (1 - ssim(p, t)) + mse_weight * F.mse_loss(p, t)
+    if not area_normalised:
+        p, t = pred * mask, target * mask
+        return 0.5 * (1 - ssim(p, t)) + mse_weight * F.mse_loss(p, t)
+    r = window_size // 2
+    weight = mask[..., r:-r, r:-r]  # the SSIM map covers only windows inside the image
+    ssim_term = (ssim_map(pred, target, window_size) * weight).sum() / (3 * weight.sum()).clamp_min(1e-6)
+    mse_term = (mask * (pred - target) ** 2).sum() / (3 * mask.sum()).clamp_min(1e-6)
+    return 0.5 * (1 - ssim_term) + mse_weight * mse_term
 
 
 def decoder_loss(
@@ -102,6 +118,7 @@ def decoder_loss(
         raise ValueError(f"masks must be B x 3 (head, eyes, mouth) x S x S, got {tuple(masks.shape)}")
     pred, target, masks = pred.float(), target.float(), masks.float()
     mse_weight = {"head": weights.lambda_head, "eyes": weights.lambda_eyes, "mouth": weights.lambda_mouth}
-    terms = {r: region_loss(pred, target, masks[:, i : i + 1], mse_weight[r]) for i, r in enumerate(REGIONS)}
+    terms = {r: region_loss(pred, target, masks[:, i : i + 1], mse_weight[r], weights.area_normalised)
+             for i, r in enumerate(REGIONS)}
     terms["total"] = terms["head"] + weights.lambda_1 * terms["eyes"] + weights.lambda_2 * terms["mouth"]
     return terms

@@ -6,6 +6,18 @@ decoder and the dubber crops through the dubber decoder, and minimises
 ``L_total = L_actor + L_dubber`` (eq. 2) for reconstructing each input. The input is the
 crop concatenated with its soft head mask.
 
+Self-reenactment pairs (not in the paper; ``self_pair_share`` > 0): a share of the actor
+decoder's batch is the actor's reference driven by the actor's own face track, composited
+exactly like the dubbed composites, with the real actor frame as the target
+(:mod:`vdub.self_reenactment`). They are the only examples whose input differs from their
+target in the way a dubbed composite differs from a real frame, so they are what teaches a
+corrective network (``input_skip`` > 0) to repair a composite.
+
+Convergence in a short budget: a linear learning-rate warm-up over ``warmup`` steps and a
+cosine decay to ``lr_final`` times the rate, and after training the batch-norm statistics
+re-estimated over ``bn_recalibration`` batches (their running averages lag the weights,
+which move fast under a short schedule). The paper's numbers switch all three off.
+
 The training stage is resumable: a checkpoint beside the final model is rewritten every
 ``checkpoint_every`` steps and on SIGTERM/SIGINT, and resumed only when it was written for
 the same crops, masks and settings (see :mod:`vdub.checkpoint`).
@@ -18,6 +30,7 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import random
 import sys
 import time
@@ -63,6 +76,10 @@ class TrainConfig(Settings):
     seed: int = 0  # seeds init, batch sampling and augmentation (bit-exact on CPU)
     max_shift: float = 0.03  # random translation of crop and masks, up to this fraction of the crop side
     colour_jitter: float = 0.0  # per-channel gain in 1 +- x and offset in +- x/2 (0 = off)
+    warmup: int = 0  # steps of linear learning-rate warm-up from 0 (paper: none)
+    lr_final: float = 1.0  # learning rate at the last step / lr, cosine decay (1.0: constant, the paper)
+    bn_recalibration: int = 0  # batches that re-estimate batch-norm statistics after training (0: keep them)
+    self_pair_share: float = 0.0  # share of the actor decoder's batch from self-reenactment pairs (0: none)
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
     amp: bool = True  # bf16 autocast of the network (CUDA only; the loss stays float32)
     channels_last: bool = True  # NHWC memory layout for faster convolutions (CUDA only)
@@ -73,11 +90,25 @@ class TrainConfig(Settings):
             raise ValueError(f"invalid batch_size/iterations/checkpoint_every/log_every: {self}")
         if not 0 <= self.max_shift < 0.5 or self.colour_jitter < 0:
             raise ValueError(f"invalid max_shift/colour_jitter: {self}")
+        if self.warmup < 0 or not 0 < self.lr_final <= 1 or self.bn_recalibration < 0:
+            raise ValueError(f"invalid warmup/lr_final/bn_recalibration: {self}")
+        if not 0 <= self.self_pair_share <= 1:
+            raise ValueError(f"self_pair_share must be in [0, 1], got {self.self_pair_share}")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimiser step ``step`` (1-based): warm-up, then cosine decay to ``lr_final``."""
+        warm = min(1.0, step / self.warmup) if self.warmup else 1.0
+        if self.lr_final >= 1.0 or self.iterations <= 1:
+            return self.lr * warm
+        progress = min(max((step - 1) / (self.iterations - 1), 0.0), 1.0)
+        decay = self.lr_final + (1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.lr * warm * decay
 
 
 
 # Settings that change what is computed; the rest (length, logging, device) may change on resume.
-_FINGERPRINT_TRAIN_FIELDS = ("batch_size", "lr", "betas", "seed", "max_shift", "colour_jitter", "amp")
+_FINGERPRINT_TRAIN_FIELDS = ("batch_size", "lr", "betas", "seed", "max_shift", "colour_jitter", "amp", "warmup",
+                             "lr_final", "self_pair_share")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -125,10 +156,13 @@ def training_fingerprint(
     init_digest: str | None = None,
 ) -> str:
     """Identify a training run by its data and the settings that change its result."""
+    train = {k: getattr(train_cfg, k) for k in _FINGERPRINT_TRAIN_FIELDS}
+    if train_cfg.lr_final < 1.0:
+        train["iterations"] = train_cfg.iterations  # the decay's length shapes every step's rate
     summary = {
         "arrays": [_array_digest(a) for a in arrays],
         "net": asdict(net_cfg),
-        "train": {k: getattr(train_cfg, k) for k in _FINGERPRINT_TRAIN_FIELDS},
+        "train": train,
         "loss": asdict(loss_weights),
         "init": init_digest,
     }
@@ -153,32 +187,59 @@ def _random_shift(batch: torch.Tensor, max_px: int) -> torch.Tensor:
     return torch.stack([padded[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(offsets)])
 
 
-def _colour_jitter(rgb: torch.Tensor, amount: float) -> torch.Tensor:
-    """Per-sample, per-channel gain 1 +- amount and offset +- amount/2. B x 3 x S x S -> same."""
-    b = rgb.shape[0]
-    gain = 1 + amount * (2 * torch.rand(b, 3, 1, 1) - 1)
-    offset = 0.5 * amount * (2 * torch.rand(b, 3, 1, 1) - 1)
-    return (rgb * gain.to(rgb.device) + offset.to(rgb.device)).clamp(0, 1)
+def _colour_jitter(amount: float, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-sample, per-channel gain 1 +- amount and offset +- amount/2, the same for every image given.
+
+    images: B x 3 x S x S each (an input and its target move together). Returns them jittered.
+    """
+    b = images[0].shape[0]
+    gain = (1 + amount * (2 * torch.rand(b, 3, 1, 1) - 1)).to(images[0].device)
+    offset = (0.5 * amount * (2 * torch.rand(b, 3, 1, 1) - 1)).to(images[0].device)
+    return tuple((im * gain + offset).clamp(0, 1) for im in images)
+
+
+def _draw(data: torch.Tensor, n: int, cfg: TrainConfig) -> torch.Tensor:
+    """``n`` samples (with replacement) of a T x C x S x S uint8 tensor, shifted: n x C x S x S float in [0, 1]."""
+    idx = torch.randint(0, data.shape[0], (n,))
+    batch = data[idx.to(data.device)].float() / 255
+    max_px = round(cfg.max_shift * data.shape[-1])
+    return _random_shift(batch, max_px) if max_px > 0 else batch
 
 
 def _sample_batch(
-    data: torch.Tensor, cfg: TrainConfig
+    data: torch.Tensor, cfg: TrainConfig, pairs: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw a batch (with replacement) from a T x 6 x S x S uint8 tensor and augment it.
+
+    With ``pairs`` (N x 9 x S x S uint8: input RGB, target RGB, masks, from
+    :func:`stack_pairs`), ``round(cfg.self_pair_share * batch_size)`` samples come from
+    them instead: input and target differ, and one shift moves both.
 
     Returns the network input B x 4 x S x S (RGB + head mask), the target B x 3 x S x S and
     the loss masks B x 3 x S x S, all float in [0, 1]. Random numbers come from the global
     CPU generator, which the resume checkpoint saves and restores.
     """
-    idx = torch.randint(0, data.shape[0], (cfg.batch_size,))
-    batch = data[idx.to(data.device)].float() / 255
-    max_px = round(cfg.max_shift * data.shape[-1])
-    if max_px > 0:
-        batch = _random_shift(batch, max_px)
-    rgb, masks = batch[:, :3], batch[:, 3:]
+    n_pairs = round(cfg.self_pair_share * cfg.batch_size) if pairs is not None else 0
+    batch = _draw(data, cfg.batch_size - n_pairs, cfg)
+    inputs, targets, masks = batch[:, :3], batch[:, :3], batch[:, 3:]
+    if n_pairs:
+        drawn = _draw(pairs, n_pairs, cfg)
+        inputs = torch.cat([inputs, drawn[:, :3]])
+        targets = torch.cat([targets, drawn[:, 3:6]])
+        masks = torch.cat([masks, drawn[:, 6:]])
     if cfg.colour_jitter > 0:
-        rgb = _colour_jitter(rgb, cfg.colour_jitter)
-    return torch.cat([rgb, masks[:, :1]], dim=1), rgb, masks
+        inputs, targets = _colour_jitter(cfg.colour_jitter, inputs, targets)  # a pair stays a pair
+    return torch.cat([inputs, masks[:, :1]], dim=1), targets, masks
+
+
+def stack_pairs(inputs: np.ndarray, targets: np.ndarray, masks: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Self-reenactment pairs as one N x 9 x S x S uint8 tensor (input RGB, target RGB, masks) on ``device``.
+
+    inputs, targets: N x S x S x 3 uint8; masks: N x 3 x S x S uint8 (the target's head,
+    eyes, mouth; the head channel is also the input's mask).
+    """
+    rgb = [torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2) for a in (inputs, targets)]
+    return torch.cat([*rgb, torch.from_numpy(np.ascontiguousarray(masks))], dim=1).contiguous().to(device)
 
 
 def _train_step(
@@ -190,14 +251,20 @@ def _train_step(
     autocast: Callable[[], contextlib.AbstractContextManager],
     memory_format: torch.memory_format,
 ) -> dict[str, float]:
-    """One optimiser step on L_total = L_actor + L_dubber; returns the three losses."""
-    batches = {name: _sample_batch(data[name], train_cfg) for name in DECODERS}
-    x = torch.cat([batches[name][0] for name in DECODERS]).contiguous(memory_format=memory_format)
+    """One optimiser step on L_total = L_actor + L_dubber; returns the three losses.
+
+    ``data``: ``actor`` and ``dubber`` (T x 6 x S x S uint8) and, optionally, ``pairs``
+    (N x 9 x S x S: self-reenactment pairs mixed into the actor decoder's batch).
+    """
+    batches = {name: _sample_batch(data[name], train_cfg, data.get("pairs") if name == "actor" else None)
+               for name in DECODERS}
+    inputs = [batches[name][0].contiguous(memory_format=memory_format) for name in DECODERS]
+    x = torch.cat(inputs).contiguous(memory_format=memory_format)
     with autocast():
         # One pass through the shared part: its batch-norm statistics see both subjects,
         # as the actor decoder will at inference on virtual-dubber crops.
         h = model.shared(x).split(train_cfg.batch_size)
-        preds = {name: model.decode(part, name) for name, part in zip(DECODERS, h)}
+        preds = {name: model.decode(part, name, inp) for name, part, inp in zip(DECODERS, h, inputs)}
     losses = {
         name: decoder_loss(preds[name], batches[name][1], batches[name][2], weights)["total"] for name in DECODERS
     }
@@ -240,6 +307,7 @@ def train_swapper(
     loss_csv: str | Path,
     *,
     init_from: str | Path | None = None,
+    self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, Any]:
     """Train the identity-swapping network on actor and virtual-dubber head crops.
@@ -256,6 +324,9 @@ def train_swapper(
         loss_csv: per-step losses: step, loss_actor, loss_dubber, loss_total, seconds.
         init_from: optional saved model (same config) to start from, e.g. the per-actor
             model when training for a new dubber take.
+        self_pairs: optional self-reenactment pairs ``(inputs N x S x S x 3, targets
+            N x S x S x 3, masks N x 3 x S x S)``, all uint8; ``train_cfg.self_pair_share``
+            of each actor batch is drawn from them (ignored when the share is 0).
         on_step: called after every step with the step number and its losses.
 
     Returns:
@@ -268,12 +339,18 @@ def train_swapper(
     s = net_cfg.crop_size
     _check_subject(actor, actor_masks, s, "actor")
     _check_subject(dubber, dubber_masks, s, "dubber")
+    if train_cfg.self_pair_share == 0:
+        self_pairs = None
+    elif self_pairs is None:
+        raise ValueError("train.self_pair_share > 0 needs self-reenactment pairs")
+    else:
+        _check_subject(self_pairs[0], self_pairs[2], s, "self-reenactment input")
+        _check_subject(self_pairs[1], self_pairs[2], s, "self-reenactment target")
     out_model, resume_path, loss_csv = Path(out_model), Path(resume_path), Path(loss_csv)
     device = resolve_device(train_cfg.device)
     init_digest = None if init_from is None else _file_digest(Path(init_from))
-    fingerprint = training_fingerprint(
-        [actor, actor_masks, dubber, dubber_masks], net_cfg, train_cfg, loss_weights, init_digest
-    )
+    arrays = [actor, actor_masks, dubber, dubber_masks, *(self_pairs or ())]
+    fingerprint = training_fingerprint(arrays, net_cfg, train_cfg, loss_weights, init_digest)
 
     _seed_everything(train_cfg.seed)
     model = IdentitySwapper(net_cfg)
@@ -287,6 +364,8 @@ def train_swapper(
     model.to(device=device, memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas)
     data = {"actor": _stack_subject(actor, actor_masks, device), "dubber": _stack_subject(dubber, dubber_masks, device)}
+    if self_pairs is not None:
+        data["pairs"] = stack_pairs(*self_pairs, device)
 
     start, history, seconds_before = 0, [], 0.0
     resumed = load_checkpoint(resume_path, model, optimizer, fingerprint)
@@ -294,8 +373,9 @@ def train_swapper(
         start, extra = resumed
         history, seconds_before = list(extra["history"]), float(extra["seconds"])
     log.info(
-        "training swapper on %d actor / %d dubber crops of %d px, %d steps from %d on %s (%s parameters)",
-        len(actor), len(dubber), s, train_cfg.iterations, start, device, f"{parameter_counts(model)['total']:,}",
+        "training swapper on %d actor / %d dubber crops%s of %d px, %d steps from %d on %s (%s parameters)",
+        len(actor), len(dubber), f" / {len(self_pairs[0])} self-reenactment pairs" if self_pairs else "", s,
+        train_cfg.iterations, start, device, f"{parameter_counts(model)['total']:,}",
     )
 
     autocast = _autocast_factory(device, train_cfg.amp)
@@ -307,6 +387,8 @@ def train_swapper(
                mininterval=1.0 if sys.stderr.isatty() else 30.0)
     with stop_on_signals() as stop, bar:
         for step in range(start + 1, train_cfg.iterations + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = train_cfg.lr_at(step)
             losses = _train_step(model, optimizer, data, train_cfg, loss_weights, autocast, memory_format)
             elapsed = seconds_before + time.perf_counter() - t0
             history.append((step, losses["actor"], losses["dubber"], losses["total"], round(elapsed, 3)))
@@ -334,11 +416,47 @@ def train_swapper(
                 log.warning("stopped by signal %s at step %d; resume checkpoint %s", stop.signum, step, resume_path)
                 raise TrainingInterrupted(f"stopped at step {step}; resume from {resume_path}")
 
+    if train_cfg.bn_recalibration and history:
+        recalibrate_batch_norm(model, data, train_cfg, memory_format)
     provenance = {"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights)}
     save_model(out_model, model, net_cfg, extra=provenance)
     _write_loss_csv(loss_csv, history)
     resume_path.unlink(missing_ok=True)
     return _summary(history, start, train_cfg, model, device)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(
+    model: IdentitySwapper, data: dict[str, torch.Tensor], cfg: TrainConfig, memory_format: torch.memory_format
+) -> None:
+    """Re-estimate every batch-norm layer's running statistics with the final weights.
+
+    Runs ``cfg.bn_recalibration`` training-like batches (both subjects together, as in a
+    step) through the shared part with cumulative averaging, then restores each layer's
+    momentum. Random numbers come from a generator of their own, so the global ones (and a
+    resumed run's bit-exactness) are untouched. ``data`` as for :func:`_train_step`.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the recalibration batches
+    was_training = model.training
+    model.train()
+    cpu_state = torch.get_rng_state()
+    try:
+        torch.manual_seed(cfg.seed + 1)
+        for _ in range(cfg.bn_recalibration):
+            parts = [_sample_batch(data[name], cfg, data.get("pairs") if name == "actor" else None)[0]
+                     for name in DECODERS]
+            model.shared(torch.cat(parts).contiguous(memory_format=memory_format))
+    finally:
+        torch.set_rng_state(cpu_state)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
 
 
 def _summary(
