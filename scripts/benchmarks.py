@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 ORDER = ["demo_input", "ingest_actor", "ingest_dubber", "face_geometry_actor", "face_geometry_dubber", "reference",
-         "virtual_dubber", "virtual_dubber_sheet", "face_geometry_virtual_dubber", "align", "masks", "train_swapper",
-         "reenact", "train_sr", "super_resolution", "mux", "evaluate"]
+         "virtual_dubber", "virtual_dubber_sheet", "face_geometry_virtual_dubber", "align", "actor_crops", "masks",
+         "self_pairs", "train_swapper", "reenact", "train_sr", "super_resolution", "mux", "evaluate", "output_sheet",
+         "side_by_side"]
 
 
 def read(path: Path) -> tuple[float, float]:

@@ -201,7 +201,7 @@ def test_good_shot_is_dubbed_through_slurm(cluster):
     jobs = sacct_jobs(cluster["since"])
     rules = {re.sub(r"_wildcards_.*$", "", j["Comment"]).removeprefix("rule_") for j in jobs
              if of_shot(j["Comment"], "good") and j["State"] == "COMPLETED"}
-    for rule in ("ingest_actor", "ingest_dubber", "face_geometry", "virtual_dubber", "align", "masks",
+    for rule in ("ingest_actor", "ingest_dubber", "face_geometry", "virtual_dubber", "align", "masks", "self_pairs",
                  "train_swapper", "reenact", "train_sr", "super_resolution", "mux", "evaluate"):
         assert rule in rules, (rule, sorted(rules))
     gpu = {j["Comment"]: "gres/gpu=1" in j["AllocTRES"] for j in jobs if j["State"] == "COMPLETED"}

@@ -70,3 +70,25 @@ def test_turned_away_triangles_are_not_drawn(real_mesh):
             assert 0 < len(drawn) < len(triangles)
             depth = turned[drawn, 2].mean(axis=1)
             assert np.all(np.diff(depth) <= 1e-9), "drawn far (large z) to near"
+
+
+def test_composite_covers_an_actor_mouth_that_opens_higher_than_the_dub(actor_clip):
+    """The actor's own upper lip and teeth never show through the blend above a dub with a lower lip line.
+
+    The virtual dubber (a closed-mouth frame) is drawn onto the frame where the actor's mouth is
+    widest open: wherever the actor's mouth is (inner and outer contour), the composite is the
+    virtual dubber's face, fully.
+    """
+    frames, track = actor_clip
+    opening = lm.mouth_opening(np.nan_to_num(track.points))
+    wide, closed = int(np.argmax(opening)), int(np.argmin(np.where(track.valid, opening, np.inf)))
+    actor_frame, actor_points = frames[wide], track.points[wide].astype(np.float64)
+    vd_frame, vd_points = frames[closed], track.points[closed].astype(np.float64)
+    transform = Similarity(1.0, np.eye(3), (actor_points[lm.STABLE] - vd_points[lm.STABLE]).mean(axis=0))
+    triangles = triangulate(vd_points[:, :2])
+    _, composite, points, alpha = render_aligned(actor_frame, actor_points, vd_frame, vd_points, transform,
+                                                 AlignConfig(), triangles)
+    actor_mouth = polygon_mask(actor_frame.shape[:2], actor_points[lm.OUTER_LIPS, :2]) > 0.5
+    above_dub = actor_mouth & (np.arange(actor_frame.shape[0])[:, None] < points[0, 1])
+    assert above_dub.sum() > 20, "the actor's upper lip lies above the dub's"
+    assert alpha[actor_mouth].min() > 0.99, alpha[actor_mouth].min()

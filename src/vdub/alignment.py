@@ -17,8 +17,8 @@ from .face_mesh import FaceTrack
 from .geometry import Similarity, robust_umeyama
 from .settings import Settings
 from .smoothing import SmoothingConfig, savgol_track, smooth_mesh_track
-from .virtual_dubber import lower_face_weights
-from .warp import blend, feather, interpolate_vertex_values, piecewise_affine, rasterize, visible_triangles
+from .virtual_dubber import face_axis
+from .warp import blend, feather, piecewise_affine, rasterize, visible_triangles
 
 SCALE_MODES = ("frame", "smooth", "shot")
 
@@ -75,6 +75,17 @@ def stable_residual(aligned: np.ndarray, target: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(aligned[lm.STABLE, :2] - target[lm.STABLE, :2], axis=1)))
 
 
+def upper_lip_line(aligned_points: np.ndarray, actor_points: np.ndarray) -> float:
+    """The higher of the two upper lips along the aligned face's downward axis (pixels).
+
+    aligned_points, actor_points: 478 x 2+ meshes in the same frame. The actor's whole upper
+    lip contour counts (a raised corner too); the virtual dubber's by its top point.
+    """
+    down = face_axis(aligned_points)
+    actor_lip = float(np.min(actor_points[lm.OUTER_LIPS[:11], :2] @ down))
+    return min(float(aligned_points[0, :2] @ down), actor_lip)
+
+
 def render_aligned(actor_frame: np.ndarray, actor_points: np.ndarray, vd_frame: np.ndarray,
                    vd_points: np.ndarray, transform: Similarity, cfg: AlignConfig,
                    triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -110,11 +121,19 @@ def render_aligned(actor_frame: np.ndarray, actor_points: np.ndarray, vd_frame: 
     alpha = feather(coverage.astype(np.float32), radius)
     aligned[roi] = blend(base, face, alpha)
 
-    # Lower-face weight of every pixel, interpolated from the per-landmark weights over
-    # the mesh: 0 above the nose base, 1 from the upper lip down.
+    # Lower-face weight of every pixel: 0 above the nose base, 1 from the higher of the two
+    # upper lips down, evaluated per pixel along the face's downward axis (interpolating
+    # per-vertex weights over the mesh's triangles would leave the blend short of 1 inside
+    # triangles that span the lip line). Ending the ramp at the virtual dubber's own lip
+    # would let an actor's mouth that opens higher (raised upper lip, upper teeth) show
+    # through the blend: a second mouth above the dub.
+    down = face_axis(aligned_points)
+    nose_base = float(aligned_points[2, :2] @ down)
+    lip_top = upper_lip_line(aligned_points, actor_points)
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    x = np.clip((xs * down[0] + ys * down[1] - nose_base) / max(lip_top - nose_base, 1e-6), 0.0, 1.0)
     start = cfg.composite_from
-    ramp = np.clip((lower_face_weights(aligned_points) - start) / max(1.0 - start, 1e-6), 0, 1)
-    lower = interpolate_vertex_values(local, ramp, drawn, base.shape[:2], raster=raster)
+    lower = np.clip((x * x * (3.0 - 2.0 * x) - start) / max(1.0 - start, 1e-6), 0.0, 1.0).astype(np.float32)
     composite_alpha[roi] = alpha * lower
     composite[roi] = blend(base, face, composite_alpha[roi])
     return aligned, composite, aligned_points.astype(np.float32), composite_alpha

@@ -137,14 +137,18 @@ def lower_face_weights(points: np.ndarray) -> np.ndarray:
 
     points: 478 x 2+ of a (roughly upright) face. Returns 478 in [0, 1].
     """
-    right, left = lm.eye_centres(points[:, :2])
-    across = (left - right) / max(np.linalg.norm(left - right), 1e-6)
-    down = np.array([-across[1], across[0]])  # image y grows downwards
-    v = points[:, :2] @ down
+    v = points[:, :2] @ face_axis(points)
     nose_base = v[2]  # MediaPipe point 2: below the nose tip
     lip_top = v[0]  # upper lip, outer contour
     x = np.clip((v - nose_base) / max(lip_top - nose_base, 1e-6), 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
+
+
+def face_axis(points: np.ndarray) -> np.ndarray:
+    """Unit vector down the face (perpendicular to the eye line, image y down). points: 478 x 2+."""
+    right, left = lm.eye_centres(points[:, :2])
+    across = (left - right) / max(np.linalg.norm(left - right), 1e-6)
+    return np.array([-across[1], across[0]])
 
 
 def mouth_width(points: np.ndarray) -> float:
