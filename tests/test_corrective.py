@@ -178,3 +178,22 @@ def test_area_normalised_mouth_loss_does_not_shrink_with_the_mouth():
     assert paper_ratio < 0.6  # measured 0.45 (a quarter of the area)
     assert 0.7 < normalised_ratio < 1.4
     assert losses[5][1] > 5 * losses[5][0]
+
+
+def test_dubber_batch_size_sets_the_dubber_decoder_s_share_of_each_step(tmp_path, monkeypatch):
+    """The corrective dubber decoder (a zero-loss identity on composites) gets only a few crops per step."""
+    crops, masks = _faces(8, 32, seed=5)
+    seen: list[int] = []
+    original = IdentitySwapper.shared
+
+    def shared(self, x):
+        seen.append(x.shape[0])
+        return original(self, x)
+
+    monkeypatch.setattr(IdentitySwapper, "shared", shared)
+    cfg = TrainConfig(batch_size=6, dubber_batch_size=2, iterations=3, bn_recalibration=2, self_pair_share=0.5,
+                      device="cpu", checkpoint_every=100)
+    train_swapper(crops, masks, crops, masks, SwapperConfig(**TINY, input_skip=0.5), cfg, LossWeights(),
+                  tmp_path / "m.pt", tmp_path / "r", tmp_path / "c.csv", self_pairs=(crops, crops, masks))
+    assert seen == [8] * 5  # 3 steps and 2 recalibration batches of 6 actor + 2 dubber crops
+    assert TrainConfig(batch_size=6).batch_of("dubber") == 6  # the paper: both decoders alike

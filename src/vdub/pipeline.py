@@ -79,11 +79,12 @@ def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Pa
 
 def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
                    reference_json: Path, out_frames: Path, cfg: VirtualDubberConfig,
-                   smoothing: SmoothingConfig) -> None:
+                   smoothing: SmoothingConfig) -> dict[str, int]:
     """Builtin virtual dubber: the actor's reference frame driven by the dubber's mouth and jaw.
 
     Both tracks are smoothed first (head pose and expression separately), so the dubber's
-    tracking jitter does not reach the rendered mouth.
+    tracking jitter does not reach the rendered mouth. Returns how many inner mouths came
+    from the actor's own frames, the dubber's, or none (closed).
     """
     refs = load_json(reference_json)
     actor = load_frames(actor_frames)
@@ -101,7 +102,7 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
                                               dubber_track.valid, refs["dubber"]["frame"], cfg, actor, mouths,
                                               sources=sources):
             writer.write(frame)
-    log_mouth_sources(shot, "virtual dubber", sources)
+    return log_mouth_sources(shot, "virtual dubber", sources)
 
 
 def virtual_dubber_sheet(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,

@@ -1,6 +1,7 @@
 """Training and inference of the identity-swapping network (paper section 2.2).
 
-Each step draws ``batch_size`` actor crops and ``batch_size`` virtual-dubber crops, runs
+Each step draws ``batch_size`` actor crops and ``batch_size`` virtual-dubber crops
+(``dubber_batch_size`` if set), runs
 them through the shared part of the network together, the actor crops through the actor
 decoder and the dubber crops through the dubber decoder, and minimises
 ``L_total = L_actor + L_dubber`` (eq. 2) for reconstructing each input. The input is the
@@ -16,7 +17,11 @@ corrective network (``input_skip`` > 0) to repair a composite.
 Convergence in a short budget: a linear learning-rate warm-up over ``warmup`` steps and a
 cosine decay to ``lr_final`` times the rate, and after training the batch-norm statistics
 re-estimated over ``bn_recalibration`` batches (their running averages lag the weights,
-which move fast under a short schedule). The paper's numbers switch all three off.
+which move fast under a short schedule). The paper's numbers switch all three off. A
+corrective dubber decoder reconstructing composites from themselves is at its optimum from
+the first step (a zero residual); its crops only keep the shared batch-norm statistics
+close to inference's inputs, so the corrective presets give it a small
+``dubber_batch_size`` and spend the compute on the actor decoder.
 
 The training stage is resumable: a checkpoint beside the final model is rewritten every
 ``checkpoint_every`` steps and on SIGTERM/SIGINT, and resumed only when it was written for
@@ -68,6 +73,7 @@ class TrainConfig(Settings):
     """
 
     batch_size: int = 64  # crops per decoder per step (paper: 64)
+    dubber_batch_size: int | None = None  # the dubber decoder's crops per step (None: batch_size, the paper)
     iterations: int = 65000  # optimiser steps (paper: 65k)
     lr: float = 5e-5  # Adam learning rate (paper: 5e-5)
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (not given in the paper: PyTorch defaults)
@@ -88,12 +94,20 @@ class TrainConfig(Settings):
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         if self.batch_size < 1 or self.iterations < 0 or self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError(f"invalid batch_size/iterations/checkpoint_every/log_every: {self}")
+        if self.dubber_batch_size is not None and self.dubber_batch_size < 1:
+            raise ValueError(f"dubber_batch_size must be >= 1 (or None: batch_size), got {self.dubber_batch_size}")
         if not 0 <= self.max_shift < 0.5 or self.colour_jitter < 0:
             raise ValueError(f"invalid max_shift/colour_jitter: {self}")
         if self.warmup < 0 or not 0 < self.lr_final <= 1 or self.bn_recalibration < 0:
             raise ValueError(f"invalid warmup/lr_final/bn_recalibration: {self}")
         if not 0 <= self.self_pair_share <= 1:
             raise ValueError(f"self_pair_share must be in [0, 1], got {self.self_pair_share}")
+
+    def batch_of(self, decoder: str) -> int:
+        """Crops per step for one decoder."""
+        if decoder == "dubber" and self.dubber_batch_size is not None:
+            return self.dubber_batch_size
+        return self.batch_size
 
     def lr_at(self, step: int) -> float:
         """Learning rate of optimiser step ``step`` (1-based): warm-up, then cosine decay to ``lr_final``."""
@@ -107,8 +121,8 @@ class TrainConfig(Settings):
 
 
 # Settings that change what is computed; the rest (length, logging, device) may change on resume.
-_FINGERPRINT_TRAIN_FIELDS = ("batch_size", "lr", "betas", "seed", "max_shift", "colour_jitter", "amp", "warmup",
-                             "lr_final", "self_pair_share")
+_FINGERPRINT_TRAIN_FIELDS = ("batch_size", "dubber_batch_size", "lr", "betas", "seed", "max_shift", "colour_jitter",
+                             "amp", "warmup", "lr_final", "self_pair_share")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -203,13 +217,14 @@ def _draw(data: torch.Tensor, n: int, cfg: TrainConfig) -> torch.Tensor:
     idx = torch.randint(0, data.shape[0], (n,))
     batch = data[idx.to(data.device)].float() / 255
     max_px = round(cfg.max_shift * data.shape[-1])
-    return _random_shift(batch, max_px) if max_px > 0 else batch
+    return _random_shift(batch, max_px) if max_px > 0 and n > 0 else batch
 
 
 def _sample_batch(
-    data: torch.Tensor, cfg: TrainConfig, pairs: torch.Tensor | None = None
+    data: torch.Tensor, cfg: TrainConfig, pairs: torch.Tensor | None = None, size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Draw a batch (with replacement) from a T x 6 x S x S uint8 tensor and augment it.
+    """Draw a batch of ``size`` (default ``cfg.batch_size``, with replacement) from a T x 6 x S x S
+    uint8 tensor and augment it.
 
     With ``pairs`` (N x 9 x S x S uint8: input RGB, target RGB, masks, from
     :func:`stack_pairs`), ``round(cfg.self_pair_share * batch_size)`` samples come from
@@ -219,8 +234,9 @@ def _sample_batch(
     the loss masks B x 3 x S x S, all float in [0, 1]. Random numbers come from the global
     CPU generator, which the resume checkpoint saves and restores.
     """
-    n_pairs = round(cfg.self_pair_share * cfg.batch_size) if pairs is not None else 0
-    batch = _draw(data, cfg.batch_size - n_pairs, cfg)
+    size = cfg.batch_size if size is None else size
+    n_pairs = round(cfg.self_pair_share * size) if pairs is not None else 0
+    batch = _draw(data, size - n_pairs, cfg)
     inputs, targets, masks = batch[:, :3], batch[:, :3], batch[:, 3:]
     if n_pairs:
         drawn = _draw(pairs, n_pairs, cfg)
@@ -256,14 +272,14 @@ def _train_step(
     ``data``: ``actor`` and ``dubber`` (T x 6 x S x S uint8) and, optionally, ``pairs``
     (N x 9 x S x S: self-reenactment pairs mixed into the actor decoder's batch).
     """
-    batches = {name: _sample_batch(data[name], train_cfg, data.get("pairs") if name == "actor" else None)
-               for name in DECODERS}
+    batches = {name: _sample_batch(data[name], train_cfg, data.get("pairs") if name == "actor" else None,
+                                   train_cfg.batch_of(name)) for name in DECODERS}
     inputs = [batches[name][0].contiguous(memory_format=memory_format) for name in DECODERS]
     x = torch.cat(inputs).contiguous(memory_format=memory_format)
     with autocast():
         # One pass through the shared part: its batch-norm statistics see both subjects,
         # as the actor decoder will at inference on virtual-dubber crops.
-        h = model.shared(x).split(train_cfg.batch_size)
+        h = model.shared(x).split([train_cfg.batch_of(name) for name in DECODERS])
         preds = {name: model.decode(part, name, inp) for name, part, inp in zip(DECODERS, h, inputs)}
     losses = {
         name: decoder_loss(preds[name], batches[name][1], batches[name][2], weights)["total"] for name in DECODERS
@@ -449,8 +465,8 @@ def recalibrate_batch_norm(
     try:
         torch.manual_seed(cfg.seed + 1)
         for _ in range(cfg.bn_recalibration):
-            parts = [_sample_batch(data[name], cfg, data.get("pairs") if name == "actor" else None)[0]
-                     for name in DECODERS]
+            parts = [_sample_batch(data[name], cfg, data.get("pairs") if name == "actor" else None,
+                                   cfg.batch_of(name))[0] for name in DECODERS]
             model.shared(torch.cat(parts).contiguous(memory_format=memory_format))
     finally:
         torch.set_rng_state(cpu_state)

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Whose teeth: the virtual dubber's inner mouth from the actor's own frames against the dubber's.
+
+    python scripts/benchmark_mouth_source.py PROJECT_DIR [SHOT ...]
+
+For each shot of a project the workflow has run (its ``work/<shot>/`` up to ``align``), the
+virtual dubber is rendered, tracked, aligned and composited again with each
+``builtin_dubber.mouth_source`` (``actor``, ``dubber``) in a scratch folder, and the composite
+is scored against the actor: the open inner mouth's colour (CIE76 of the pooled Lab mean inside
+the inner-lip contour against the actor's own open mouths, as ``mouth_delta_e``), the mouth
+region's identity (dlib descriptor distance of a face crop whose lower half is the
+composite's and upper half the actor's, every 5th frame: the distance then comes from the
+mouth alone), and the whole face's identity distance. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from vdub import landmarks as lm
+from vdub.alignment import AlignConfig
+from vdub.evaluation import MOUTH_OPEN
+from vdub.face_mesh import FaceMeshConfig, track_faces
+from vdub.io import load_frames
+from vdub.metrics import inner_mouth_lab
+from vdub.pipeline import align, face_geometry, load_track, virtual_dubber
+from vdub.smoothing import SmoothingConfig
+from vdub.virtual_dubber import VirtualDubberConfig
+
+EVERY = 5
+
+
+def pooled_mouth_lab(frames, track) -> np.ndarray:
+    sums = np.zeros(4)
+    for t in np.flatnonzero(track.valid):
+        if lm.mouth_opening(track.points[t]) > MOUTH_OPEN:
+            sums += inner_mouth_lab(np.asarray(frames[t]), track.points[t])
+    return sums
+
+
+def identity(frames, track, actor, actor_track, mouth_only: bool) -> float | None:
+    """Mean dlib distance to the actor; with ``mouth_only`` the face above the nose is the actor's own."""
+    from vdub.identity import embeddings, identity_distance, load_identity_model
+
+    model = load_identity_model()
+    idx = np.flatnonzero(track.valid & actor_track.valid)[::EVERY]
+    faces = []
+    for t in idx:
+        face = np.array(frames[t])
+        if mouth_only:
+            nose = int(actor_track.points[t, lm.NOSE_TIP, 1])
+            face[:nose] = actor[t][:nose]
+        faces.append(face)
+    if not faces:
+        return None
+    mine = embeddings(model, np.stack(faces), actor_track.points[idx], np.ones(len(idx), bool), 1)
+    theirs = embeddings(model, np.stack([actor[t] for t in idx]), actor_track.points[idx], np.ones(len(idx), bool), 1)
+    d = identity_distance(theirs, mine)
+    return float(np.nanmean(d)) if np.isfinite(d).any() else None
+
+
+def main(project: str, *shots: str) -> int:
+    root = Path(project)
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    shots = shots or tuple(sorted(p.name for p in (root / "work").iterdir() if (p / "align").is_dir()))
+    print("| shot | mouth source | inner mouths from (frames) | mouth ΔE vs actor's own | mouth-region identity | "
+          "face identity |")
+    print("|---|---|---|---|---|---|")
+    for shot in shots:
+        w = root / "work" / shot
+        actor = load_frames(w / "ingest" / "actor.npy")
+        actor_track = load_track(w / "mesh" / "actor.npz")
+        own = pooled_mouth_lab(actor, actor_track)
+        for source in ("actor", "dubber"):
+            cfg = dataclasses.replace(VirtualDubberConfig.from_dict(config["builtin_dubber"]), mouth_source=source)
+            with tempfile.TemporaryDirectory() as tmp_name:
+                tmp = Path(tmp_name)
+                counts = virtual_dubber(shot, w / "ingest" / "actor.npy", w / "mesh" / "actor.npz",
+                                        w / "ingest" / "dubber.npy", w / "mesh" / "dubber.npz", w / "reference.json",
+                                        tmp / "vd.npy", cfg, SmoothingConfig.from_dict(config["smoothing"]))
+                face_geometry(shot, tmp / "vd.npy", tmp / "vd_mesh.npz", FaceMeshConfig.from_dict(config["face_mesh"]))
+                align(shot, w / "ingest" / "actor.npy", w / "mesh" / "actor.npz", tmp / "vd.npy", tmp / "vd_mesh.npz",
+                      w / "mesh" / "dubber.npz", tmp / "aligned.npy", tmp / "composite.npy", tmp / "mesh.npz",
+                      tmp / "qa.json", tmp / "qa.png", AlignConfig.from_dict(config["align"]),
+                      SmoothingConfig.from_dict(config["smoothing"]))
+                composite = load_frames(tmp / "composite.npy")
+                track = track_faces(iter(composite), len(composite), FaceMeshConfig.from_dict(config["face_mesh"]))
+                sums = pooled_mouth_lab(composite, track)
+                delta = (float(np.linalg.norm(sums[:3] / sums[3] - own[:3] / own[3]))
+                         if sums[3] and own[3] else None)
+                mouth_id = identity(composite, track, actor, actor_track, mouth_only=True)
+                face_id = identity(composite, track, actor, actor_track, mouth_only=False)
+            used = f"actor {counts['actor']}, dubber {counts['dubber']}, closed {counts['closed']}"
+            print(f"| {shot} | {source} | {used} | {delta:.2f} | {mouth_id:.3f} | {face_id:.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
