@@ -10,10 +10,10 @@ import shlex
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from vdub.errors import ShotError
-from vdub.liveportrait import LivePortraitConfig, LivePortraitNotInstalled, check_installation
-from vdub.run_status import PROJECT_RESULTS, shot_results
-from vdub.samples import check_input_files, load_samples, probe_input_videos
+from vdub.core.errors import ShotError
+from vdub.virtual_dubber.liveportrait import LivePortraitConfig, LivePortraitNotInstalled, check_installation
+from vdub.reporting.run_status import PROJECT_RESULTS, shot_results
+from vdub.core.samples import check_input_files, load_samples, probe_input_videos
 
 
 validate(config, schema="../config/schema.yaml")
@@ -52,7 +52,7 @@ ACTORS = sorted({shot.actor for shot in SHOTS.values()})
 PRETRAIN_FACES = config["pretrain_faces"]
 PRETRAIN_IMAGES = []
 if PRETRAIN_FACES:
-    from vdub.pretrain import face_images
+    from vdub.reenactment.pretrain import face_images
 
     if not os.path.isdir(PRETRAIN_FACES):
         raise WorkflowError(f"pretrain_faces: {PRETRAIN_FACES}: not a folder")

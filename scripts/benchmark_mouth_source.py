@@ -24,15 +24,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from vdub import landmarks as lm
-from vdub.alignment import AlignConfig
-from vdub.evaluation import MOUTH_OPEN
-from vdub.face_mesh import FaceMeshConfig, track_faces
-from vdub.io import load_frames
-from vdub.metrics import inner_mouth_lab
-from vdub.pipeline import align, face_geometry, load_track, virtual_dubber
-from vdub.smoothing import SmoothingConfig
-from vdub.virtual_dubber import VirtualDubberConfig
+from vdub.core.io import load_frames
+from vdub.evaluation.metrics import inner_mouth_lab
+from vdub.evaluation.shot import MOUTH_OPEN
+from vdub.face import landmarks as lm
+from vdub.face.mesh import FaceMeshConfig, load_track, track_faces
+from vdub.face.smoothing import SmoothingConfig
+from vdub.face.stages import face_geometry
+from vdub.virtual_dubber.alignment import AlignConfig
+from vdub.virtual_dubber.builtin import VirtualDubberConfig
+from vdub.virtual_dubber.stages import align, virtual_dubber
 
 EVERY = 5
 
@@ -47,7 +48,7 @@ def pooled_mouth_lab(frames, track) -> np.ndarray:
 
 def identity(frames, track, actor, actor_track) -> float | None:
     """Mean dlib descriptor distance of the frames' faces to the actor's, every ``EVERY``-th frame."""
-    from vdub.identity import embeddings, identity_distance, load_identity_model
+    from vdub.evaluation.identity import embeddings, identity_distance, load_identity_model
 
     model = load_identity_model()
     idx = np.flatnonzero(track.valid & actor_track.valid)[::EVERY]

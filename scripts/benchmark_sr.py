@@ -15,9 +15,9 @@ Configurations (``--configs``, default all):
 
 For each: parameters; forward GFLOP per crop (PyTorch's FLOP counter); inference milliseconds per crop at batch 1
 and 4 (``torch.inference_mode``, after a warm-up, median of ``--repeats``); training seconds per step at
-``--batch`` (the real :func:`vdub.super_resolution.train_sr` loop: one warm-up step, then ``--steps`` timed from
-its loss log); peak memory. Each configuration runs in its own process, so that the peak RSS is its own; on CUDA
-the peak of the allocator is reported too. Prints a Markdown table; ``--json`` also writes the rows.
+``--batch`` (the real :func:`vdub.super_resolution.training.train_sr` loop: one warm-up step, then ``--steps``
+timed from its loss log); peak memory. Each configuration runs in its own process, so that the peak RSS is its
+own; on CUDA the peak of the allocator is reported too. Prints a Markdown table; ``--json`` also writes the rows.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vdub.super_resolution import SRConfig, build_sr_model, resolve_device, train_sr
+from vdub.super_resolution.config import SRConfig
+from vdub.super_resolution.networks import build_sr_model
+from vdub.super_resolution.training import train_sr
+from vdub.training.device import resolve_device
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "residual-preview": dict(backend="residual", in_size=64, out_size=128, channels=16, blocks=4),

@@ -3,7 +3,7 @@
 
     python scripts/benchmark_swapper.py [--preset preview|paper] [--steps N] [--batch B] [--device D]
 
-Runs the real training loop (`vdub.swapper.train.train_swapper`: input sampling and
+Runs the real training loop (`vdub.reenactment.swapper.train.train_swapper`: input sampling and
 augmentation, bf16 autocast and channels_last on CUDA, checkpoints off) on random crops
 of the preset's size and prints a Markdown row: steps/s, images/s (both decoders' crops),
 peak memory (CUDA allocator, else the process's peak RSS), the FLOPs of one step (PyTorch's
@@ -24,16 +24,11 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from vdub.swapper.losses import LossWeights
-from vdub.swapper.network import IdentitySwapper, SwapperConfig, parameter_counts
-from vdub.swapper.train import (
-    TrainConfig,
-    _autocast_factory,
-    _stack_subject,
-    _train_step,
-    resolve_device,
-    train_swapper,
-)
+from vdub.reenactment.swapper.batches import stack_subject
+from vdub.reenactment.swapper.losses import LossWeights
+from vdub.reenactment.swapper.network import IdentitySwapper, SwapperConfig, parameter_counts
+from vdub.reenactment.swapper.train import TrainConfig, _autocast_factory, _train_step, train_swapper
+from vdub.training.device import resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +44,7 @@ def step_flops(net_cfg: SwapperConfig, train_cfg: TrainConfig, device: torch.dev
     model = IdentitySwapper(net_cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
     a, am = _crops(4, net_cfg.crop_size, 0)
-    data = {"actor": _stack_subject(a, am, device), "dubber": _stack_subject(a, am, device)}
+    data = {"actor": stack_subject(a, am, device), "dubber": stack_subject(a, am, device)}
     with FlopCounterMode(display=False) as counter:
         _train_step(model, optimizer, data, train_cfg, LossWeights(), _autocast_factory(device, False),
                     torch.contiguous_format)

@@ -46,11 +46,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # the checkout's package, also where it is not pip-installed
 
+from vdub.training.device import resolve_device  # noqa: E402 - after the path above
+
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _peak_memory_mb(device: torch.device) -> float | None:
@@ -59,9 +57,9 @@ def _peak_memory_mb(device: torch.device) -> float | None:
 
 def training_throughput(preset: str, steps: int, warmup: int, smoke: bool, tmp: Path) -> dict[str, Any]:
     """Steps/s of the real training loop at a preset's network and batch (random crops)."""
-    from vdub.swapper.losses import LossWeights
-    from vdub.swapper.network import SwapperConfig
-    from vdub.swapper.train import TrainConfig, train_swapper
+    from vdub.reenactment.swapper.losses import LossWeights
+    from vdub.reenactment.swapper.network import SwapperConfig
+    from vdub.reenactment.swapper.train import TrainConfig, train_swapper
 
     numbers = CONFIG["presets"][preset]
     size = 32 if smoke else int(numbers["crop_size"])
@@ -71,7 +69,7 @@ def training_throughput(preset: str, steps: int, warmup: int, smoke: bool, tmp: 
                        decoder_channels=[32, 16])
     net = SwapperConfig.from_dict({**swapper, "crop_size": size})
     train = {**numbers["train"], "iterations": steps, "checkpoint_every": 10**9, "log_every": 10**9,
-             "device": str(_device())}
+             "device": str(resolve_device("auto"))}
     if smoke:
         train["batch_size"] = 2
     cfg = TrainConfig.from_dict(train)
@@ -88,7 +86,7 @@ def training_throughput(preset: str, steps: int, warmup: int, smoke: bool, tmp: 
             torch.cuda.synchronize()
         times.append(time.perf_counter())
 
-    device = _device()
+    device = resolve_device("auto")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     summary = train_swapper(crops, masks, crops, masks, net, cfg, losses, tmp / f"{preset}.pt",
@@ -104,13 +102,14 @@ def training_throughput(preset: str, steps: int, warmup: int, smoke: bool, tmp: 
 
 def gpen_inference(frames: int, smoke: bool) -> dict[str, Any]:
     """ms per frame of the paper preset's upscaler (GPEN-BFR-512 architecture) in fp32 and bf16."""
-    from vdub.super_resolution import SRConfig, build_sr_model
+    from vdub.super_resolution.config import SRConfig
+    from vdub.super_resolution.networks import build_sr_model
 
     paper = CONFIG["presets"]["paper"]
     cfg = SRConfig.from_dict({"backend": "gpen", "in_size": 32 if smoke else int(paper["crop_size"]),
                               "out_size": 64 if smoke else int(paper["sr"]["out_size"]),
                               **({"gpen_narrow": 0.125, "gpen_style_dim": 32, "gpen_n_mlp": 2} if smoke else {})})
-    device = _device()
+    device = resolve_device("auto")
     model = build_sr_model(cfg, pretrained=False).to(device).eval()
     x = torch.rand(frames, 3, cfg.in_size, cfg.in_size, device=device)
     out: dict[str, Any] = {"in_size": cfg.in_size, "out_size": cfg.out_size, "frames": frames,

@@ -15,7 +15,7 @@ needs_media = pytest.mark.skipif(not MEDIA.is_dir(), reason=f"shared clips not f
 
 def decode(name: str, n_frames: int) -> np.ndarray:
     """The first ``n_frames`` of a shared clip, RGB in display geometry: T x H x W x 3."""
-    from vdub.video import probe_video, read_frames
+    from vdub.media.video import probe_video, read_frames
 
     info = probe_video(MEDIA / name)
     return np.stack(list(read_frames(info, max_frames=n_frames)))
@@ -33,7 +33,7 @@ def one_torch_thread():
 
 
 def _tracked_clip(name: str, n_frames: int):
-    from vdub.face_mesh import track_faces
+    from vdub.face.mesh import track_faces
 
     if not MEDIA.is_dir():
         pytest.skip(f"shared clips not found at {MEDIA}")
@@ -74,7 +74,7 @@ def real_mesh():
     """MediaPipe's mesh of scikit-image's astronaut photograph (a real face): 478 x 3 px."""
     from skimage import data
 
-    from vdub.face_mesh import track_image
+    from vdub.face.mesh import track_image
 
     points = track_image(data.astronaut())
     assert points is not None

@@ -26,12 +26,13 @@ import numpy as np
 import pytest
 from conftest import MEDIA, REPO, needs_media
 
-from vdub import audio as vaudio
-from vdub import video as vvideo
-from vdub.errors import ShotError
-from vdub.ingest import IngestConfig, ingest_actor, ingest_dubber
-from vdub.samples import Shot, check_input_files, probe_input_videos
-from vdub.video import probe_video, read_frames, run_ffprobe
+from vdub.core.errors import ShotError
+from vdub.core.samples import Shot, check_input_files, probe_input_videos
+from vdub.media import audio as vaudio
+from vdub.media import process as vprocess
+from vdub.media.ingest import IngestConfig, ingest_actor, ingest_dubber
+from vdub.media.process import run_ffprobe
+from vdub.media.video import probe_video, read_frames
 
 pytestmark = needs_media
 
@@ -130,8 +131,8 @@ def with_actor(tmp_path: Path, actor_json: Path) -> dict[str, Path]:
 _CHECK_AS_USER = """
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
-from vdub.errors import ShotError
-from vdub.samples import Shot, check_input_files
+from vdub.core.errors import ShotError
+from vdub.core.samples import Shot, check_input_files
 shots = [Shot(id="shot_07", actor="a", actor_video=sys.argv[2], dubber_video=sys.argv[3])]
 found = []
 for lying_access in (False, True):
@@ -215,7 +216,7 @@ def test_truncated_actor_keeps_decoded_frames_and_warns(truncated, tmp_path, cap
     clip = truncated["half"]
     assert probe_video(clip).n_frames == 183
     out = outputs(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="vdub.ingest"):
+    with caplog.at_level(logging.WARNING, logger="vdub.media.ingest"):
         info = ingest_actor("shot_09", clip, out["actor_npy"], out["actor_json"])
     frames = np.load(out["actor_npy"])
     n = info["n_frames"]
@@ -230,7 +231,7 @@ def test_truncated_actor_keeps_decoded_frames_and_warns(truncated, tmp_path, cap
 
 def test_truncated_dubber_holds_its_last_decoded_frame(truncated, actors, tmp_path, caplog):
     out = with_actor(tmp_path, actors["actor_6s"])
-    with caplog.at_level(logging.WARNING, logger="vdub.ingest"):
+    with caplog.at_level(logging.WARNING, logger="vdub.media.ingest"):
         info = run_dubber(out, truncated["half"], None, IngestConfig(), shot="shot_09")
     frames = np.load(out["dubber_npy"], mmap_mode="r")
     used = np.asarray(info["dubber_indices"])
@@ -257,9 +258,9 @@ def test_truncation_without_a_decodable_frame_is_an_error(truncated, tmp_path):
 def test_stalled_input_times_out_naming_the_file(tmp_path, monkeypatch):
     fifo = tmp_path / "stalled take.mp4"
     os.mkfifo(fifo)  # ffmpeg blocks opening it: nobody ever writes
-    monkeypatch.setattr(vvideo, "STALL_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(vvideo, "PROCESS_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(vvideo, "SECONDS_PER_MEDIA_SECOND", 0.0)
+    monkeypatch.setattr(vprocess, "STALL_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(vprocess, "PROCESS_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(vprocess, "SECONDS_PER_MEDIA_SECOND", 0.0)
     # the audio probe refuses a FIFO (not a regular file); bypass it to reach the decoder
     monkeypatch.setattr(vaudio, "_probe_audio", lambda src, shot: {"duration": "1.0"})
     info = replace(probe_video(DUBBER), path=str(fifo))
@@ -289,7 +290,7 @@ def _conform_line(caplog) -> str:
 
 def test_resample_longer_take_is_cut_and_audio_trimmed(derived, actors, tmp_path, caplog):
     out = with_actor(tmp_path, actors["actor_6s"])
-    with caplog.at_level(logging.INFO, logger="vdub.ingest"):
+    with caplog.at_level(logging.INFO, logger="vdub.media.ingest"):
         info = run_dubber(out, derived["dubber"], None, IngestConfig(conform="resample"))
     assert np.load(out["dubber_npy"], mmap_mode="r").shape[0] == 199 and info["n_frames"] == 199
     assert info["dubber_indices"][-1] == 165  # frame at 198/30 s = 6.6 s of the 25 fps take
@@ -305,7 +306,7 @@ def test_resample_longer_take_is_cut_and_audio_trimmed(derived, actors, tmp_path
 
 def test_resample_shorter_take_holds_frames_and_pads_silence(derived, actors, tmp_path, caplog):
     out = with_actor(tmp_path, actors["actor_9s"])
-    with caplog.at_level(logging.INFO, logger="vdub.ingest"):
+    with caplog.at_level(logging.INFO, logger="vdub.media.ingest"):
         info = run_dubber(out, derived["dubber"], None, IngestConfig(conform="resample"))
     assert np.load(out["dubber_npy"], mmap_mode="r").shape[0] == 270 and info["dubber_frames_held"] == 50
     assert info["dubber_indices"][219] == 182 and info["dubber_indices"][-1] == 182
@@ -321,7 +322,7 @@ def test_resample_shorter_take_holds_frames_and_pads_silence(derived, actors, tm
 @pytest.mark.parametrize("actor, n", [("actor_6s", 199), ("actor_9s", 270)])
 def test_stretch_time_scales_frames_and_audio_onto_the_shot(derived, actors, tmp_path, caplog, actor, n):
     out = with_actor(tmp_path, actors[actor])
-    with caplog.at_level(logging.INFO, logger="vdub.ingest"):
+    with caplog.at_level(logging.INFO, logger="vdub.media.ingest"):
         info = run_dubber(out, derived["dubber"], None, IngestConfig(conform="stretch"))
     used = np.asarray(info["dubber_indices"])
     assert np.load(out["dubber_npy"], mmap_mode="r").shape[0] == n
@@ -373,7 +374,7 @@ def test_silent_dubber_audio_errors_or_warns_as_configured(derived, actors, tmp_
     message = str(err.value)
     assert message.startswith(f"shot 'shot_13': {silent}: dubbed audio is silent (-inf dBFS"), message
     assert not any(out[k].exists() for k in ("dubber_npy", "wav", "info"))
-    with caplog.at_level(logging.WARNING, logger="vdub.ingest"):
+    with caplog.at_level(logging.WARNING, logger="vdub.media.ingest"):
         info = run_dubber(out, silent, None, IngestConfig(silent_audio="warn"), shot="shot_13")
     assert info["audio"]["silent"] and info["n_frames"] == 90
     assert any(r.levelno == logging.WARNING and f"shot 'shot_13': {silent}: dubbed audio is silent" in r.getMessage()
@@ -383,7 +384,7 @@ def test_silent_dubber_audio_errors_or_warns_as_configured(derived, actors, tmp_
 
 def test_explicit_audio_longer_than_the_shot_is_trimmed(derived, actors, tmp_path, caplog):
     out = with_actor(tmp_path, actors["actor_3s"])  # 3.00 s shot, 5.02 s of audio
-    with caplog.at_level(logging.INFO, logger="vdub.ingest"):
+    with caplog.at_level(logging.INFO, logger="vdub.media.ingest"):
         info = run_dubber(out, derived["dubber"], DUB_WAV, IngestConfig(conform="stretch"))
     assert info["audio"]["from"] == "explicit" and info["audio"]["tempo"] == 1.0  # used as is, even with stretch
     wav = read_wav(out["wav"])
@@ -394,7 +395,7 @@ def test_explicit_audio_longer_than_the_shot_is_trimmed(derived, actors, tmp_pat
 
 def test_explicit_audio_shorter_than_the_shot_is_padded_with_silence(derived, actors, tmp_path, caplog):
     out = with_actor(tmp_path, actors["actor_6s"])  # 6.63 s shot, 2.00 s of audio
-    with caplog.at_level(logging.INFO, logger="vdub.ingest"):
+    with caplog.at_level(logging.INFO, logger="vdub.media.ingest"):
         run_dubber(out, derived["dubber"], derived["wav_2s"], IngestConfig())
     wav = read_wav(out["wav"])
     assert wav.shape == (318400, 2)

@@ -190,7 +190,7 @@ def job_outputs(dry_run: str) -> list[str]:
 
 
 def test_good_shot_is_dubbed_through_slurm(cluster):
-    from vdub.video import probe_video
+    from vdub.media.video import probe_video
 
     project = cluster["project"]
     assert cluster["returncode"] != 0, "a failed shot must make the run's exit status non-zero"
@@ -253,7 +253,7 @@ def reprocessed(cluster):
 
 
 def test_reprocess_runs_only_the_fixed_shot_warm_started(cluster, reprocessed):
-    from vdub.video import probe_video
+    from vdub.media.video import probe_video
 
     project = cluster["project"]
     dry = reprocessed["dry"]

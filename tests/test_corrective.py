@@ -13,9 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from vdub.swapper import IdentitySwapper, LossWeights, SwapperConfig, TrainConfig, load_swapper, swap, train_swapper
-from vdub.swapper.losses import region_loss
-from vdub.swapper.train import recalibrate_batch_norm, stack_pairs
+from vdub.reenactment.swapper import (
+    IdentitySwapper,
+    LossWeights,
+    SwapperConfig,
+    TrainConfig,
+    load_swapper,
+    swap,
+    train_swapper,
+)
+from vdub.reenactment.swapper.batches import stack_pairs
+from vdub.reenactment.swapper.losses import region_loss
+from vdub.reenactment.swapper.train import recalibrate_batch_norm
 
 TINY = dict(crop_size=32, width_mult=0.125, middle_blocks=1, latent_dim=32, mapping_layers=1, gblock_channels=32,
             gblock_convs=1, decoder_channels=(32, 16))

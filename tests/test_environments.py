@@ -199,13 +199,13 @@ def rules_by_env() -> dict[Path, list[str]]:
 
 
 @cache
-def subcommand_functions() -> dict[str, str]:
-    """``python -m vdub`` subcommand -> name of its function in vdub.cli (the parser's ``func`` default)."""
-    from vdub.cli import build_parser
+def subcommand_functions() -> dict[str, tuple[str, str]]:
+    """``python -m vdub`` subcommand -> (module, name) of its function (the parser's ``func`` default)."""
+    from vdub.cli.main import build_parser
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return {name: p.get_default("func").__name__ for name, p in sub.choices.items()}
+    return {name: (p.get_default("func").__module__, p.get_default("func").__name__) for name, p in sub.choices.items()}
 
 
 # --- imports of the package, per function ----------------------------------------------------------------------
@@ -356,10 +356,10 @@ def unit_needs(unit: tuple[str, str]) -> tuple[set[tuple[str, str]], set[str]]:
 def third_party_needs(subcommand: str) -> set[str]:
     """Third-party top-level import names that ``python -m vdub <subcommand>`` may import.
 
-    Entry: vdub.cli at import time and the subcommand's function. main() and build_parser() only name the
+    Entry: vdub.cli.main at import time and the subcommand's function. main() and build_parser() only name the
     other subcommands' functions; they do not call them.
     """
-    todo = [("vdub", "<module>"), ("vdub.cli", "<module>"), ("vdub.cli", subcommand_functions()[subcommand])]
+    todo = [("vdub", "<module>"), ("vdub.cli.main", "<module>"), subcommand_functions()[subcommand]]
     seen: set[tuple[str, str]] = set()
     needs: set[str] = set()
     while todo:
@@ -682,7 +682,7 @@ def test_containers_match_pyproject_and_envs():
     # The smoke tests import vdub and every runtime dependency, and run ffmpeg and ffprobe.
     for name, script in (("Dockerfile", docker_run), ("vdub.def %test", "\n".join(sections["test"]))):
         imported, located, other = smoke_test(script)
-        missing = (required_imports() - {"face_recognition_models"} | {"vdub.cli"}) - imported
+        missing = (required_imports() - {"face_recognition_models"} | {"vdub.cli.main"}) - imported
         assert not missing, f"{name}: smoke test does not import {missing}"
         assert located == {"face_recognition_models"}, name
         assert {"ffmpeg -version", "ffprobe -version"} <= other, name

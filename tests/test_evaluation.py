@@ -13,11 +13,11 @@ import pytest
 import torch
 import torchvision
 
-from vdub import landmarks as lm
-from vdub.evaluation import FID_FILE, LPIPS_FILE, VARIANTS, EvaluationConfig, evaluate_shot, find_weights
-from vdub.face_mesh import FaceTrack
-from vdub.masks import MaskConfig, crop_boxes
-from vdub.metrics import PSNR_CAP
+from vdub.evaluation.metrics import PSNR_CAP
+from vdub.evaluation.shot import FID_FILE, LPIPS_FILE, VARIANTS, EvaluationConfig, evaluate_shot, find_weights
+from vdub.face import landmarks as lm
+from vdub.face.mesh import FaceTrack
+from vdub.reenactment.masks import MaskConfig, crop_boxes
 
 T, SIZE = 6, 64
 
@@ -55,7 +55,7 @@ def shot(real_mesh):
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from vdub import perceptual
+    from vdub.evaluation import perceptual
 
     folder = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ import pytest
 from conftest import decode, needs_media
 from PIL import Image
 
-from vdub.face_mesh import FaceChooser, FaceMeshConfig, FaceTrack, track_faces
+from vdub.face.mesh import FaceChooser, FaceMeshConfig, FaceTrack, track_faces
 
 pytestmark = needs_media
 

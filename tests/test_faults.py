@@ -130,7 +130,7 @@ def test_sigterm_during_ingest_leaves_nothing_and_the_rerun_matches(tmp_path, re
 
 
 def test_sigkill_leaves_only_a_temporary_name_that_the_rerun_removes(tmp_path, reference):
-    from vdub.io import remove_stale_temporaries
+    from vdub.core.io import remove_stale_temporaries
 
     out = tmp_path / "ingest"
     rc, _ = start_and_signal(ingest_actor_args(ACTOR, out), out, ".actor.npy.", signal.SIGKILL)
@@ -150,8 +150,8 @@ def test_sigkill_leaves_only_a_temporary_name_that_the_rerun_removes(tmp_path, r
 @pytest.fixture(scope="module")
 def mux_inputs(tmp_path_factory, reference) -> dict[str, Path]:
     """Derived from the real clips: 60 actor frames, 2 s of the dubbed audio, the actor's frame rate."""
-    from vdub.audio import extract_audio
-    from vdub.io import load_frames, save_frames, save_json
+    from vdub.core.io import load_frames, save_frames, save_json
+    from vdub.media.audio import extract_audio
 
     folder = tmp_path_factory.mktemp("mux_inputs")
     paths = {"frames": folder / "frames.npy", "audio": folder / "audio.wav", "info": folder / "info.json"}
@@ -183,7 +183,7 @@ def test_sigterm_during_encode_stops_ffmpeg_and_the_rerun_matches(tmp_path, mux_
 
 
 def test_stale_temporaries_are_removed_only_when_their_writer_is_gone(tmp_path):
-    from vdub.io import atomic_path, remove_stale_temporaries, save_json
+    from vdub.core.io import atomic_path, remove_stale_temporaries, save_json
 
     final = tmp_path / "info.json"
     stale = tmp_path / ".info.json.k1ll3d_x.json"  # what a SIGKILLed writer leaves
@@ -299,7 +299,7 @@ def test_full_disk_while_saving_a_model_is_an_oserror_not_a_torch_error(tmp_path
     out.mkdir()
     # Models of 64 KiB to 4 MiB onto 64 KiB: the disk fills at different points of torch's zip writer.
     code = ("import errno, sys, torch\n"
-            "from vdub.checkpoint import save_checkpoint\n"
+            "from vdub.training.checkpoint import save_checkpoint\n"
             "for width in (128, 256, 1024):\n"
             "    try:\n"
             f"        save_checkpoint({str(out / 'model.pt.resume')!r}, torch.nn.Linear(width, width), None, 1, 'fp')\n"
@@ -350,7 +350,7 @@ def test_output_folder_without_write_permission(actor_copy):
         shutil.copyfile(actor_copy[0], video)
         video.chmod(0o444)
         digest = sha256(video)
-        check = run([*UNPRIVILEGED, sys.executable, "-c", "import vdub.cli"])
+        check = run([*UNPRIVILEGED, sys.executable, "-c", "import vdub.cli.main"])
         if check.returncode != 0:
             pytest.skip(f"the unprivileged user cannot run this interpreter: {check.stderr.strip()[-200:]}")
         result = run([*UNPRIVILEGED, *ingest_actor_args(video, out)], env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))

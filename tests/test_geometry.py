@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from vdub import landmarks as lm
-from vdub.alignment import rigid_transforms, smooth_track
-from vdub.face_mesh import FaceTrack
-from vdub.geometry import Similarity, robust_umeyama, umeyama
-from vdub.smoothing import SmoothingConfig, fill_gaps, savgol_track
-from vdub.warp import piecewise_affine, triangulate
+from vdub.face import landmarks as lm
+from vdub.face.geometry import Similarity, robust_umeyama, umeyama
+from vdub.face.mesh import FaceTrack
+from vdub.face.smoothing import SmoothingConfig, fill_gaps, savgol_track
+from vdub.face.warp import piecewise_affine, triangulate
+from vdub.virtual_dubber.alignment import rigid_transforms, smooth_track
 
 
 def _known_transform() -> Similarity:

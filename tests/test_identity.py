@@ -1,4 +1,4 @@
-"""Identity metric (vdub.identity): dlib face descriptors on MediaPipe-seeded boxes, per-frame distances.
+"""Identity metric (vdub.evaluation.identity): dlib face descriptors on MediaPipe-seeded boxes, per-frame distances.
 
 The real weights ship in the ``face-recognition-models`` package, so these tests use dlib's actual ResNet: same
 person across frames of one clip must come out close, different people far (dlib's threshold is 0.6).
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import needs_media
 
-from vdub import identity
-from vdub.identity import (
+from vdub.evaluation import identity
+from vdub.evaluation.identity import (
     DESCRIPTOR_DIM,
     RECOGNITION_FILE,
     SHAPE_FILE,
@@ -115,7 +115,7 @@ def test_frames_from_memmap(model, astronaut, tmp_path):
 
 
 def test_no_face_frame_is_skipped(model, astronaut):
-    from vdub.face_mesh import track_faces
+    from vdub.face.mesh import track_faces
 
     image, _ = astronaut
     rng = np.random.default_rng(0)

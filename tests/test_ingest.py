@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vdub.audio import extract_audio, is_silent, loudness_dbfs
-from vdub.errors import ShotError
-from vdub.ingest import IngestConfig, conform_indices, run_ingest, stretch_factor
-from vdub.video import probe_video, read_frames, write_video
+from vdub.core.errors import ShotError
+from vdub.media.audio import extract_audio, is_silent, loudness_dbfs
+from vdub.media.ingest import IngestConfig, conform_indices, run_ingest, stretch_factor
+from vdub.media.video import probe_video, read_frames, write_video
 
 MEDIA = Path(__file__).parents[2] / "shared" / "media"
 media = pytest.mark.media
@@ -296,8 +296,8 @@ def test_write_video_odd_size_exact_keeps_the_size(tmp_path):
 @needs_media
 def test_odd_sized_shot_comes_out_at_its_exact_size_and_length(tmp_path):
     """A 1279x719 actor clip (derived from a real one): ingest and mux keep its geometry and frame count."""
-    from vdub.ingest import ingest_actor
-    from vdub.pipeline import mux
+    from vdub.media.ingest import ingest_actor
+    from vdub.media.mux import mux
 
     clip = tmp_path / "odd clip.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_woman_bluewall.mp4"), "-frames:v", "20",
@@ -355,7 +355,7 @@ def test_run_ingest_silent_dub(tmp_path, caplog):
     assert "plain_03" in str(err.value) and "dubber_woman_plain.mp4" in str(err.value)
     # Nothing of the dubber half exists; the actor half does not depend on the take and completed.
     assert not any(p.exists() for p in outs[1:]) and outs[0].exists()
-    with caplog.at_level(logging.WARNING, logger="vdub.ingest"):
+    with caplog.at_level(logging.WARNING, logger="vdub.media.ingest"):
         info = run_ingest(*args, IngestConfig(max_frames=3, silent_audio="warn"))
     assert info["audio"]["silent"] and "silent" in caplog.text
     # an explicit audio file replaces the dubber's silent track

@@ -24,10 +24,11 @@ import pytest
 import yaml
 from conftest import REPO
 
-from vdub import cli
-from vdub.errors import ShotError
-from vdub.io import load_frames, save_frames, save_json
-from vdub.liveportrait import (
+from vdub.cli import main as cli
+from vdub.core.errors import ShotError
+from vdub.core.io import load_frames, save_frames, save_json
+from vdub.core.samples import parse_samples
+from vdub.virtual_dubber.liveportrait import (
     WEIGHT_FILES,
     LivePortraitConfig,
     LivePortraitNotInstalled,
@@ -35,7 +36,6 @@ from vdub.liveportrait import (
     check_installation,
     run_liveportrait,
 )
-from vdub.samples import parse_samples
 
 STAND_IN = r'''
 """Stand-in for LivePortrait's inference.py (video-driven): same CLI, same files written."""
@@ -334,7 +334,7 @@ def test_without_anchor_the_driving_video_is_the_dubber_frames(tmp_path, cfg, sc
 def test_short_result_holds_its_last_frame(tmp_path, cfg, scratch, monkeypatch, caplog):
     paths = make_shot(tmp_path / "s1")
     monkeypatch.setenv("FAKE_LP_MAX_FRAMES", "8")  # the anchor + dubber frames 0..6
-    with caplog.at_level(logging.WARNING, logger="vdub.liveportrait"):
+    with caplog.at_level(logging.WARNING, logger="vdub.virtual_dubber.liveportrait"):
         run(paths, cfg, scratch)
     out = load_frames(paths["out"])
     assert out.shape[0] == N_FRAMES
@@ -447,7 +447,7 @@ def test_cli_errors(tmp_path, capsys, settings, info, message):
 # --- the workflow: selection, early failure, settings per backend ------------------------------
 
 def tiny_video(path: Path) -> str:
-    from vdub.video import write_video
+    from vdub.media.video import write_video
 
     write_video((np.full((32, 32, 3), 16 * i, np.uint8) for i in range(5)), path, "25/1")
     return str(path)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdub import landmarks as lm
-from vdub.face_mesh import person_segmentation
-from vdub.masks import MaskConfig, crop, crop_affine, crop_boxes, crop_masks, uncrop
-from vdub.warp import polygon_mask
+from vdub.face import landmarks as lm
+from vdub.face.segmentation import person_segmentation
+from vdub.face.warp import polygon_mask
+from vdub.reenactment.masks import MaskConfig, crop, crop_affine, crop_boxes, crop_masks, uncrop
 
 
 def _in_crop(points, box, size):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from vdub import landmarks as lm
-from vdub.face_mesh import track_image
-from vdub.geometry import Similarity
-from vdub.metrics import PSNR_CAP, lmd, mouth_opening_correlation, psnr, ssim
+from vdub.evaluation.metrics import PSNR_CAP, lmd, mouth_opening_correlation, psnr, ssim
+from vdub.face import landmarks as lm
+from vdub.face.geometry import Similarity
+from vdub.face.mesh import track_image
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_mouth_opening_correlation(mesh):
 
 
 def test_mean_lab_difference_measures_colour_not_texture():
-    from vdub.metrics import mean_lab_difference
+    from vdub.evaluation.metrics import mean_lab_difference
 
     rng = np.random.default_rng(0)
     a = rng.integers(60, 200, (40, 40, 3), dtype=np.uint8)
@@ -102,7 +102,7 @@ def test_mean_lab_difference_measures_colour_not_texture():
 def test_flicker_compensates_head_motion_and_measures_what_is_left(real_mesh):
     from skimage import data
 
-    from vdub.metrics import motion_compensated_difference, static_head_region
+    from vdub.evaluation.metrics import motion_compensated_difference, static_head_region
 
     frame = data.astronaut()
     h, w = frame.shape[:2]

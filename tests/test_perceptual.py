@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from vdub import perceptual
-from vdub.perceptual import (
+from vdub.evaluation import perceptual
+from vdub.evaluation.perceptual import (
     FID_WEIGHTS_FILE,
     LPIPS_BACKBONE_FILES,
     fid_features,

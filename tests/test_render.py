@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from vdub import landmarks as lm
-from vdub.alignment import AlignConfig, render_aligned
-from vdub.geometry import Similarity
-from vdub.warp import piecewise_affine, polygon_mask, triangulate, visible_triangles
+from vdub.face import landmarks as lm
+from vdub.face.geometry import Similarity
+from vdub.face.warp import piecewise_affine, polygon_mask, triangulate, visible_triangles
+from vdub.virtual_dubber.alignment import AlignConfig, render_aligned
 
 
 def _about_centre(points: np.ndarray, rotation: np.ndarray, scale: float = 1.0, shift=(0.0, 0.0)) -> Similarity:

@@ -24,17 +24,11 @@ import cv2
 import numpy as np
 import pytest
 
-from vdub.io import save_frames, save_json, save_npz
-from vdub.report import (
-    FLAT_MISSING_REASON,
-    ReportConfig,
-    build_report,
-    format_value,
-    output_sheet_files,
-    project_table,
-    shot_table,
-)
-from vdub.side_by_side import side_by_side
+from vdub.core.io import save_frames, save_json, save_npz
+from vdub.reporting.report import ReportConfig, build_report
+from vdub.reporting.side_by_side import side_by_side
+from vdub.reporting.stages import output_sheet_files
+from vdub.reporting.tables import FLAT_MISSING_REASON, format_value, project_table, shot_table
 
 T, FPS = 12, "25/1"
 # One flat colour per role, so a sheet's or a preview's panels can be told apart by colour.
@@ -284,7 +278,7 @@ def test_large_videos_are_linked_and_missing_files_reported(project, tmp_path):
 
 
 def test_report_command_line(project, tmp_path):
-    from vdub.cli import main
+    from vdub.cli.main import main
 
     root, manifest, _ = project
     out = tmp_path / "report.html"
@@ -320,7 +314,7 @@ def test_workflow_schedules_the_report_rules(tmp_path):
 
     import yaml
 
-    from vdub.cli import build_parser
+    from vdub.cli.main import build_parser
 
     repo = Path(__file__).resolve().parents[1]
     shutil.copy(repo / "samples.yaml", tmp_path / "samples.yaml")

@@ -11,7 +11,7 @@ from conftest import MEDIA, REPO, needs_media
 from test_cluster import corrupt_copy
 from test_workflow import make_project
 
-from vdub import run_status
+from vdub.reporting import run_status
 
 SUMMARY_HEADER = "output_file\tdate\trule\tlog-file(s)\tstatus\tplan"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vdub.errors import ShotError
-from vdub.samples import check_input_files, load_samples, parse_samples, validate_shot_id
+from vdub.core.errors import ShotError
+from vdub.core.samples import check_input_files, load_samples, parse_samples, validate_shot_id
 
 
 @pytest.mark.parametrize("good", ["shot_010", "A-1", "take2.v3", "0abc"])

@@ -7,14 +7,14 @@ import pytest
 import yaml
 from conftest import REPO
 
-from vdub import landmarks as lm
-from vdub.geometry import robust_umeyama
-from vdub.io import load_npz, save_frames, save_npz
-from vdub.metrics import inner_mouth_lab, psnr
-from vdub.paste import paste_corrected
-from vdub.reference import score_frames, select_reference
-from vdub.virtual_dubber import MouthLibrary, VirtualDubberConfig, render_virtual_dubber
-from vdub.warp import blend
+from vdub.core.io import load_npz, save_frames, save_npz
+from vdub.evaluation.metrics import inner_mouth_lab, psnr
+from vdub.face import landmarks as lm
+from vdub.face.geometry import robust_umeyama
+from vdub.face.warp import blend
+from vdub.reenactment.paste import paste_corrected
+from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, render_virtual_dubber
+from vdub.virtual_dubber.reference import score_frames, select_reference
 
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -101,7 +101,7 @@ def test_corrective_paste_is_the_composite_where_the_network_changed_nothing():
     inside = out != frame
     assert inside.any()
     # Exactly the composite blended through the mask: full-resolution detail, nothing redrawn.
-    from vdub.masks import uncrop
+    from vdub.reenactment.masks import uncrop
 
     alpha = np.clip(uncrop(mask, box, frame.shape[:2]), 0, 1)
     np.testing.assert_array_equal(out, blend(frame, composite, alpha))
@@ -121,8 +121,8 @@ def test_corrective_paste_is_the_composite_where_the_network_changed_nothing():
 @pytest.fixture(scope="module")
 def shot_pairs(actor_clip, tmp_path_factory):
     """The self-reenactment pairs of 45 real frames, through the stage functions."""
-    from vdub.masks import MaskConfig
-    from vdub.pipeline import actor_crops, self_pairs
+    from vdub.reenactment.masks import MaskConfig
+    from vdub.reenactment.stages import actor_crops, self_pairs
 
     frames, track = actor_clip
     work = tmp_path_factory.mktemp("pairs")
@@ -165,7 +165,7 @@ def test_self_pairs_of_a_real_shot(shot_pairs):
 
 
 def test_training_pairs_leave_the_held_out_frames_out(shot_pairs):
-    from vdub.self_reenactment import training_pairs
+    from vdub.reenactment.self_reenactment import training_pairs
 
     _, pairs, crops = shot_pairs
     (inputs, targets, masks), held = training_pairs(pairs, crops)
@@ -180,8 +180,8 @@ def test_training_pairs_leave_the_held_out_frames_out(shot_pairs):
 
 def test_held_out_scores_of_an_untrained_corrective_network_equal_the_composite(shot_pairs):
     """An untrained corrective network returns its input, so its repair scores exactly as the composite."""
-    from vdub.self_reenactment import repair_holdout, score_holdout
-    from vdub.swapper import IdentitySwapper, SwapperConfig
+    from vdub.reenactment.self_reenactment import repair_holdout, score_holdout
+    from vdub.reenactment.swapper import IdentitySwapper, SwapperConfig
 
     _, pairs, crops = shot_pairs
     model = IdentitySwapper(SwapperConfig(crop_size=64, width_mult=0.25, middle_blocks=1, latent_dim=32,

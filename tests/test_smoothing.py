@@ -8,11 +8,11 @@ import pytest
 from conftest import REAL_CLIPS
 from scipy.spatial.transform import Rotation
 
-from vdub import landmarks as lm
-from vdub.geometry import Similarity
-from vdub.geometry_qa import box_jitter, jitter
-from vdub.masks import MaskConfig, crop_boxes
-from vdub.smoothing import SmoothingConfig, smooth_mesh_track, smooth_poses
+from vdub.face import landmarks as lm
+from vdub.face.geometry import Similarity
+from vdub.face.smoothing import SmoothingConfig, smooth_mesh_track, smooth_poses
+from vdub.reenactment.masks import MaskConfig, crop_boxes
+from vdub.virtual_dubber.geometry_qa import box_jitter, jitter
 
 
 @pytest.mark.parametrize("clip", REAL_CLIPS)

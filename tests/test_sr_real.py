@@ -10,9 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from vdub.masks import MaskConfig, crop, crop_boxes
-from vdub.metrics import psnr
-from vdub.super_resolution import SRConfig, bicubic_upscale, build_training_pairs, load_sr, train_sr, upscale
+from vdub.evaluation.metrics import psnr
+from vdub.reenactment.masks import MaskConfig, crop, crop_boxes
+from vdub.super_resolution.config import SRConfig
+from vdub.super_resolution.data import build_training_pairs
+from vdub.super_resolution.networks import bicubic_upscale, load_sr, upscale
+from vdub.super_resolution.training import train_sr
 
 OUT, IN = 512, 128  # output as GPEN's; input x4 smaller (the paper's swapper crop is 176)
 TRAIN, HELD_OUT = slice(0, 60), slice(60, 90)  # held-out frames come after the training frames
@@ -46,7 +49,7 @@ def test_upscaler_beats_bicubic_in_lpips_on_held_out_frames(held_out_result):
     if not weights:
         pytest.skip("LPIPS needs the AlexNet backbone weights (torchvision's alexnet-owt-7be5be79.pth), which "
                     "cannot be downloaded here: set VDUB_LPIPS_WEIGHTS to the file to run this test")
-    from vdub.perceptual import load_lpips, lpips_distance
+    from vdub.evaluation.perceptual import load_lpips, lpips_distance
 
     target, sr, bicubic = held_out_result
     model = load_lpips(weights)

@@ -7,11 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from vdub import landmarks as lm
-from vdub.io import load_frames
-from vdub.masks import crop, crop_units
-from vdub.paste import paste_heads
-from vdub.stabilise import StabiliseConfig, gaussian_taps, still_weight
+from vdub.core.io import load_frames
+from vdub.face import landmarks as lm
+from vdub.reenactment.masks import crop, crop_units
+from vdub.reenactment.paste import paste_heads
+from vdub.reenactment.stabilise import StabiliseConfig, gaussian_taps, still_weight
 
 SIZE = 96
 

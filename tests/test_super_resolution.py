@@ -13,22 +13,22 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import vdub.super_resolution.model as sr_module
 from skimage import data
 
-import vdub.super_resolution as sr_module
-from vdub.checkpoint import TrainingInterrupted, save_checkpoint
-from vdub.gpen import FullGenerator, GPENConfig, load_official
-from vdub.super_resolution import (
+from vdub.super_resolution.config import SRConfig
+from vdub.super_resolution.data import build_training_pairs
+from vdub.super_resolution.gpen import FullGenerator, GPENConfig, load_official
+from vdub.super_resolution.networks import (
     GPENUpscaler,
     IdentitySRNet,
-    SRConfig,
     bicubic_upscale,
     build_sr_model,
-    build_training_pairs,
     load_sr,
-    train_sr,
     upscale,
 )
+from vdub.super_resolution.training import train_sr
+from vdub.training.checkpoint import TrainingInterrupted, save_checkpoint
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -292,7 +292,7 @@ def test_checkpoint_with_other_fingerprint_is_ignored(tmp_path, caplog):
     save_checkpoint(stranger, IdentitySRNet(cfg), None, 9, fingerprint="another dubber take")
 
     for i, path in enumerate((resume, stranger)):
-        with caplog.at_level(logging.WARNING, logger="vdub.checkpoint"):
+        with caplog.at_level(logging.WARNING, logger="vdub.training.checkpoint"):
             summary = train_sr(lr, hr, cfg, tmp_path / f"sr{i}.pt", path, tmp_path / f"sr{i}.csv")
         assert summary["resumed_from"] == 0
         assert "ignoring resume checkpoint" in caplog.text
@@ -416,7 +416,7 @@ def test_gpen_resume_follows_the_weights_content_not_the_path(tmp_path, caplog):
     with pytest.raises(TrainingInterrupted):
         train_sr(lr, hr, cfg, tmp_path / "sr2.pt", resume, tmp_path / "sr2.csv", on_step=preempt)
     _save_generator(weights, _tiny_gpen_cfg(), seed=2)
-    with caplog.at_level(logging.WARNING, logger="vdub.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="vdub.training.checkpoint"):
         summary = train_sr(lr, hr, cfg, tmp_path / "sr2.pt", resume, tmp_path / "sr2.csv")
     assert summary["resumed_from"] == 0
     assert "ignoring resume checkpoint" in caplog.text

@@ -13,8 +13,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from vdub.checkpoint import TrainingInterrupted
-from vdub.swapper import (
+from vdub.reenactment.swapper import (
     IdentitySwapper,
     LossWeights,
     SwapperConfig,
@@ -26,6 +25,7 @@ from vdub.swapper import (
     swap,
     train_swapper,
 )
+from vdub.training.checkpoint import TrainingInterrupted
 
 PREVIEW = SwapperConfig(
     crop_size=64, width_mult=0.25, middle_blocks=2, latent_dim=128, gblock_channels=128, decoder_channels=(64, 32, 16)
@@ -298,9 +298,9 @@ def _one_torch_thread(one_torch_thread):
 @pytest.fixture(scope="module")
 def real_actor_crops(actor_clip, tmp_path_factory):
     """actor_crops.npz of the first 45 frames of actor_woman_bluewall.mp4 at 32 px."""
-    from vdub.io import save_frames, save_npz
-    from vdub.masks import MaskConfig
-    from vdub.pipeline import actor_crops
+    from vdub.core.io import save_frames, save_npz
+    from vdub.reenactment.masks import MaskConfig
+    from vdub.reenactment.stages import actor_crops
 
     frames, track = actor_clip
     tmp = tmp_path_factory.mktemp("real_crops")
@@ -320,8 +320,8 @@ def _settings(iterations: int) -> dict:
 
 
 def test_actor_model_learns_real_crops_and_warm_starts_a_shot(real_actor_crops, tmp_path):
-    from vdub.io import load_npz, save_npz
-    from vdub.pipeline import train_actor, train_swapper
+    from vdub.core.io import load_npz, save_npz
+    from vdub.reenactment.stages import train_actor, train_swapper
 
     actor_model = tmp_path / "actor.pt"
     train_actor("woman_bluewall", [real_actor_crops], actor_model, tmp_path / "actor.csv", _settings(120))
@@ -364,9 +364,9 @@ def faces_folder(real_clips, tmp_path_factory):
 
 
 def test_pretraining_faces_are_cropped_and_learnt(faces_folder, real_actor_crops, tmp_path):
-    from vdub.masks import MaskConfig
-    from vdub.pipeline import pretrain, train_actor
-    from vdub.pretrain import face_crops, face_images
+    from vdub.reenactment.masks import MaskConfig
+    from vdub.reenactment.pretrain import face_crops, face_images
+    from vdub.reenactment.stages import pretrain, train_actor
 
     paths = face_images(faces_folder)
     assert len(paths) == 10 and all(p.suffix != ".txt" for p in paths)
@@ -392,7 +392,7 @@ def test_pretraining_faces_are_cropped_and_learnt(faces_folder, real_actor_crops
 
 def test_resume_on_real_crops_ends_at_the_uninterrupted_weights(real_actor_crops, tmp_path):
     """Killed at step 6 of 10 on real actor crops and resumed: the same weights as a straight run."""
-    from vdub.io import load_npz
+    from vdub.core.io import load_npz
 
     crops = load_npz(real_actor_crops)
     valid = crops["valid"].astype(bool)

@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 from conftest import REAL_CLIPS
 
-from vdub import landmarks as lm
-from vdub.face_mesh import track_faces
-from vdub.metrics import expression_lmd, psnr
-from vdub.reference import score_frames, select_reference
-from vdub.smoothing import SmoothingConfig, smooth_mesh_track
-from vdub.virtual_dubber import VirtualDubberConfig, lower_face_weights, render_virtual_dubber, transfer_expression
-from vdub.warp import polygon_mask
+from vdub.evaluation.metrics import expression_lmd, psnr
+from vdub.face import landmarks as lm
+from vdub.face.mesh import track_faces
+from vdub.face.smoothing import SmoothingConfig, smooth_mesh_track
+from vdub.face.warp import polygon_mask
+from vdub.virtual_dubber.builtin import (
+    VirtualDubberConfig,
+    lower_face_weights,
+    render_virtual_dubber,
+    transfer_expression,
+)
+from vdub.virtual_dubber.reference import score_frames, select_reference
 
 ACTORS = [c for c in REAL_CLIPS if c.startswith("actor_")]
 DUBBERS = [c for c in REAL_CLIPS if c.startswith("dubber_")]
@@ -140,7 +145,7 @@ def test_offsets_are_scaled_to_the_actors_mouth(real_mesh):
 def test_contact_sheet_shows_the_widest_mouth_and_face_crops(tmp_path, real_mesh):
     from skimage import data
 
-    from vdub.contact_sheet import contact_sheet, face_box, pick_frames
+    from vdub.reporting.contact_sheet import contact_sheet, face_box, pick_frames
 
     opening = np.array([0.0, 0.1, np.nan, 0.9, 0.2, 0.1, 0.0, 0.3])
     picks = pick_frames(opening, 4)

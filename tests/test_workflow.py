@@ -139,7 +139,7 @@ def real_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_dubbed_shot_matches_actor_geometry_fps_and_length(real_run):
-    from vdub.video import probe_video
+    from vdub.media.video import probe_video
 
     actor = probe_video(MEDIA / "actor_woman_bluewall.mp4")
     out = probe_video(real_run / "results" / "bluewall_office" / "dubbed.mp4")
@@ -156,9 +156,9 @@ def test_dubbed_shot_matches_actor_geometry_fps_and_length(real_run):
 
 @pytest.mark.slow
 def test_mouth_follows_dubber_and_rest_is_untouched(real_run):
-    from vdub.io import load_frames, load_npz
-    from vdub.masks import uncrop
-    from vdub.metrics import psnr
+    from vdub.core.io import load_frames, load_npz
+    from vdub.evaluation.metrics import psnr
+    from vdub.reenactment.masks import uncrop
 
     metrics = json.loads((real_run / "results" / "bluewall_office" / "metrics.json").read_text())
     table = metrics["table"]
@@ -182,8 +182,8 @@ def test_mouth_follows_dubber_and_rest_is_untouched(real_run):
     output = load_frames(work / "sr" / "frames.npy")
     crops = load_npz(work / "crops.npz")
     aligned = load_npz(work / "align" / "mesh.npz")
-    from vdub import landmarks as lm
-    from vdub.warp import polygon_mask
+    from vdub.face import landmarks as lm
+    from vdub.face.warp import polygon_mask
 
     diffs, outside = [], []
     for t in range(0, N_FRAMES, 5):
@@ -195,7 +195,7 @@ def test_mouth_follows_dubber_and_rest_is_untouched(real_run):
     assert min(outside) > 60, "pixels outside the head mask changed"
 
     # Not garbage: the decoded video is close to the actor outside the head (encoder noise only).
-    from vdub.video import probe_video, read_frames
+    from vdub.media.video import probe_video, read_frames
 
     decoded = np.stack(list(read_frames(probe_video(real_run / "results" / "bluewall_office" / "dubbed.mp4"))))
     far = np.zeros(actor.shape[1:3], bool)
@@ -311,7 +311,7 @@ def test_embedded_demo_runs_without_shared_media(tmp_path):
     """The README's main command: plain `snakemake` on the shipped samples.yaml (no ../shared needed)."""
     import shutil
 
-    from vdub.video import probe_video
+    from vdub.media.video import probe_video
 
     project = tmp_path / "checkout"
     project.mkdir()

@@ -1,7 +1,7 @@
-"""``python -m vdub``: see :mod:`vdub.cli`."""
+"""``python -m vdub``: see :mod:`vdub.cli.main`."""
 
 import sys
 
-from .cli import main
+from vdub.cli.main import main
 
 sys.exit(main())

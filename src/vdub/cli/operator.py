@@ -1,0 +1,137 @@
+"""The operator's subcommands: the review products (output sheet, side-by-side preview, the project report)
+and the run's state (``status``, ``reprocess``), with their arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from vdub.cli.arguments import json_object
+
+log = logging.getLogger("vdub")
+
+
+def cmd_output_sheet(a: argparse.Namespace) -> None:
+    from vdub.reporting.stages import output_sheet_files
+
+    output_sheet_files(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames, a.vd_mesh,
+                       a.output_frames, a.out, int(a.settings.get("sheet_frames", 6)))
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    """``NAME=VALUE`` -> (NAME, VALUE), both non-empty."""
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"{option} expects NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _panel(text: str) -> tuple[str, Path]:
+    name, path = _pair(text, "--panel")
+    return name, Path(path)
+
+
+def _shot_actor(text: str) -> tuple[str, str]:
+    return _pair(text, "--shots")
+
+
+def cmd_side_by_side(a: argparse.Namespace) -> None:
+    from vdub.reporting.side_by_side import side_by_side
+
+    side_by_side(a.shot, a.panel, a.audio, a.info, a.out, max_height=int(a.settings.get("preview_height", 360)),
+                 crf=int(a.settings.get("preview_crf", 26)))
+
+
+def cmd_report(a: argparse.Namespace) -> None:
+    from vdub.reporting.report import ReportConfig, build_report, manifest_from_layout
+
+    settings = dict(a.settings)
+    preset = str(settings.pop("preset", ""))
+    preset_settings = settings.pop("preset_settings", None)
+    if a.manifest is not None:
+        manifest = json.loads(a.manifest.read_text(encoding="utf-8"))
+    else:
+        manifest = manifest_from_layout(a.layout, a.shots or [])
+    build_report(manifest, a.out, ReportConfig.from_dict(settings), preset=preset, preset_settings=preset_settings)
+
+
+def add_report_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add("output-sheet", cmd_output_sheet, "contact sheet PNG: actor | dubber | virtual dubber | output "
+                                              "for a few frames")
+    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "vd-mesh",
+                 "output-frames", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("side-by-side", cmd_side_by_side, "small preview video: labelled panels side by side (actor | ... | "
+                                              "output) at the actor's fps with the dubbed audio")
+    p.add_argument("--panel", type=_panel, action="append", required=True,
+                   help="NAME=FRAMES.npy, repeated, left to right (names: actor, dubber, virtual_dubber, "
+                        "composite, reenact, output)")
+    p.add_argument("--audio", type=Path, default=None, help="dubbed audio (default: a silent preview)")
+    p.add_argument("--info", type=Path, required=True, help="ingest info JSON (the actor's frame rate)")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = sub.add_parser("report", help="the project report: one self-contained HTML page",
+                       description="the project report: one self-contained HTML page")
+    p.add_argument("--settings", type=json_object, default={},
+                   help="the report section of the config, plus 'preset' and 'preset_settings'")
+    files = p.add_mutually_exclusive_group(required=True)
+    files.add_argument("--manifest", type=Path, help="JSON file {shot: {kind: file}}")
+    files.add_argument("--layout", type=json_object,
+                       help="JSON {kind: path template with {shot} and {actor}}, for the --shots")
+    p.add_argument("--shots", type=_shot_actor, nargs="+", default=[], metavar="SHOT=ACTOR",
+                   help="the shots, in the report's order (with --layout)")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_status(a: argparse.Namespace) -> None:
+    from vdub.reporting import run_status
+
+    states = run_status.collect(a.snakemake_args)
+    if a.failed:
+        print("\n".join(s.shot for s in states if s.needs_run))
+    else:
+        print(run_status.format_states(states))
+
+
+def cmd_reprocess(a: argparse.Namespace) -> None:
+    import subprocess
+
+    from vdub.reporting import run_status
+
+    states = run_status.collect(a.snakemake_args)
+    targets = run_status.reprocess_targets(states)
+    if not targets:
+        print("every shot is done or only outdated: nothing to reprocess (plain `snakemake` updates outdated ones)")
+        return
+    print("reprocessing:", ", ".join(s.shot for s in states if s.needs_run), file=sys.stderr)
+    # Targets first: an option taking several values (--quiet rules) would swallow them.
+    cmd = [sys.executable, "-m", "snakemake", *targets, *a.snakemake_args]
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    code = subprocess.run(cmd).returncode
+    if code:
+        raise SystemExit(code)
+
+
+def add_operator_commands(sub: argparse._SubParsersAction) -> None:
+    after = ("Arguments after `--` go to Snakemake as the operator runs it (e.g. -- --profile slurm, or "
+             "-- -d PROJECT --configfile PROJECT/config.yaml).")
+    p = sub.add_parser("status", help="each shot's state (done, failed with its rule and logs, incomplete, "
+                                      "outdated) from Snakemake's summary and last run log",
+                       description="Each shot's state from `snakemake --summary` and the project's newest "
+                                   "Snakemake log. " + after)
+    p.add_argument("--failed", action="store_true", help="print only the ids of shots that need a run")
+    p.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="-- SNAKEMAKE_ARGS")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("reprocess", help="re-run Snakemake on only the shots whose results are missing or "
+                                         "incomplete (failed or unfinished), plus the project report",
+                       description="Re-run Snakemake on the results of only the failed or unfinished shots. "
+                                   + after)
+    p.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="-- SNAKEMAKE_ARGS")
+    p.set_defaults(func=cmd_reprocess)

@@ -1,0 +1,310 @@
+"""The stage subcommands: one per workflow rule, each parsing its files and settings and calling its
+stage function (imported when the subcommand runs: a stage's environment need not hold the others' packages)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vdub.cli.arguments import json_object
+from vdub.core.errors import ShotError
+
+log = logging.getLogger("vdub")
+
+
+def cmd_ingest_actor(a: argparse.Namespace) -> None:
+    from vdub.media.ingest import IngestConfig, ingest_actor
+
+    ingest_actor(a.shot, a.actor_video, a.out_actor, a.out_json, IngestConfig.from_dict(a.settings))
+
+
+def cmd_ingest_dubber(a: argparse.Namespace) -> None:
+    from vdub.media.ingest import IngestConfig, ingest_dubber
+
+    ingest_dubber(a.shot, a.actor_json, a.dubber_video, a.audio or None, a.out_dubber, a.out_audio, a.out_info,
+                  IngestConfig.from_dict(a.settings))
+
+
+def cmd_face_geometry(a: argparse.Namespace) -> None:
+    from vdub.face.mesh import FaceMeshConfig
+    from vdub.face.stages import face_geometry
+
+    face_geometry(a.shot, a.frames, a.out, FaceMeshConfig.from_dict(a.settings))
+
+
+def cmd_reference(a: argparse.Namespace) -> None:
+    from vdub.virtual_dubber.reference import ReferenceConfig
+    from vdub.virtual_dubber.stages import reference
+
+    reference(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.override, a.out,
+              ReferenceConfig.from_dict(a.settings))
+
+
+def cmd_virtual_dubber(a: argparse.Namespace) -> None:
+    settings = dict(a.settings)
+    backend = settings.pop("backend", "builtin")
+    if backend == "liveportrait":
+        _liveportrait_dubber(a, settings)
+        return
+    if backend != "builtin":
+        raise ShotError(a.shot, None, f"virtual dubber backend '{backend}' is unknown (builtin, liveportrait)")
+
+    from vdub.face.smoothing import SmoothingConfig
+    from vdub.virtual_dubber.builtin import VirtualDubberConfig
+    from vdub.virtual_dubber.stages import virtual_dubber
+
+    smoothing = SmoothingConfig.from_dict(settings.pop("smoothing", {}))
+    virtual_dubber(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.reference, a.out,
+                   VirtualDubberConfig.from_dict(settings), smoothing)
+
+
+def _liveportrait_dubber(a: argparse.Namespace, settings: dict[str, Any]) -> None:
+    """The liveportrait backend: its settings sit under their own ``liveportrait`` key.
+
+    The builtin backend's keys are not accepted here: the workflow sends a LivePortrait shot
+    only LivePortrait's settings (so builtin numbers never re-run it), and a stray key is
+    more likely a mistake than something to ignore.
+    """
+    from vdub.virtual_dubber.liveportrait import LivePortraitConfig, run_liveportrait
+
+    cfg = LivePortraitConfig.from_dict(settings.pop("liveportrait", None))
+    if settings:
+        raise ShotError(a.shot, None, f"settings {sorted(settings)} do not apply to the liveportrait backend "
+                                      "(its settings go under the 'liveportrait' key)")
+    if a.info is None:
+        raise ShotError(a.shot, None, "--info (the ingest info JSON) is required by the liveportrait backend")
+    run_liveportrait(a.shot, a.actor_frames, a.dubber_frames, a.reference, a.info, a.out, cfg)
+
+
+def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
+    from vdub.virtual_dubber.stages import virtual_dubber_sheet
+
+    virtual_dubber_sheet(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames,
+                         a.reference, a.out, a.frames)
+
+
+def cmd_align(a: argparse.Namespace) -> None:
+    from vdub.face.smoothing import SmoothingConfig
+    from vdub.virtual_dubber.alignment import AlignConfig
+    from vdub.virtual_dubber.stages import align
+
+    settings = dict(a.settings)
+    smoothing = SmoothingConfig.from_dict(settings.pop("smoothing", {}))
+    align(a.shot, a.actor_frames, a.actor_mesh, a.vd_frames, a.vd_mesh, a.dubber_mesh, a.out_aligned,
+          a.out_composite, a.out_mesh, a.out_qa, a.out_plot, AlignConfig.from_dict(settings), smoothing)
+
+
+def _mask_settings(a: argparse.Namespace):
+    from vdub.reenactment.masks import MaskConfig
+
+    settings = dict(a.settings)
+    crop_size = int(settings.pop("crop_size", 0))
+    return crop_size, MaskConfig.from_dict(settings)
+
+
+def cmd_actor_crops(a: argparse.Namespace) -> None:
+    from vdub.reenactment.stages import actor_crops
+
+    crop_size, cfg = _mask_settings(a)
+    actor_crops(a.shot, a.actor_frames, a.actor_mesh, a.out, crop_size, cfg)
+
+
+def cmd_masks(a: argparse.Namespace) -> None:
+    from vdub.reenactment.stages import masks
+
+    _, cfg = _mask_settings(a)
+    masks(a.shot, a.actor_crops, a.composite_frames, a.aligned_mesh, a.out, cfg)
+
+
+def cmd_self_pairs(a: argparse.Namespace) -> None:
+    from vdub.reenactment.stages import self_pairs
+
+    self_pairs(a.shot, a.actor_frames, a.actor_mesh, a.actor_crops, a.override, a.out, a.settings)
+
+
+def cmd_train_swapper(a: argparse.Namespace) -> None:
+    from vdub.reenactment.stages import train_swapper
+
+    train_swapper(a.shot, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init, self_pairs=a.self_pairs)
+
+
+def cmd_train_actor(a: argparse.Namespace) -> None:
+    from vdub.reenactment.stages import train_actor
+
+    if a.self_pairs and len(a.self_pairs) != len(a.crops):
+        raise SystemExit(f"train-actor: --self-pairs names {len(a.self_pairs)} files for {len(a.crops)} --crops")
+    train_actor(a.actor, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init, self_pairs=a.self_pairs)
+
+
+def cmd_pretrain(a: argparse.Namespace) -> None:
+    from vdub.reenactment.masks import MaskConfig
+    from vdub.reenactment.stages import pretrain
+
+    settings = dict(a.settings)
+    mask_cfg = MaskConfig.from_dict(settings.pop("masks", {}))
+    pretrain(a.faces, a.out_model, a.out_losses, settings, mask_cfg)
+
+
+def cmd_reenact(a: argparse.Namespace) -> None:
+    from vdub.reenactment.stabilise import StabiliseConfig
+    from vdub.reenactment.stages import reenact
+
+    settings = dict(a.settings)
+    detail = float(settings.pop("detail", 0.0))
+    reenact(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.out_swapped, a.out_frames,
+            StabiliseConfig.from_dict(settings), detail)
+
+
+def cmd_train_sr(a: argparse.Namespace) -> None:
+    from vdub.super_resolution.stages import train_super_resolution
+
+    train_super_resolution(a.shot, a.actor_frames, a.crops, a.swapper, a.out_model, a.out_losses, a.out_holdout,
+                           a.settings)
+
+
+def cmd_super_resolution(a: argparse.Namespace) -> None:
+    from vdub.super_resolution.stages import super_resolution
+
+    super_resolution(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.swapped, a.out_frames,
+                     a.settings)
+
+
+def cmd_mux(a: argparse.Namespace) -> None:
+    from vdub.media.mux import mux
+
+    mux(a.shot, a.frames, a.audio, a.info, a.out, crf=int(a.settings.get("crf", 18)),
+        odd_size=a.settings.get("odd_size", "exact"))
+
+
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    from vdub.evaluation.shot import EvaluationConfig
+    from vdub.evaluation.stages import evaluate
+    from vdub.face.mesh import FaceMeshConfig
+
+    settings = dict(a.settings)
+    frames = {"actor": a.actor_frames, "composite": a.composite_frames, "reenact": a.reenact_frames,
+              "output": a.output_frames}
+    evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, FaceMeshConfig.from_dict(settings.get(
+        "face_mesh")), EvaluationConfig.from_dict(settings.get("evaluation")), model_path=a.model,
+             pairs_path=a.self_pairs, detail=float(settings.get("detail", 0.0)))
+
+
+def cmd_demo(a: argparse.Namespace) -> None:
+    from vdub.media.demo import make_demo
+
+    make_demo(a.out_actor, a.out_dubber)
+
+
+def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add the stage subcommands to ``sub``, most through ``add(name, func, help, settings=True)``."""
+    p = add("ingest-actor", cmd_ingest_actor, "decode the actor footage (it defines the shot's fps and length)")
+    for name in ("actor-video", "out-actor", "out-json"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p = add("ingest-dubber", cmd_ingest_dubber, "conform the dubber take to the actor's fps and length, extract "
+                                                "the dubbed audio")
+    for name in ("actor-json", "dubber-video", "out-dubber", "out-audio", "out-info"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--audio", type=str, default="", help="explicit dubbed audio (default: the dubber's track)")
+
+    p = add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file")
+    p.add_argument("--frames", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+
+    p = add("reference", cmd_reference, "score frames and pick the actor's reference and the dubber's neutral")
+    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--override", type=int, default=None, help="actor frame index to use instead of the best")
+
+    p = add("virtual-dubber", cmd_virtual_dubber, "render the virtual dubber (builtin or liveportrait backend, "
+                                                  "from the settings' 'backend')")
+    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "reference", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--info", type=Path, default=None,
+                   help="ingest info JSON (the actor's frame rate); required by the liveportrait backend")
+
+    p = add("virtual-dubber-sheet", cmd_virtual_dubber_sheet,
+            "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames", settings=False)
+    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--frames", type=int, default=6, help="how many frames to show (default 6)")
+
+    p = add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite")
+    for name in ("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "dubber-mesh", "out-aligned",
+                 "out-composite", "out-mesh", "out-qa", "out-plot"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("actor-crops", cmd_actor_crops, "stable head crops and soft head/eyes/mouth masks of the actor frames")
+    for name in ("actor-frames", "actor-mesh", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("masks", cmd_masks, "composite crops and masks in the actor's crop boxes, bundled with the actor's")
+    for name in ("actor-crops", "composite-frames", "aligned-mesh", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("self-pairs", cmd_self_pairs, "the self-reenactment pairs: the actor's reference driven by the actor's "
+                                          "own track, composited as at inference, against the real frames")
+    for name in ("actor-frames", "actor-mesh", "actor-crops", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--override", type=int, default=None, help="actor reference frame index to use instead of the best")
+
+    p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)")
+    for name in ("crops", "out-model", "out-losses"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--init", type=Path, default=None, help="model to fine-tune from (the actor's model)")
+    p.add_argument("--self-pairs", type=Path, default=None,
+                   help="self_pairs.npz: its held-out frames are left out, its pairs mixed in (train.self_pair_share)")
+
+    p = sub.add_parser("train-actor", help="train the per-actor model on the actor crops of all its shots",
+                       description="train the per-actor model on the actor crops of all its shots")
+    p.add_argument("--actor", required=True, help="actor id (named in every error)")
+    p.add_argument("--settings", type=json_object, default={}, help="stage settings as a JSON object")
+    p.add_argument("--crops", type=Path, nargs="+", required=True, help="actor_crops.npz of each of its shots")
+    for name in ("out-model", "out-losses"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--init", type=Path, default=None, help="model to start from (the generic pretrained one)")
+    p.add_argument("--self-pairs", type=Path, nargs="*", default=[],
+                   help="self_pairs.npz of each shot, in the order of --crops")
+    p.set_defaults(func=cmd_train_actor)
+
+    p = sub.add_parser("pretrain", help="generic pretraining of the swapper on a folder of face images",
+                       description="generic pretraining of the swapper on a folder of face images")
+    p.add_argument("--settings", type=json_object, default={}, help="stage settings as a JSON object")
+    p.add_argument("--faces", type=Path, required=True, help="folder of face images (jpg, png, webp, bmp)")
+    for name in ("out-model", "out-losses"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.set_defaults(func=cmd_pretrain)
+
+    p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back "
+                                    "(settings: the reenact block and the preset's paste 'detail')")
+    for name in ("actor-frames", "composite-frames", "crops", "model", "out-swapped", "out-frames"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("train-sr", cmd_train_sr, "train the identity-specific upscaler on the actor's frames and score it "
+                                      "on held-out frames")
+    for name in ("actor-frames", "crops", "swapper", "out-model", "out-losses", "out-holdout"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("super-resolution", cmd_super_resolution, "upscale the swapped heads and paste them into the full "
+                                                      "frame")
+    for name in ("actor-frames", "composite-frames", "crops", "model", "swapped", "out-frames"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio")
+    for name in ("frames", "audio", "info", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("evaluate", cmd_evaluate, "the shot's metric table (PSNR, SSIM, LPIPS, FID against the actor; LMD "
+                                      "against the dubber; flicker; identity) for actor, composite, reenact, output")
+    for name in ("actor-frames", "composite-frames", "reenact-frames", "output-frames", "actor-mesh", "dubber-mesh",
+                 "crops", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--model", type=Path, default=None, help="the shot's swapper: scores the held-out self-reenactment "
+                                                            "pairs (with --self-pairs)")
+    p.add_argument("--self-pairs", type=Path, default=None, help="the shot's self_pairs.npz")
+
+    p = add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)")
+    p.add_argument("--out-actor", type=Path, required=True)
+    p.add_argument("--out-dubber", type=Path, required=True)

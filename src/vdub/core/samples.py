@@ -1,0 +1,159 @@
+"""The project's sample sheet (``samples.yaml``): shots, their files, and their checks.
+
+Every check here runs before any job starts, so that a typo costs seconds, not a night of
+training: ids are safe to use as folder names and Snakemake wildcards, and every input
+file exists, is a regular non-empty file, and is readable. Errors name the shot and file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from vdub.core.errors import ShotError, require_file
+
+# Letters, digits, '_', '-', '.'; no leading dot, no '..', no spaces or slashes: an id is
+# a folder name under results/ and a Snakemake wildcard value.
+SHOT_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would let "a\n" in
+FIELDS = {"id", "actor", "actor_video", "dubber_video", "audio", "reference_frame", "virtual_dubber"}
+#: Virtual-dubber backends a shot may select (config/schema.yaml lists the same for the default).
+VIRTUAL_DUBBER_BACKENDS = ("builtin", "liveportrait")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot: an actor video to be lip-synced to a dubber's take."""
+
+    id: str  # folder name under work/ and results/
+    actor: str  # actor id: shots of one actor share a person-specific model (later stages)
+    actor_video: str  # original footage
+    dubber_video: str  # the dubber speaking the translated script to camera
+    audio: str | None = None  # dubbed audio; default: the dubber video's own track
+    reference_frame: int | None = None  # override of the automatic reference frame (actor frame index)
+    virtual_dubber: str | None = None  # per-shot override of the virtual-dubber backend
+
+    def input_files(self) -> dict[str, str]:
+        """The shot's input files by role."""
+        files = {"actor_video": self.actor_video, "dubber_video": self.dubber_video}
+        if self.audio:
+            files["audio"] = self.audio
+        return files
+
+
+def validate_shot_id(shot_id: object) -> str:
+    """Return ``shot_id`` if it is a safe id, else raise ShotError explaining the rule."""
+    if not isinstance(shot_id, str) or not SHOT_ID.fullmatch(shot_id):
+        raise ShotError(str(shot_id), None,
+                        "invalid shot id: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or "
+                        "digit, without spaces, slashes or '..'")
+    return shot_id
+
+
+def _resolve(path: str, base: Path) -> str:
+    """A sample-sheet path made relative to the working directory where possible.
+
+    Paths in samples.yaml are relative to the sheet's own folder, so a sheet can be moved
+    with its media; Snakemake wants paths relative to its working directory.
+    """
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        p = base / p
+    p = Path(os.path.normpath(p.absolute()))
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def parse_samples(data: object, base: Path) -> list[Shot]:
+    """Build shots from the parsed YAML (``{"shots": [...]}``), checking ids and fields."""
+    if not isinstance(data, dict) or not isinstance(data.get("shots"), list) or not data["shots"]:
+        raise ShotError(None, None, "samples: expected a mapping with a non-empty list under 'shots'")
+    shots: list[Shot] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(data["shots"]):
+        if not isinstance(entry, dict):
+            raise ShotError(None, None, f"samples: shot #{i + 1} is not a mapping")
+        shot_id = validate_shot_id(entry.get("id"))
+        if shot_id in seen:
+            raise ShotError(shot_id, None, "duplicate shot id")
+        seen.add(shot_id)
+        unknown = set(entry) - FIELDS
+        if unknown:
+            raise ShotError(shot_id, None, f"unknown fields {sorted(unknown)} (allowed: {sorted(FIELDS)})")
+        for key in ("actor", "actor_video", "dubber_video"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise ShotError(shot_id, None, f"missing '{key}'")
+        actor = entry["actor"]
+        if not SHOT_ID.fullmatch(actor):
+            raise ShotError(shot_id, None, f"invalid actor id '{actor}' (same rule as shot ids)")
+        ref = entry.get("reference_frame")
+        if ref is not None and (not isinstance(ref, int) or isinstance(ref, bool) or ref < 0):
+            raise ShotError(shot_id, None, "reference_frame must be a non-negative frame index")
+        backend = entry.get("virtual_dubber")
+        if backend is not None and backend not in VIRTUAL_DUBBER_BACKENDS:
+            raise ShotError(shot_id, None, f"virtual_dubber must be one of {list(VIRTUAL_DUBBER_BACKENDS)}, "
+                                           f"got {backend!r}")
+        audio = entry.get("audio")
+        shots.append(Shot(
+            id=shot_id,
+            actor=actor,
+            actor_video=_resolve(entry["actor_video"], base),
+            dubber_video=_resolve(entry["dubber_video"], base),
+            audio=_resolve(audio, base) if audio else None,
+            reference_frame=ref,
+            virtual_dubber=backend,
+        ))
+    return shots
+
+
+def load_samples(path: str | Path) -> list[Shot]:
+    """Read and check a sample sheet (paths inside it are relative to its folder)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ShotError(None, path, "sample sheet not found") from None
+    except yaml.YAMLError as err:
+        raise ShotError(None, path, f"not valid YAML: {err}") from None
+    return parse_samples(data, path.parent)
+
+
+def check_input_files(shots: list[Shot], generated: set[str] = frozenset()) -> None:
+    """Fail on the first shot whose input file is missing, empty, not a file or unreadable.
+
+    ``generated`` lists paths a rule of the workflow creates (the embedded demo's input);
+    they are not required to exist yet.
+    """
+    for shot in shots:
+        for role, file in shot.input_files().items():
+            if file in generated:
+                continue
+            require_file(file, shot.id, role)
+
+
+def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> None:
+    """Probe every actor and dubber video (and audio file) with ffprobe before any job starts.
+
+    A file that is not a decodable video fails now, naming shot and file, rather than hours
+    later in the middle of a batch; so does a dubber video without an audio track when the
+    shot names no ``audio`` file (there would be nothing to dub with), and an ``audio``
+    file without an audio stream.
+    """
+    from vdub.media.audio import audio_duration
+    from vdub.media.video import probe_video
+
+    for shot in shots:
+        for role, file in (("actor_video", shot.actor_video), ("dubber_video", shot.dubber_video)):
+            if file in generated:
+                continue
+            info = probe_video(file, shot=shot.id)
+            if role == "dubber_video" and not shot.audio and not info.has_audio:
+                raise ShotError(shot.id, file, "dubber_video has no audio track and the shot names no 'audio' "
+                                               "file: add the dubbed audio as 'audio:' in the sample sheet")
+        if shot.audio and shot.audio not in generated:
+            audio_duration(shot.audio, shot=shot.id)  # ShotError if it has no audio stream

@@ -1,0 +1,198 @@
+"""Evaluation: PSNR and SSIM against the actor video, LMD of mouth landmarks against the dubber.
+
+LMD (landmark distance, Chen et al. 2018) is computed on mouth landmarks normalised for
+position, scale and head pose: each face's mesh is mapped by a similarity fit on the
+skull-stable points onto a canonical frame in which the inter-ocular distance is 1, the
+mouth landmarks' centroid is subtracted, and the mean Euclidean distance (x, y) between
+corresponding mouth landmarks is averaged over frames where both faces were found. Units
+are therefore fractions of the inter-ocular distance.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from vdub.face import landmarks as lm
+from vdub.face.geometry import umeyama
+
+PSNR_CAP = 100.0  # dB reported for identical pixels, so that means and JSON stay finite
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB of uint8 images (H x W x 3); inside ``mask`` (H x W bool) if given.
+
+    Identical pixels score :data:`PSNR_CAP` (100 dB: a mean squared error below 7e-6 grey
+    levels), an empty mask NaN.
+    """
+    if mask is None:
+        mask = np.ones(a.shape[:2], bool)
+    if not mask.any():
+        return float("nan")
+    diff = a[mask].astype(np.float64) - b[mask].astype(np.float64)
+    mse = float((diff**2).mean())
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, float(10 * np.log10(255.0**2 / mse)))
+
+
+def mean_lab_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """CIE76 distance between the mean CIELAB colours of two uint8 RGB images inside ``mask``.
+
+    a, b: H x W x 3; mask: H x W bool. NaN for an empty mask. Below about 2 a person cannot
+    tell the two colours apart.
+    """
+    if not mask.any():
+        return float("nan")
+    lab = [cv2.cvtColor(x.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[mask].mean(axis=0) for x in (a, b)]
+    return float(np.linalg.norm(lab[0] - lab[1]))
+
+
+def inner_mouth_lab(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Sums of CIE Lab (L 0-100, a, b) inside the inner-lip contour, and the pixel count: 4 floats.
+
+    image: H x W x 3 uint8 RGB; points: 478 x 2+ mesh in the image's pixels. Sums, not
+    means, so that frames can be pooled by their area.
+    """
+    from vdub.face.warp import polygon_mask
+
+    inside = polygon_mask(image.shape[:2], points[lm.INNER_LIPS, :2]) > 0.5
+    if not inside.any():
+        return np.zeros(4)
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[inside].astype(np.float64)
+    return np.concatenate([lab.sum(axis=0), [inside.sum()]])
+
+
+def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """SSIM of two uint8 RGB images (H x W x 3), scikit-image's Gaussian-weighted version.
+
+    With ``mask`` (H x W bool) the SSIM map is averaged inside it only (NaN if empty).
+    """
+    kwargs = dict(channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    if mask is None:
+        return float(structural_similarity(a, b, **kwargs))
+    if not mask.any():
+        return float("nan")
+    _, full = structural_similarity(a, b, full=True, **kwargs)
+    return float(full.mean(axis=2)[mask].mean())
+
+
+def _canonical(points: np.ndarray) -> np.ndarray:
+    """A frontal canonical frame: eyes on the x axis, inter-ocular distance 1 (478 x 2)."""
+    right, left = lm.eye_centres(points[:, :2])
+    across = left - right
+    iod = max(float(np.linalg.norm(across)), 1e-6)
+    c, s = across / iod
+    rotate = np.array([[c, s], [-s, c]])  # turns the eye line onto the x axis
+    return (points[:, :2] - (left + right) / 2) @ rotate.T / iod
+
+
+def normalised_mouth(points: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+    """Mouth landmarks (40 x 2) pose-, scale- and position-normalised. points: 478 x 3."""
+    pose = umeyama(points[lm.STABLE, :2].astype(np.float64), canonical[lm.STABLE])
+    mouth = pose.apply(points[lm.MOUTH, :2].astype(np.float64))
+    return mouth - mouth.mean(axis=0)
+
+
+def lmd(points_a: np.ndarray, valid_a: np.ndarray, points_b: np.ndarray, valid_b: np.ndarray) -> float:
+    """Mean mouth-landmark distance between two tracks (T x 478 x 3 each), in inter-ocular units.
+
+    Each track is normalised against its own first valid face's canonical frame, so two
+    different people are compared by mouth shape and motion, not by where they sit.
+    """
+    both = np.flatnonzero(valid_a & valid_b)
+    if len(both) == 0:
+        return float("nan")
+    canon_a = _canonical(points_a[np.flatnonzero(valid_a)[0]])
+    canon_b = _canonical(points_b[np.flatnonzero(valid_b)[0]])
+    dists = [np.linalg.norm(normalised_mouth(points_a[t], canon_a) - normalised_mouth(points_b[t], canon_b),
+                            axis=1).mean() for t in both]
+    return float(np.mean(dists))
+
+
+def expression_lmd(points_a: np.ndarray, valid_a: np.ndarray, neutral_a: int, points_b: np.ndarray,
+                   valid_b: np.ndarray, neutral_b: int) -> float:
+    """LMD of mouth *motion*: each track's normalised mouth minus its own neutral mouth.
+
+    points_*: T x 478 x 3; valid_*: T; neutral_*: frame index of each person's neutral
+    (closed-mouth) face. Two people with differently shaped mouths doing the same thing
+    score 0, which plain :func:`lmd` does not give them. Inter-ocular units.
+    """
+    both = np.flatnonzero(valid_a & valid_b)
+    if len(both) == 0 or not (valid_a[neutral_a] and valid_b[neutral_b]):
+        return float("nan")
+    canon_a, canon_b = _canonical(points_a[neutral_a]), _canonical(points_b[neutral_b])
+    rest_a = normalised_mouth(points_a[neutral_a], canon_a)
+    rest_b = normalised_mouth(points_b[neutral_b], canon_b)
+    dists = [np.linalg.norm((normalised_mouth(points_a[t], canon_a) - rest_a)
+                            - (normalised_mouth(points_b[t], canon_b) - rest_b), axis=1).mean() for t in both]
+    return float(np.mean(dists))
+
+
+def mouth_opening_correlation(points_a: np.ndarray, valid_a: np.ndarray, points_b: np.ndarray,
+                              valid_b: np.ndarray) -> float:
+    """Pearson correlation of the two tracks' mouth openings over frames where both have a face."""
+    both = valid_a & valid_b
+    if both.sum() < 3:
+        return float("nan")
+    a = lm.mouth_opening(points_a[both])
+    b = lm.mouth_opening(points_b[both])
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def landmark_acceleration(points: np.ndarray, valid: np.ndarray, index: list[int] = lm.STABLE) -> np.ndarray:
+    """Frame-to-frame acceleration of landmarks: the jitter measure of the geometry QA.
+
+    points: T x 478 x 2+ pixels; valid: T. Returns T: the mean over ``index`` of the 2D norm
+    of ``p[t+1] - 2 p[t] + p[t-1]`` (pixels / frame^2), NaN where a neighbour has no face.
+    """
+    valid = np.asarray(valid, bool)
+    out = np.full(len(points), np.nan)
+    if len(points) < 3:
+        return out
+    p = np.asarray(points, np.float64)[:, index, :2]
+    acc = np.linalg.norm(p[2:] - 2 * p[1:-1] + p[:-2], axis=2).mean(axis=1)
+    ok = valid[2:] & valid[1:-1] & valid[:-2]
+    out[1:-1][ok] = acc[ok]
+    return out
+
+
+def static_head_region(points: np.ndarray, head: np.ndarray, eyes: np.ndarray) -> np.ndarray:
+    """Where the dubbed output should be as still as the actor: the head above the nose tip.
+
+    points: 478 x 2+ pixels (the actor's mesh in this frame); head, eyes: H x W masks in
+    [0, 1]. Returns H x W bool: inside the head mask, outside the eyes, and on the forehead
+    side of the line through the nose tip across the face's forehead-chin axis (mouth, jaw
+    and neck are meant to move with the dubber; eyes blink).
+    """
+    p = np.asarray(points, np.float64)[:, :2]
+    down = p[lm.CHIN] - p[lm.FOREHEAD]
+    down /= max(np.linalg.norm(down), 1e-9)
+    h, w = head.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    along = (xs - p[lm.NOSE_TIP, 0]) * down[0] + (ys - p[lm.NOSE_TIP, 1]) * down[1]
+    return (head > 0.5) & (eyes < 0.1) & (along < 0)
+
+
+def motion_compensated_difference(prev: np.ndarray, cur: np.ndarray, prev_points: np.ndarray,
+                                  cur_points: np.ndarray, region: np.ndarray) -> float:
+    """Flicker of one frame pair: mean |cur - prev warped onto cur| in grey levels inside ``region``.
+
+    prev, cur: H x W x 3 uint8; prev_points, cur_points: 478 x 2+ pixels, the head's mesh in
+    each frame (the same mesh is used for the actor and the output, so both are compensated
+    for the same head motion); region: H x W bool in ``cur``'s coordinates. The head's
+    motion is a similarity fitted on the skull-stable landmarks; what remains is flicker,
+    texture swimming, and any motion the similarity does not model (for the actor too, so
+    the measure is read against the actor's value). NaN when the region is empty.
+    """
+    if not region.any():
+        return float("nan")
+    motion = umeyama(np.asarray(prev_points, np.float64)[lm.STABLE, :2],
+                     np.asarray(cur_points, np.float64)[lm.STABLE, :2])
+    affine = np.hstack([motion.scale * motion.rotation, motion.translation[:, None]])
+    h, w = cur.shape[:2]
+    warped = cv2.warpAffine(cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), affine, (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT)
+    grey = cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
+    return float(np.abs(grey.astype(np.float32) - warped.astype(np.float32))[region].mean())

@@ -1,0 +1,282 @@
+"""The paper's Table 1 for one shot, with the baselines that show what each stage buys.
+
+Variants, all on the same frames: ``actor`` (the unedited footage), ``composite`` (the
+aligned virtual dubber pasted on the actor, before the swapper), ``reenact`` (the swapper's
+head pasted at crop resolution, before super-resolution) and ``output`` (the full
+pipeline). Metrics per variant:
+
+* ``psnr``, ``ssim`` (scikit-image) against the actor frame, whole frame;
+* ``lpips`` (AlexNet) and ``fid`` (pytorch-fid Inception) against the actor, on the head
+  crops (the crop boxes of the swapper, resized to ``perceptual_size``): outside the head
+  the output is the actor's own pixels, which would only dilute them;
+* ``lmd`` and ``mouth_corr`` against the dubber's mouth (:mod:`vdub.evaluation.metrics`);
+* ``flicker``: motion-compensated frame difference of the still part of the head;
+* ``identity``: dlib face-embedding distance to the actor frame (:mod:`vdub.evaluation.identity`);
+* ``head_delta_e``: Lab difference of the head's skin against the actor's.
+* ``mouth_delta_e``: Lab difference of the open inner mouth (teeth, tongue: inside the
+  inner-lip contour of frames whose mouth opens more than ``MOUTH_OPEN``), pooled over the
+  shot, against the actor's own open mouths: whose teeth the viewer sees.
+
+A metric whose network weights are not available is reported as null with the reason in
+``unavailable``, never as a silent zero; everything else still runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vdub.core.settings import Settings
+from vdub.face import landmarks as lm
+from vdub.face.mesh import FaceTrack
+
+VARIANTS = ("actor", "composite", "reenact", "output")
+METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "mouth_corr", "flicker", "identity", "head_delta_e",
+           "mouth_delta_e")
+MOUTH_OPEN = 0.15  # inner-lip gap / mouth width above which the inner mouth is scored (mouth_delta_e)
+LPIPS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet, the LPIPS backbone
+FID_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's Inception
+
+
+@dataclass
+class EvaluationConfig(Settings):
+    """Settings of the evaluation (config section ``evaluation``)."""
+
+    lpips_weights: str | None = None  # AlexNet weights file; None: the torch hub cache, else LPIPS unavailable
+    fid_weights: str | None = None  # FID Inception weights file; None: the torch hub cache, else FID unavailable
+    perceptual_size: int = 256  # side of the head crops given to LPIPS and FID
+    identity_every: int = 5  # identity embeddings on every Nth frame (dlib's ResNet, about 0.1 s a face on CPU)
+
+    def __post_init__(self) -> None:
+        if self.perceptual_size < 32 or self.identity_every < 1:
+            raise ValueError(f"evaluation: perceptual_size must be >= 32 and identity_every >= 1, got "
+                             f"{self.perceptual_size}, {self.identity_every}")
+
+
+def find_weights(configured: str | None, filename: str) -> tuple[Path | None, str | None]:
+    """Where a metric's weights are: the configured file, else torch's hub cache.
+
+    Returns ``(path, None)`` when found, ``(None, reason)`` when not. A configured path
+    that does not exist is an error (the operator asked for it), not "unavailable".
+    """
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: weights file not found (expected {filename})")
+        return path, None
+    import torch
+
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if cached.is_file():
+        return cached, None
+    return None, f"no weights: {filename} is not in {cached.parent} and no path is configured"
+
+
+class _Perceptual:
+    """LPIPS distances and FID features of head crops, streamed in batches (memory stays flat)."""
+
+    def __init__(self, cfg: EvaluationConfig, unavailable: dict[str, str]) -> None:
+        from vdub.evaluation import perceptual
+
+        self.lpips_model = self.fid_model = None
+        path, reason = find_weights(cfg.lpips_weights, LPIPS_FILE)
+        if path is not None:
+            self.lpips_model = perceptual.load_lpips(path)
+        else:
+            unavailable["lpips"] = reason
+        path, reason = find_weights(cfg.fid_weights, FID_FILE)
+        if path is not None:
+            self.fid_model = perceptual.load_fid_inception(path)
+        else:
+            unavailable["fid"] = reason
+        self.lpips: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        self.features: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
+        self.batch: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
+
+    @property
+    def active(self) -> bool:
+        return self.lpips_model is not None or self.fid_model is not None
+
+    def add(self, crops: dict[str, np.ndarray], batch_size: int = 16) -> None:
+        """One frame's head crops (variant -> S x S x 3 uint8)."""
+        for name, crop in crops.items():
+            self.batch[name].append(crop)
+        if len(self.batch["actor"]) >= batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        from vdub.evaluation.perceptual import fid_features, lpips_distance
+
+        if not self.batch["actor"]:
+            return
+        stacked = {name: np.stack(crops) for name, crops in self.batch.items()}
+        for name, crops in stacked.items():
+            if self.lpips_model is not None:
+                self.lpips[name] += lpips_distance(self.lpips_model, stacked["actor"], crops).tolist()
+            if self.fid_model is not None:
+                self.features[name].append(fid_features(self.fid_model, crops))
+        self.batch = {v: [] for v in VARIANTS}
+
+    def results(self) -> dict[str, dict[str, float | None]]:
+        from vdub.evaluation.perceptual import frechet_distance
+
+        self.flush()
+        out: dict[str, dict[str, float | None]] = {}
+        for name in VARIANTS:
+            fid = None
+            if self.fid_model is not None and len(self.features["actor"]) and len(self.features[name]):
+                actor, other = np.concatenate(self.features["actor"]), np.concatenate(self.features[name])
+                fid = 0.0 if name == "actor" else frechet_distance(actor, other)
+            out[name] = {"lpips": float(np.mean(self.lpips[name])) if self.lpips[name] else None, "fid": fid}
+        return out
+
+
+def _identity(frames: dict[str, Any], tracks: dict[str, FaceTrack], every: int,
+              unavailable: dict[str, str]) -> dict[str, float | None]:
+    """Mean dlib embedding distance of each variant's faces to the actor's, every Nth frame."""
+    try:
+        from vdub.evaluation.identity import embeddings, identity_distance, load_identity_model
+
+        model = load_identity_model()
+    except (ImportError, FileNotFoundError, RuntimeError) as e:
+        unavailable["identity"] = f"dlib face recognition not available: {e}"
+        return {name: None for name in VARIANTS}
+    actor = embeddings(model, frames["actor"], tracks["actor"].points, tracks["actor"].valid, every)
+    out: dict[str, float | None] = {}
+    for name in VARIANTS:
+        other = actor if name == "actor" else embeddings(model, frames[name], tracks[name].points,
+                                                         tracks[name].valid, every)
+        distance = identity_distance(actor, other)
+        out[name] = float(np.nanmean(distance)) if np.isfinite(distance).any() else None
+    return out
+
+
+def _pooled_difference(sums: np.ndarray, reference: np.ndarray) -> float | None:
+    """CIE76 between two pooled Lab means given as (L, a, b sums, pixel count); None if either is empty."""
+    if sums[3] == 0 or reference[3] == 0:
+        return None
+    return float(np.linalg.norm(sums[:3] / sums[3] - reference[:3] / reference[3]))
+
+
+def self_reenactment_scores(model_path: str | Path, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray],
+                            detail: float, cfg: EvaluationConfig) -> dict[str, Any]:
+    """Held-out self-reenactment frames: the composite, the network and its pasted repair against the real frames.
+
+    pairs: the shot's ``self_pairs.npz``; crops: its ``crops.npz``; detail: the preset's paste
+    form. See :func:`vdub.reenactment.self_reenactment.score_holdout` for the result; LPIPS is null
+    (``unavailable``) without its weights.
+    """
+    from vdub.reenactment.self_reenactment import repair_holdout, score_holdout
+    from vdub.reenactment.swapper.inference import load_swapper
+
+    repaired, network = repair_holdout(load_swapper(model_path), pairs, crops, detail)
+    path, reason = find_weights(cfg.lpips_weights, LPIPS_FILE)
+    lpips = None
+    if path is not None:
+        from vdub.evaluation import perceptual
+
+        model = perceptual.load_lpips(path)
+        lpips = functools.partial(perceptual.lpips_distance, model)
+    result = score_holdout(pairs, repaired, network, lpips)
+    if reason:
+        result["unavailable"] = {"lpips": reason}
+    return result
+
+
+def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: FaceTrack, crops: dict[str, Any],
+                  cfg: EvaluationConfig) -> dict[str, Any]:
+    """Every metric of every variant for one shot.
+
+    frames: variant -> T x H x W x 3 uint8 (indexable; memmaps are fine), all variants of
+        :data:`VARIANTS`, the same shape; tracks: variant -> its face track (T x 478 x 3
+        pixels); dubber: the dubber's track (conformed to the shot); crops: the masks
+        stage's arrays (``boxes`` T x 3, ``valid`` T, ``composite_masks`` T x 3 x S x S
+        uint8: head, eyes, mouth).
+
+    Frames without a head crop (``valid`` false: cutaways, head turned away) are passed
+    through by the pipeline; every image metric skips them, so that they neither inflate
+    PSNR/SSIM nor hide an edit, and ``faceless_frames_unchanged`` says whether the output
+    equals the actor on all of them.
+
+    Returns ``{"table": {variant: {metric: value or None}}, "unavailable": {metric:
+    reason}, "psnr_outside_head": float, "frames_without_face": [t, ...],
+    "faceless_frames_unchanged": bool, "per_frame": {...}}``.
+    """
+    from vdub.evaluation.metrics import (
+        inner_mouth_lab,
+        lmd,
+        mean_lab_difference,
+        motion_compensated_difference,
+        mouth_opening_correlation,
+        psnr,
+        ssim,
+        static_head_region,
+    )
+    from vdub.reenactment.masks import crop, uncrop
+
+    actor = frames["actor"]
+    t_count, h, w = actor.shape[:3]
+    unavailable: dict[str, str] = {}
+    perceptual = _Perceptual(cfg, unavailable)
+    per_frame: dict[str, dict[str, np.ndarray]] = {
+        metric: {v: np.full(t_count, np.nan) for v in VARIANTS}
+        for metric in ("psnr", "ssim", "flicker", "head_delta_e")}
+    psnr_outside = np.full(t_count, np.nan)
+    mouth_lab = {v: np.zeros(4) for v in VARIANTS}  # Lab sums and pixel count inside open inner mouths
+    points, face = tracks["actor"].points, tracks["actor"].valid
+    previous: dict[str, np.ndarray] | None = None
+    faceless, faceless_unchanged = [], True
+    for t in range(t_count):
+        current = {v: np.asarray(frames[v][t]) for v in VARIANTS}
+        a = current["actor"]
+        box, valid = crops["boxes"][t], bool(crops["valid"][t])
+        if not valid:
+            faceless.append(t)
+            faceless_unchanged &= bool(np.array_equal(current["output"], a))
+        head, eyes, mouth = (uncrop(m.astype(np.float32) / 255.0, box, (h, w)) for m in crops["composite_masks"][t])
+        skin = (head > 0.5) & (eyes < 0.1) & (mouth < 0.1)
+        region = static_head_region(points[t], head, eyes) if valid and face[t] else None
+        for v, frame in current.items():
+            if valid and tracks[v].valid[t] and lm.mouth_opening(tracks[v].points[t]) > MOUTH_OPEN:
+                mouth_lab[v] += inner_mouth_lab(frame, tracks[v].points[t])
+            # The actor against itself is exact by definition: skip the work, keep the row.
+            if valid:
+                per_frame["psnr"][v][t] = psnr(a, frame) if v != "actor" else psnr(a, a)
+                per_frame["ssim"][v][t] = ssim(a, frame) if v != "actor" else 1.0
+                # Skin, hair and neck of the head; the eyes and the dubbed mouth are meant to differ.
+                per_frame["head_delta_e"][v][t] = mean_lab_difference(frame, a, skin)
+            if previous is not None and region is not None and face[t - 1]:
+                # Every variant compensated with the actor's head motion, over the same still region.
+                per_frame["flicker"][v][t] = motion_compensated_difference(previous[v], frame, points[t - 1],
+                                                                           points[t], region)
+        psnr_outside[t] = psnr(a, current["output"], head < 1e-3)
+        if valid and perceptual.active:
+            perceptual.add({v: crop(frame, box, cfg.perceptual_size) for v, frame in current.items()})
+        previous = current
+
+    def mean(values: np.ndarray) -> float | None:
+        return float(np.nanmean(values)) if np.isfinite(values).any() else None
+
+    perceptual_results = perceptual.results()
+    identity = _identity(frames, tracks, cfg.identity_every, unavailable)
+    table = {}
+    for v in VARIANTS:
+        table[v] = {
+            "psnr": mean(per_frame["psnr"][v]),
+            "ssim": mean(per_frame["ssim"][v]),
+            **perceptual_results[v],
+            "lmd": lmd(tracks[v].points, tracks[v].valid, dubber.points, dubber.valid),
+            "mouth_corr": mouth_opening_correlation(tracks[v].points, tracks[v].valid, dubber.points, dubber.valid),
+            "flicker": mean(per_frame["flicker"][v]),
+            "identity": identity[v],
+            "head_delta_e": mean(per_frame["head_delta_e"][v]),
+            "mouth_delta_e": _pooled_difference(mouth_lab[v], mouth_lab["actor"]),
+        }
+    return {"table": table, "unavailable": unavailable, "psnr_outside_head": mean(psnr_outside),
+            "frames_without_face": faceless, "faceless_frames_unchanged": faceless_unchanged,
+            "per_frame": {**{f"{metric}_{v}": values.tolist() for metric, series in per_frame.items()
+                             for v, values in series.items()}, "psnr_outside_head": psnr_outside.tolist()}}

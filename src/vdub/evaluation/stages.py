@@ -1,0 +1,52 @@
+"""The evaluate stage: the shot's metric table over every variant (rule evaluate)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from vdub.core.errors import ShotError
+from vdub.core.io import load_frames, load_npz, save_json
+from vdub.evaluation.shot import EvaluationConfig
+from vdub.face.mesh import FaceMeshConfig, load_track, track_faces
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_mesh: Path, crops_path: Path,
+             out_json: Path, cfg: FaceMeshConfig, eval_cfg: EvaluationConfig, model_path: Path | None = None,
+             pairs_path: Path | None = None, detail: float = 0.0) -> dict:
+    """The shot's metric table: every variant (actor, composite, reenact, output) against the actor and dubber.
+
+    frames_paths: variant -> frames file (:data:`vdub.evaluation.shot.VARIANTS`); the variants
+    other than the actor are face-tracked here for LMD, flicker and identity. With the
+    swapper (``model_path``) and the self-reenactment pairs (``pairs_path``), the held-out
+    pairs are repaired by the network, pasted with ``detail`` and scored against the real
+    frames (``self_reenactment`` in the result).
+    """
+    from vdub.evaluation.shot import VARIANTS, evaluate_shot, self_reenactment_scores
+
+    frames = {v: load_frames(frames_paths[v]) for v in VARIANTS}
+    for v, arr in frames.items():
+        if arr.shape != frames["actor"].shape:
+            raise ShotError(shot, frames_paths[v], f"{v} frames {arr.shape} do not match the actor's "
+                                                   f"{frames['actor'].shape}")
+    t_count = len(frames["actor"])
+    tracks = {v: load_track(actor_mesh) if v == "actor" else track_faces(iter(frames[v]), t_count, cfg)
+              for v in VARIANTS}
+    scores = evaluate_shot(frames, tracks, load_track(dubber_mesh), load_npz(crops_path), eval_cfg)
+    result = {"shot": shot, "frames": t_count, "frames_with_face_output": int(tracks["output"].valid.sum()),
+              **scores}
+    if model_path is not None and pairs_path is not None:
+        result["self_reenactment"] = self_reenactment_scores(model_path, load_npz(pairs_path), load_npz(crops_path),
+                                                             detail, eval_cfg)
+        held = result["self_reenactment"]
+        log.info("shot %s: held-out self-reenactment (%d frames), lower-face PSNR/SSIM: composite %s, repaired %s",
+                 shot, len(held["frames"]), held["composite"], held["repaired"])
+    save_json(out_json, result)
+    for v, row in result["table"].items():
+        log.info("shot %s: %-9s %s", shot, v, ", ".join(f"{k} {'n/a' if x is None else f'{x:.3f}'}"
+                                                       for k, x in row.items()))
+    for metric, reason in result["unavailable"].items():
+        log.warning("shot %s: %s unavailable: %s", shot, metric, reason)
+    return result

@@ -1,0 +1,254 @@
+"""Per-frame 3D face mesh: MediaPipe Face Mesh (478 points, refined lips, eyes and irises).
+
+Stands in for the paper's PRNet (TensorFlow 1, weights not installable offline): like PRNet
+it covers the inner mouth, through the inner-lip contour. The models ship inside the
+``mediapipe==0.10.21`` wheel, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vdub.core.io import load_npz
+from vdub.core.settings import Settings
+from vdub.face.landmarks import N_POINTS
+
+log = logging.getLogger(__name__)
+
+
+#: Rules that pick the actor among several faces, on the first frame with a face and after a gap:
+#: the largest mesh box, the box centre nearest the frame centre, the leftmost or the rightmost.
+CHOICES = ("largest", "central", "left", "right")
+
+
+@dataclass
+class FaceMeshConfig(Settings):
+    """Settings of the MediaPipe face-mesh tracker."""
+
+    min_detection_confidence: float = 0.5  # face detector threshold
+    min_tracking_confidence: float = 0.5  # below this the tracker re-detects
+    tracking: bool = True  # video mode: track between frames (smoother, faster) vs. detect each frame
+    max_faces: int = 4  # faces MediaPipe looks for per frame; the actor's is chosen among them
+    choose: str = "largest"  # how the actor's face is picked: largest, central, left or right (see CHOICES)
+    max_jump: float = 0.5  # gate: a face further than this from the last chosen one is someone else
+
+    def __post_init__(self) -> None:
+        if self.choose not in CHOICES:
+            raise ValueError(f"face_mesh.choose must be one of {CHOICES}, got {self.choose!r}")
+        if int(self.max_faces) < 1:
+            raise ValueError(f"face_mesh.max_faces must be at least 1, got {self.max_faces}")
+        self.max_faces = int(self.max_faces)
+        if not float(self.max_jump) > 0:
+            raise ValueError(f"face_mesh.max_jump must be positive, got {self.max_jump}")
+        self.max_jump = float(self.max_jump)
+
+
+@dataclass
+class FaceTrack:
+    """A mesh per frame.
+
+    points: T x 478 x 3 float32, pixels at the frames' resolution (z scaled like x).
+    valid: T bool, False where no face was found (points are NaN there).
+
+    Written by :func:`track_faces` (None on tracks built otherwise), for QA:
+    faces: T int16, how many distinct faces MediaPipe saw in the frame.
+    boxes: T x max_faces x 4 float32, their mesh boxes (x0, y0, x1, y1) in pixels, left to
+        right by centre, NaN-padded.
+    chosen: T int16, index into ``boxes`` of the actor's face; -1 where none (no face, or only
+        other people: ``faces > 0`` with ``chosen == -1`` means the actor was lost).
+    acquired: T bool, True where the face was picked by the ``choose`` rule (first frame with a
+        face, or after a frame without any) rather than by continuity with the previous one.
+    """
+
+    points: np.ndarray
+    valid: np.ndarray
+    faces: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    chosen: np.ndarray | None = None
+    acquired: np.ndarray | None = None
+
+    def to_npz(self) -> dict[str, np.ndarray]:
+        out = {"points": self.points, "valid": self.valid}
+        out.update({k: v for k, v in (("faces", self.faces), ("boxes", self.boxes), ("chosen", self.chosen),
+                                      ("acquired", self.acquired)) if v is not None})
+        return out
+
+    @classmethod
+    def from_npz(cls, data: dict[str, np.ndarray]) -> "FaceTrack":
+        return cls(points=data["points"].astype(np.float32), valid=data["valid"].astype(bool),
+                   faces=data.get("faces"), boxes=data.get("boxes"), chosen=data.get("chosen"),
+                   acquired=data.get("acquired"))
+
+
+def mesh_box(points: np.ndarray) -> np.ndarray:
+    """Bounding box (x0, y0, x1, y1) of a mesh's x, y."""
+    xy = points[:, :2]
+    return np.concatenate([xy.min(0), xy.max(0)]).astype(np.float64)
+
+
+def _size(box: np.ndarray) -> float:
+    """A face's size: square root of its box area, pixels."""
+    return float(np.sqrt(max(box[2] - box[0], 1e-6) * max(box[3] - box[1], 1e-6)))
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+
+
+def continuity_cost(box: np.ndarray, previous: np.ndarray) -> float:
+    """How far a face is from the previously chosen one: centre shift in face sizes + |log size ratio|."""
+    size = _size(previous)
+    return float(np.linalg.norm(_centre(box) - _centre(previous)) / size + abs(np.log(_size(box) / size)))
+
+
+def pick_by_rule(boxes: list[np.ndarray], width: int, height: int, rule: str) -> int:
+    """Index of the actor's face among ``boxes`` by a :data:`CHOICES` rule."""
+    centres = np.array([_centre(b) for b in boxes])
+    if rule == "largest":
+        return int(np.argmax([_size(b) for b in boxes]))
+    if rule == "central":
+        return int(np.argmin(np.linalg.norm(centres - [width / 2, height / 2], axis=1)))
+    if rule == "left":
+        return int(np.argmin(centres[:, 0]))
+    if rule == "right":
+        return int(np.argmax(centres[:, 0]))
+    raise ValueError(f"unknown face choice {rule!r}; known: {CHOICES}")
+
+
+def distinct_faces(boxes: list[np.ndarray], previous: np.ndarray | None, overlap: float = 0.5) -> list[int]:
+    """Indices of the distinct faces: of two meshes whose boxes overlap (IoU > ``overlap``) only one
+    is kept, the one nearer the previous choice (else the larger), so MediaPipe's order never matters."""
+    if previous is not None:
+        order = sorted(range(len(boxes)), key=lambda i: continuity_cost(boxes[i], previous))
+    else:
+        order = sorted(range(len(boxes)), key=lambda i: -_size(boxes[i]))
+    kept: list[int] = []
+    for i in order:
+        if all(_iou(boxes[i], boxes[j]) <= overlap for j in kept):
+            kept.append(i)
+    return kept
+
+
+class FaceChooser:
+    """Picks the actor's face frame by frame, independent of the order MediaPipe lists faces in.
+
+    The first frame with a face picks by the ``choose`` rule; each later frame takes the face
+    that best continues the last chosen one (:func:`continuity_cost`), provided that cost is at
+    most ``max_jump``. When no face passes (the actor left, or turned away, while others stay)
+    the frame has no actor face, rather than a jump to another person; the gate stays on where
+    the actor was last seen. A frame without any face ends the track: the next face is picked
+    by the rule again.
+    """
+
+    def __init__(self, rule: str, max_jump: float) -> None:
+        self.rule = rule
+        self.max_jump = max_jump
+        self.previous: np.ndarray | None = None  # box of the last chosen face
+
+    def step(self, boxes: list[np.ndarray], width: int, height: int) -> tuple[int | None, bool]:
+        """Index into ``boxes`` of the actor's face (None: not among them), and whether it was
+        picked by the rule (acquired) rather than by continuity."""
+        if not boxes:
+            self.previous = None
+            return None, False
+        if self.previous is None:
+            index, acquired = pick_by_rule(boxes, width, height, self.rule), True
+        else:
+            costs = [continuity_cost(b, self.previous) for b in boxes]
+            index, acquired = int(np.argmin(costs)), False
+            if costs[index] > self.max_jump:
+                return None, False
+        self.previous = boxes[index]
+        return index, acquired
+
+
+def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig | None = None) -> FaceTrack:
+    """Run the face mesh over RGB frames (each H x W x 3 uint8).
+
+    Returns a :class:`FaceTrack` of ``n_frames`` entries; frames without a face are marked
+    invalid, never fatal. Up to ``cfg.max_faces`` faces are meshed per frame and the actor's
+    is followed through the shot by a :class:`FaceChooser`; the per-frame face counts, boxes
+    and choices are kept on the track for QA.
+    """
+    import mediapipe as mp  # heavy import: only where the tracker runs
+
+    cfg = cfg or FaceMeshConfig()
+    points = np.full((n_frames, N_POINTS, 3), np.nan, np.float32)
+    valid = np.zeros(n_frames, bool)
+    faces = np.zeros(n_frames, np.int16)
+    boxes = np.full((n_frames, cfg.max_faces, 4), np.nan, np.float32)
+    chosen = np.full(n_frames, -1, np.int16)
+    acquired = np.zeros(n_frames, bool)
+    chooser = FaceChooser(cfg.choose, cfg.max_jump)
+    with mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=not cfg.tracking,
+        max_num_faces=cfg.max_faces,
+        refine_landmarks=True,
+        min_detection_confidence=cfg.min_detection_confidence,
+        min_tracking_confidence=cfg.min_tracking_confidence,
+    ) as mesh:
+        for t, frame in enumerate(frames):
+            if t >= n_frames:
+                break
+            h, w = frame.shape[:2]
+            result = mesh.process(np.ascontiguousarray(frame))
+            meshes = [np.array([(p.x, p.y, p.z) for p in face.landmark], np.float32) * np.array([w, h, w], np.float32)
+                      for face in (result.multi_face_landmarks or [])]
+            face_boxes = [mesh_box(m) for m in meshes]
+            kept = distinct_faces(face_boxes, chooser.previous)
+            # left to right, so that the recorded order does not depend on MediaPipe's
+            kept.sort(key=lambda i: (_centre(face_boxes[i])[0], _centre(face_boxes[i])[1]))
+            meshes = [meshes[i] for i in kept]
+            face_boxes = [face_boxes[i] for i in kept]
+            faces[t] = len(meshes)
+            if meshes:
+                boxes[t, :len(meshes)] = np.array(face_boxes)
+            index, acquired[t] = chooser.step(face_boxes, w, h)
+            if index is None:
+                continue
+            points[t] = meshes[index]
+            valid[t] = True
+            chosen[t] = index
+    track = FaceTrack(points, valid, faces, boxes, chosen, acquired)
+    _log_choices(track, cfg)
+    return track
+
+
+def _log_choices(track: FaceTrack, cfg: FaceMeshConfig) -> None:
+    n_frames = len(track.valid)
+    missing = int((~track.valid).sum())
+    if missing:
+        log.info("no face in %d of %d frames", missing, n_frames)
+    several = int((track.faces > 1).sum())
+    if several:
+        log.info("%d faces at most, several in %d of %d frames; the actor's picked by '%s' at frames %s",
+                 int(track.faces.max()), several, n_frames, cfg.choose, np.flatnonzero(track.acquired).tolist())
+    lost = int(((track.faces > 0) & ~track.valid).sum())
+    if lost:
+        log.warning("actor's face lost in %d of %d frames where other faces were seen (gate max_jump %.2f): "
+                    "marked faceless rather than switching person", lost, n_frames, cfg.max_jump)
+
+
+def track_image(image: np.ndarray) -> np.ndarray | None:
+    """Mesh of a single RGB image: 478 x 3 pixels, or None when no face is found."""
+    track = track_faces([image], 1, FaceMeshConfig(tracking=False))
+    return track.points[0] if track.valid[0] else None
+
+
+def load_track(path: str | Path) -> FaceTrack:
+    """Read a face track written by :func:`vdub.face.stages.face_geometry`."""
+    return FaceTrack.from_npz(load_npz(path))

@@ -1,0 +1,21 @@
+"""The face-geometry stage: the face mesh tracked through a frames file (rule face_geometry)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from vdub.core.io import load_frames, save_npz
+from vdub.face.mesh import FaceMeshConfig, track_faces
+
+log = logging.getLogger(__name__)
+
+
+def face_geometry(shot: str, frames_path: Path, out_mesh: Path, cfg: FaceMeshConfig) -> dict:
+    """Track the face mesh through a frames file; frames without a face are marked invalid."""
+    frames = load_frames(frames_path)
+    track = track_faces(iter(frames), len(frames), cfg)
+    save_npz(out_mesh, **track.to_npz())
+    summary = {"frames": len(frames), "frames_with_face": int(track.valid.sum())}
+    log.info("shot %s: %s: face in %d/%d frames", shot, frames_path, summary["frames_with_face"], len(frames))
+    return summary

@@ -1,0 +1,259 @@
+"""Section 2.2 stages, file to file: crops and masks, self-reenactment pairs, the swapper's training
+(per shot, per actor, generic pretraining) and the reenactment (rules actor_crops, masks, self_pairs,
+pretrain, train_actor, train_swapper, reenact).
+
+The face environment runs the crop and mask stages: torch is imported inside the functions that train."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from vdub.core.errors import ShotError
+from vdub.core.io import load_frames, load_npz, resume_path_for, save_npz
+from vdub.face import landmarks as lm
+from vdub.face.mesh import FaceMeshConfig, load_track
+from vdub.face.segmentation import person_segmentation
+from vdub.face.smoothing import SmoothingConfig
+from vdub.reenactment.masks import MaskConfig, crop, crop_boxes, crop_masks, crop_mouth_mask, crop_units
+from vdub.reenactment.stabilise import StabiliseConfig
+from vdub.virtual_dubber.alignment import AlignConfig
+from vdub.virtual_dubber.builtin import VirtualDubberConfig
+from vdub.virtual_dubber.reference import ReferenceConfig
+from vdub.virtual_dubber.stages import pick_reference
+
+log = logging.getLogger(__name__)
+
+
+def actor_crops(shot: str, actor_frames: Path, actor_mesh: Path, out_crops: Path, crop_size: int,
+                cfg: MaskConfig) -> dict:
+    """Head crops and soft masks of the actor frames alone (no dubber in them).
+
+    Writes ``boxes`` (T x 3: cx, cy, side in frame pixels), ``valid`` (T: actor face found),
+    ``actor`` (T x S x S x 3 uint8), ``actor_masks`` (T x 3 x S x S uint8; head, eyes,
+    mouth) and ``actor_points`` (T x 478 x 2 float32: the actor's mesh in crop units, 0..1
+    across the box; NaN without a face). Kept apart from the composite crops so that the per-actor model, trained on
+    these, does not depend on any dubber take.
+    """
+    actor = load_frames(actor_frames)
+    track = load_track(actor_mesh)
+    if not track.valid.any():
+        raise ShotError(shot, actor_frames, "no face found in any actor frame")
+    boxes = crop_boxes(track.points, track.valid, cfg)
+    t_count, s = len(actor), crop_size
+    out = {"boxes": boxes, "valid": track.valid.copy(), "actor": np.zeros((t_count, s, s, 3), np.uint8),
+           "actor_masks": np.zeros((t_count, 3, s, s), np.uint8),
+           "actor_points": np.full((t_count, lm.N_POINTS, 2), np.nan, np.float32)}
+    for t, person in enumerate(person_segmentation(iter(actor), t_count)):
+        out["actor"][t] = crop(np.asarray(actor[t]), boxes[t], s)
+        if track.valid[t]:
+            own = crop_masks(person, track.points[t], boxes[t], s, cfg)
+            out["actor_masks"][t] = np.round(own * 255).astype(np.uint8)
+            out["actor_points"][t] = crop_units(track.points[t], boxes[t])
+    save_npz(out_crops, **out)
+    return {"frames": t_count, "valid": int(track.valid.sum())}
+
+
+def masks(shot: str, actor_crops_path: Path, composite_frames: Path, aligned_mesh: Path, out_crops: Path,
+          cfg: MaskConfig) -> dict:
+    """Composite crops and masks in the actor's crop boxes, bundled with the actor's crops.
+
+    Writes ``boxes`` and the actor crops as in :func:`actor_crops`, ``valid`` (T: frames the
+    network is trained on and reenacts: a face in the actor and an aligned virtual
+    dubber), ``composite`` (T x S x S x 3 uint8) and ``composite_masks`` (T x 3 x S x S):
+    the actor's head and eye masks (the composite's head is the actor's) with the mouth
+    mask of the aligned virtual dubber's lips.
+    """
+    own = load_npz(actor_crops_path)
+    composite = load_frames(composite_frames)
+    aligned = load_npz(aligned_mesh)
+    boxes, s = own["boxes"], own["actor"].shape[1]
+    valid = own["valid"].astype(bool) & aligned["valid"].astype(bool)
+    t_count = len(composite)
+    out = {"boxes": boxes, "valid": valid, "actor": own["actor"], "actor_masks": own["actor_masks"],
+           "actor_points": own["actor_points"], "composite": np.zeros((t_count, s, s, 3), np.uint8),
+           "composite_masks": np.zeros((t_count, 3, s, s), np.uint8)}
+    for t in range(t_count):
+        out["composite"][t] = crop(np.asarray(composite[t]), boxes[t], s)
+        if valid[t]:
+            out["composite_masks"][t, :2] = own["actor_masks"][t, :2]
+            mouth = crop_mouth_mask(aligned["points"][t], boxes[t], s, cfg)
+            out["composite_masks"][t, 2] = np.round(mouth * 255).astype(np.uint8)
+    save_npz(out_crops, **out)
+    return {"frames": t_count, "valid": int(valid.sum())}
+
+
+def self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path: Path, override: int | None,
+               out_pairs: Path, settings: dict) -> dict:
+    """The self-reenactment pairs of a shot (:mod:`vdub.reenactment.self_reenactment`): actor side only.
+
+    settings: the config sections ``self_reenactment``, ``builtin_dubber``, ``align``,
+    ``smoothing``, ``face_mesh``, ``masks`` and ``reference``. The actor's reference frame is
+    picked here exactly as the ``reference`` stage picks it (same scores, same override), so
+    that these pairs never wait for, nor re-run with, a dubber take.
+    """
+    from vdub.reenactment.self_reenactment import SelfPairsConfig, build_self_pairs
+
+    ref = pick_reference(shot, "actor", actor_frames, load_track(actor_mesh), override,
+                         ReferenceConfig.from_dict(settings["reference"]))["frame"]
+    return build_self_pairs(shot, actor_frames, actor_mesh, actor_crops_path, ref, out_pairs,
+                            SelfPairsConfig.from_dict(settings["self_reenactment"]),
+                            VirtualDubberConfig.from_dict(settings["builtin_dubber"]),
+                            AlignConfig.from_dict(settings["align"]), SmoothingConfig.from_dict(settings["smoothing"]),
+                            FaceMeshConfig.from_dict(settings["face_mesh"]), MaskConfig.from_dict(settings["masks"]))
+
+
+def _swapper_configs(settings: dict):
+    from vdub.reenactment.swapper.losses import LossWeights
+    from vdub.reenactment.swapper.network import SwapperConfig
+    from vdub.reenactment.swapper.train import TrainConfig
+
+    net = SwapperConfig.from_dict({**settings["swapper"], "crop_size": settings["crop_size"]})
+    return net, TrainConfig.from_dict(settings["train"]), LossWeights.from_dict(settings["losses"])
+
+
+def _without(arrays: tuple[np.ndarray, ...], rows: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The given rows (frame indices) of each array, less the held-out frames."""
+    keep = np.setdiff1d(rows, held)
+    return tuple(a[keep] for a in arrays)
+
+
+def _self_pair_data(pairs_paths: list[Path], crops_paths: list[Path], use: bool
+                    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, list[np.ndarray]]:
+    """Training pairs of several shots, concatenated (None unless ``use``), and each shot's held-out frames.
+
+    The held-out frames are kept out of training whether or not the pairs are used, so that
+    their score is never of frames the network has seen. ``pairs_paths`` empty: no pairs
+    and nothing held out.
+    """
+    from vdub.reenactment.self_reenactment import training_pairs
+
+    if not pairs_paths:
+        return None, [np.zeros(0, np.int64) for _ in crops_paths]
+    parts, held = [], []
+    for pairs_path, crops_path in zip(pairs_paths, crops_paths, strict=True):
+        pairs, shot_held = training_pairs(load_npz(pairs_path), load_npz(crops_path))
+        parts.append(pairs)
+        held.append(shot_held)
+    if not use:
+        return None, held
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3)), held  # type: ignore[return-value]
+
+
+def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, settings: dict,
+                  init_model: Path | None = None, self_pairs: Path | None = None) -> dict:
+    """Train the identity-swapping network on the shot's actor and composite crops.
+
+    The actor decoder learns to reconstruct actor crops, the dubber decoder the composite
+    crops (actor frame + lower part of the aligned virtual dubber): the very input it
+    reenacts later. Frames without a face in both are left out. With ``init_model`` (the
+    actor's model, see :func:`train_actor`, or the generic pretrained one) the run
+    fine-tunes from it. With ``self_pairs`` (:mod:`vdub.reenactment.self_reenactment`) the held-out
+    frames are kept out of every actor-side example, and ``train.self_pair_share`` of the
+    actor decoder's batches are self-reenactment pairs.
+    """
+    from vdub.reenactment.swapper.train import train_swapper as train
+
+    net_cfg, train_cfg, weights = _swapper_configs(settings)
+    data = load_npz(crops_path)
+    valid = data["valid"]
+    if valid.sum() < 2:
+        raise ShotError(shot, crops_path, f"only {int(valid.sum())} frames with a face: nothing to train on")
+    pairs, (held,) = _self_pair_data([self_pairs] if self_pairs else [], [crops_path],
+                                     use=train_cfg.self_pair_share > 0)
+    rows = np.flatnonzero(valid)
+    actor, actor_masks = _without((data["actor"], data["actor_masks"]), rows, held)
+    summary = train(actor, actor_masks, data["composite"][valid], data["composite_masks"][valid], net_cfg, train_cfg,
+                    weights, out_model, resume_path_for(out_model), out_losses, init_from=init_model,
+                    self_pairs=pairs)
+    log.info("shot %s: swapper trained%s (%d frames held out): %s", shot,
+             f" from {init_model}" if init_model else "", len(held), summary)
+    return summary
+
+
+def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, settings: dict, out_model: Path,
+                          out_losses: Path, init_model: Path | None,
+                          self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
+    """Train both decoders to reconstruct the same crops (N x S x S x 3, masks N x 3 x S x S).
+
+    Without ``self_pairs`` (generic pretraining has no video to build them from) the
+    preset's self-pair share is ignored.
+    """
+    import dataclasses
+
+    from vdub.reenactment.swapper.train import train_swapper as train
+
+    net_cfg, train_cfg, weights = _swapper_configs(settings)
+    if self_pairs is None:
+        train_cfg = dataclasses.replace(train_cfg, self_pair_share=0.0)
+    return train(crops, crop_masks_, crops, crop_masks_, net_cfg, train_cfg, weights, out_model,
+                 resume_path_for(out_model), out_losses, init_from=init_model, self_pairs=self_pairs)
+
+
+def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, settings: dict, mask_cfg: MaskConfig) -> dict:
+    """Generic pretraining (the paper's CelebA-HQ stage): both decoders on a folder of faces."""
+    from vdub.reenactment.pretrain import face_crops, face_images
+
+    paths = face_images(faces_dir)
+    crops, masks_, skipped = face_crops(paths, int(settings["crop_size"]), mask_cfg)
+    if len(crops) < 2:
+        raise ShotError(None, faces_dir, f"pretraining needs face images: {len(crops)} of {len(paths)} files "
+                                         f"have a face")
+    summary = _train_on_one_subject(crops, masks_, settings, out_model, out_losses, None)
+    log.info("pretraining on %d faces (%d files skipped): %s", len(crops), len(skipped), summary)
+    return {**summary, "faces": len(crops), "skipped": skipped}
+
+
+def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, settings: dict,
+                init_model: Path | None = None, self_pairs: list[Path] | None = None) -> dict:
+    """The per-actor model: both decoders learn the actor's own crops from all of the actor's shots.
+
+    No dubber take enters it, so a new take re-trains only the shot's short fine-tune. The
+    dubber decoder starts from the actor's face, which is what the composites mostly are.
+    ``init_model``: the generic pretrained model, when there is one. ``self_pairs``: each
+    shot's self-reenactment pairs (in the order of ``crops_paths``), mixed into the actor
+    decoder's batches; their held-out frames are left out.
+    """
+    _, train_cfg, _ = _swapper_configs(settings)
+    pairs, held = _self_pair_data(list(self_pairs or []), crops_paths, use=train_cfg.self_pair_share > 0)
+    crops, crop_masks_ = [], []
+    for path, shot_held in zip(crops_paths, held):
+        data = load_npz(path)
+        own, own_masks = _without((data["actor"], data["actor_masks"]), np.flatnonzero(data["valid"]), shot_held)
+        crops.append(own)
+        crop_masks_.append(own_masks)
+    crops_all, masks_all = np.concatenate(crops), np.concatenate(crop_masks_)
+    if len(crops_all) < 2:
+        raise ShotError(None, crops_paths[0] if crops_paths else None,
+                        f"actor '{actor}': only {len(crops_all)} frames with a face over {len(crops_paths)} shots")
+    summary = _train_on_one_subject(crops_all, masks_all, settings, out_model, out_losses, init_model, pairs)
+    log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
+             summary)
+    return summary
+
+
+def reenact(shot: str, actor_frames: Path, composite_frames: Path, crops_path: Path, model_path: Path,
+            out_swapped: Path, out_frames: Path, cfg: StabiliseConfig, detail: float = 0.0) -> None:
+    """Composite crops through the actor decoder; paste the whole head back with the head mask.
+
+    Writes the swapped head crops (T x S x S x 3, the super-resolution stage's input) and
+    the frames with the heads pasted at crop resolution (the pipeline without SR);
+    ``detail`` chooses the paste (:mod:`vdub.reenactment.paste`: 0 the paper's, 1 the corrective one on
+    the full-resolution composite frames).
+    """
+    from vdub.core.io import save_frames
+    from vdub.reenactment.paste import paste_heads
+    from vdub.reenactment.swapper.inference import load_swapper, swap
+
+    data = load_npz(crops_path)
+    model = load_swapper(model_path)
+    head_masks = data["composite_masks"][:, 0]
+    swapped = swap(model, data["composite"], head_masks, decoder="actor")
+    save_frames(out_swapped, swapped)
+    colour = paste_heads(load_frames(actor_frames), swapped, data["composite_masks"], data["actor"], data["boxes"],
+                         data["valid"], data["actor_points"], cfg, out_frames, detail=detail,
+                         composite=load_frames(composite_frames), inputs=data["composite"])
+    log.info("shot %s: head colour vs actor (Lab, CIE76) %.2f before, %.2f after correction", shot,
+             colour["head_delta_e_before"], colour["head_delta_e_after"])

@@ -1,0 +1,402 @@
+"""Training of the identity-swapping network (paper section 2.2).
+
+Each step draws ``batch_size`` actor crops and ``batch_size`` virtual-dubber crops
+(``dubber_batch_size`` if set), runs
+them through the shared part of the network together, the actor crops through the actor
+decoder and the dubber crops through the dubber decoder, and minimises
+``L_total = L_actor + L_dubber`` (eq. 2) for reconstructing each input. The input is the
+crop concatenated with its soft head mask.
+
+Self-reenactment pairs (not in the paper; ``self_pair_share`` > 0): a share of the actor
+decoder's batch is the actor's reference driven by the actor's own face track, composited
+exactly like the dubbed composites, with the real actor frame as the target
+(:mod:`vdub.reenactment.self_reenactment`). They are the only examples whose input differs from their
+target in the way a dubbed composite differs from a real frame, so they are what teaches a
+corrective network (``input_skip`` > 0) to repair a composite.
+
+Convergence in a short budget: a linear learning-rate warm-up over ``warmup`` steps and a
+cosine decay to ``lr_final`` times the rate, and after training the batch-norm statistics
+re-estimated over ``bn_recalibration`` batches (their running averages lag the weights,
+which move fast under a short schedule). The paper's numbers switch all three off. A
+corrective dubber decoder reconstructing composites from themselves is at its optimum from
+the first step (a zero residual); its crops only keep the shared batch-norm statistics
+close to inference's inputs, so the corrective presets give it a small
+``dubber_batch_size`` and spend the compute on the actor decoder.
+
+The training stage is resumable: a checkpoint beside the final model is rewritten every
+``checkpoint_every`` steps and on SIGTERM/SIGINT, and resumed only when it was written for
+the same crops, masks and settings (see :mod:`vdub.training.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vdub.core.io import atomic_path
+from vdub.core.settings import Settings
+from vdub.reenactment.swapper.batches import check_subject, sample_batch, stack_pairs, stack_subject
+from vdub.reenactment.swapper.inference import load_payload, save_model
+from vdub.reenactment.swapper.losses import LossWeights, decoder_loss
+from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, SwapperConfig, parameter_counts
+from vdub.training.checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
+from vdub.training.device import resolve_device
+
+log = logging.getLogger(__name__)
+
+CSV_HEADER = ("step", "loss_actor", "loss_dubber", "loss_total", "seconds")
+
+
+@dataclass
+class TrainConfig(Settings):
+    """Optimisation settings; defaults are the paper's where it gives them.
+
+    Augmentation: no horizontal flips, because faces are not symmetric (hair parting, a
+    one-sided smile or mouth corner) and a mirrored actor would teach the actor decoder a
+    mirrored identity. Small random shifts are on by default: they make the network robust
+    to the frame-to-frame jitter of the crop boxes and face alignment the paper reports.
+    Colour jitter is off by default: each decoder should keep its subject's true colours
+    (the reenact stage colour-matches afterwards).
+    """
+
+    batch_size: int = 64  # crops per decoder per step (paper: 64)
+    dubber_batch_size: int | None = None  # the dubber decoder's crops per step (None: batch_size, the paper)
+    iterations: int = 65000  # optimiser steps (paper: 65k)
+    lr: float = 5e-5  # Adam learning rate (paper: 5e-5)
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (not given in the paper: PyTorch defaults)
+    checkpoint_every: int = 1000  # steps between resume checkpoints
+    log_every: int = 100  # steps between progress lines in the log
+    seed: int = 0  # seeds init, batch sampling and augmentation (bit-exact on CPU)
+    max_shift: float = 0.03  # random translation of crop and masks, up to this fraction of the crop side
+    colour_jitter: float = 0.0  # per-channel gain in 1 +- x and offset in +- x/2 (0 = off)
+    warmup: int = 0  # steps of linear learning-rate warm-up from 0 (paper: none)
+    lr_final: float = 1.0  # learning rate at the last step / lr, cosine decay (1.0: constant, the paper)
+    bn_recalibration: int = 0  # batches that re-estimate batch-norm statistics after training (0: keep them)
+    self_pair_share: float = 0.0  # share of the actor decoder's batch from self-reenactment pairs (0: none)
+    device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
+    amp: bool = True  # bf16 autocast of the network (CUDA only; the loss stays float32)
+    channels_last: bool = True  # NHWC memory layout for faster convolutions (CUDA only)
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        if self.batch_size < 1 or self.iterations < 0 or self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError(f"invalid batch_size/iterations/checkpoint_every/log_every: {self}")
+        if self.dubber_batch_size is not None and self.dubber_batch_size < 1:
+            raise ValueError(f"dubber_batch_size must be >= 1 (or None: batch_size), got {self.dubber_batch_size}")
+        if not 0 <= self.max_shift < 0.5 or self.colour_jitter < 0:
+            raise ValueError(f"invalid max_shift/colour_jitter: {self}")
+        if self.warmup < 0 or not 0 < self.lr_final <= 1 or self.bn_recalibration < 0:
+            raise ValueError(f"invalid warmup/lr_final/bn_recalibration: {self}")
+        if not 0 <= self.self_pair_share <= 1:
+            raise ValueError(f"self_pair_share must be in [0, 1], got {self.self_pair_share}")
+
+    def batch_of(self, decoder: str) -> int:
+        """Crops per step for one decoder."""
+        if decoder == "dubber" and self.dubber_batch_size is not None:
+            return self.dubber_batch_size
+        return self.batch_size
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimiser step ``step`` (1-based): warm-up, then cosine decay to ``lr_final``."""
+        warm = min(1.0, step / self.warmup) if self.warmup else 1.0
+        if self.lr_final >= 1.0 or self.iterations <= 1:
+            return self.lr * warm
+        progress = min(max((step - 1) / (self.iterations - 1), 0.0), 1.0)
+        decay = self.lr_final + (1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.lr * warm * decay
+
+
+# Settings that change what is computed; the rest (length, logging, device) may change on resume.
+_FINGERPRINT_TRAIN_FIELDS = ("batch_size", "dubber_batch_size", "lr", "betas", "seed", "max_shift", "colour_jitter",
+                             "amp", "warmup", "lr_final", "self_pair_share")
+
+
+def _array_digest(a: np.ndarray, chunk: int = 256) -> str:
+    """Hash of an array's shape, dtype and bytes, read in chunks of frames (bounded memory)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{a.shape}{a.dtype}".encode())
+    for i in range(0, a.shape[0], chunk):
+        h.update(np.ascontiguousarray(a[i : i + chunk]))
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def training_fingerprint(
+    arrays: list[np.ndarray],
+    net_cfg: SwapperConfig,
+    train_cfg: TrainConfig,
+    loss_weights: LossWeights,
+    init_digest: str | None = None,
+) -> str:
+    """Identify a training run by its data and the settings that change its result."""
+    train = {k: getattr(train_cfg, k) for k in _FINGERPRINT_TRAIN_FIELDS}
+    if train_cfg.lr_final < 1.0:
+        train["iterations"] = train_cfg.iterations  # the decay's length shapes every step's rate
+    summary = {
+        "arrays": [_array_digest(a) for a in arrays],
+        "net": asdict(net_cfg),
+        "train": train,
+        "loss": asdict(loss_weights),
+        "init": init_digest,
+    }
+    return hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
+
+
+def _train_step(
+    model: IdentitySwapper,
+    optimizer: torch.optim.Optimizer,
+    data: dict[str, torch.Tensor],
+    train_cfg: TrainConfig,
+    weights: LossWeights,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+    memory_format: torch.memory_format,
+) -> dict[str, float]:
+    """One optimiser step on L_total = L_actor + L_dubber; returns the three losses.
+
+    ``data``: ``actor`` and ``dubber`` (T x 6 x S x S uint8) and, optionally, ``pairs``
+    (N x 9 x S x S: self-reenactment pairs mixed into the actor decoder's batch).
+    """
+    batches = {name: sample_batch(data[name], train_cfg, data.get("pairs") if name == "actor" else None,
+                                   train_cfg.batch_of(name)) for name in DECODERS}
+    inputs = [batches[name][0].contiguous(memory_format=memory_format) for name in DECODERS]
+    x = torch.cat(inputs).contiguous(memory_format=memory_format)
+    with autocast():
+        # One pass through the shared part: its batch-norm statistics see both subjects,
+        # as the actor decoder will at inference on virtual-dubber crops.
+        h = model.shared(x).split([train_cfg.batch_of(name) for name in DECODERS])
+        preds = {name: model.decode(part, name, inp) for name, part, inp in zip(DECODERS, h, inputs)}
+    losses = {
+        name: decoder_loss(preds[name], batches[name][1], batches[name][2], weights)["total"] for name in DECODERS
+    }
+    total = losses["actor"] + losses["dubber"]
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return {"actor": losses["actor"].item(), "dubber": losses["dubber"].item(), "total": total.item()}
+
+
+def _write_loss_csv(path: Path, rows: list[tuple]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_HEADER)
+        writer.writerows(rows)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _autocast_factory(device: torch.device, amp: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    if device.type == "cuda" and amp:
+        return lambda: torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def train_swapper(
+    actor: np.ndarray,
+    actor_masks: np.ndarray,
+    dubber: np.ndarray,
+    dubber_masks: np.ndarray,
+    net_cfg: SwapperConfig,
+    train_cfg: TrainConfig,
+    loss_weights: LossWeights,
+    out_model: str | Path,
+    resume_path: str | Path,
+    loss_csv: str | Path,
+    *,
+    init_from: str | Path | None = None,
+    self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Train the identity-swapping network on actor and virtual-dubber head crops.
+
+    Args:
+        actor: T x S x S x 3 uint8 actor head crops (RGB).
+        actor_masks: T x 3 x S x S uint8 soft masks (head, eyes, mouth), 0..255.
+        dubber: N x S x S x 3 uint8 virtual-dubber head crops.
+        dubber_masks: N x 3 x S x S uint8 soft masks of the dubber crops.
+        net_cfg, train_cfg, loss_weights: network, optimisation and loss settings.
+        out_model: final model, written atomically as ``{"config", "state_dict", ...}``.
+        resume_path: resume checkpoint, rewritten during training and deleted at the end;
+            resumed from automatically when its fingerprint matches this run.
+        loss_csv: per-step losses: step, loss_actor, loss_dubber, loss_total, seconds.
+        init_from: optional saved model (same config) to start from, e.g. the per-actor
+            model when training for a new dubber take.
+        self_pairs: optional self-reenactment pairs ``(inputs N x S x S x 3, targets
+            N x S x S x 3, masks N x 3 x S x S)``, all uint8; ``train_cfg.self_pair_share``
+            of each actor batch is drawn from them (ignored when the share is 0).
+        on_step: called after every step with the step number and its losses.
+
+    Returns:
+        A summary: steps, resumed_from, seconds, it_per_s, final losses (mean of the last
+        ``log_every`` steps), parameter counts and device.
+
+    Raises:
+        TrainingInterrupted: after writing the resume checkpoint on SIGTERM/SIGINT.
+    """
+    s = net_cfg.crop_size
+    check_subject(actor, actor_masks, s, "actor")
+    check_subject(dubber, dubber_masks, s, "dubber")
+    if train_cfg.self_pair_share == 0:
+        self_pairs = None
+    elif self_pairs is None:
+        raise ValueError("train.self_pair_share > 0 needs self-reenactment pairs")
+    else:
+        check_subject(self_pairs[0], self_pairs[2], s, "self-reenactment input")
+        check_subject(self_pairs[1], self_pairs[2], s, "self-reenactment target")
+    out_model, resume_path, loss_csv = Path(out_model), Path(resume_path), Path(loss_csv)
+    device = resolve_device(train_cfg.device)
+    init_digest = None if init_from is None else _file_digest(Path(init_from))
+    arrays = [actor, actor_masks, dubber, dubber_masks, *(self_pairs or ())]
+    fingerprint = training_fingerprint(arrays, net_cfg, train_cfg, loss_weights, init_digest)
+
+    _seed_everything(train_cfg.seed)
+    model = IdentitySwapper(net_cfg)
+    if init_from is not None:
+        model.load_state_dict(load_payload(init_from, net_cfg)["state_dict"], strict=True)
+    memory_format = torch.contiguous_format
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        if train_cfg.channels_last:
+            memory_format = torch.channels_last
+    model.to(device=device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, betas=train_cfg.betas)
+    data = {"actor": stack_subject(actor, actor_masks, device), "dubber": stack_subject(dubber, dubber_masks, device)}
+    if self_pairs is not None:
+        data["pairs"] = stack_pairs(*self_pairs, device)
+
+    start, history, seconds_before = 0, [], 0.0
+    resumed = load_checkpoint(resume_path, model, optimizer, fingerprint)
+    if resumed is not None:
+        start, extra = resumed
+        history, seconds_before = list(extra["history"]), float(extra["seconds"])
+    log.info(
+        "training swapper on %d actor / %d dubber crops%s of %d px, %d steps from %d on %s (%s parameters)",
+        len(actor), len(dubber), f" / {len(self_pairs[0])} self-reenactment pairs" if self_pairs else "", s,
+        train_cfg.iterations, start, device, f"{parameter_counts(model)['total']:,}",
+    )
+
+    autocast = _autocast_factory(device, train_cfg.amp)
+    model.train()
+    t0 = time.perf_counter()
+    window_t0, window_step = t0, start
+    # A live bar on a terminal; in a job's log file (not a TTY) a line every 30 s at most.
+    bar = tqdm(total=train_cfg.iterations, initial=start, desc="swapper", unit="it", dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0)
+    with stop_on_signals() as stop, bar:
+        for step in range(start + 1, train_cfg.iterations + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = train_cfg.lr_at(step)
+            losses = _train_step(model, optimizer, data, train_cfg, loss_weights, autocast, memory_format)
+            elapsed = seconds_before + time.perf_counter() - t0
+            history.append((step, losses["actor"], losses["dubber"], losses["total"], round(elapsed, 3)))
+            bar.set_postfix(loss=f"{losses['total']:.4f}", actor=f"{losses['actor']:.4f}",
+                            dubber=f"{losses['dubber']:.4f}", refresh=False)
+            bar.update(1)
+            if on_step is not None:
+                on_step(step, losses)
+            if step % train_cfg.log_every == 0 or step == train_cfg.iterations:
+                now = time.perf_counter()
+                rate = (step - window_step) / max(now - window_t0, 1e-9)
+                window_t0, window_step = now, step
+                log.info(
+                    "step %d/%d  loss %.4f (actor %.4f, dubber %.4f)  %.2f it/s  eta %.0f s",
+                    step, train_cfg.iterations, losses["total"], losses["actor"], losses["dubber"],
+                    rate, (train_cfg.iterations - step) / max(rate, 1e-9),
+                )
+            interrupted = bool(stop) and step < train_cfg.iterations
+            if step % train_cfg.checkpoint_every == 0 or interrupted:
+                save_checkpoint(
+                    resume_path, model, optimizer, step, fingerprint, extra={"history": history, "seconds": elapsed}
+                )
+                _write_loss_csv(loss_csv, history)
+            if interrupted:
+                log.warning("stopped by signal %s at step %d; resume checkpoint %s", stop.signum, step, resume_path)
+                raise TrainingInterrupted(f"stopped at step {step}; resume from {resume_path}")
+
+    if train_cfg.bn_recalibration and history:
+        recalibrate_batch_norm(model, data, train_cfg, memory_format)
+    provenance = {"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights)}
+    save_model(out_model, model, net_cfg, extra=provenance)
+    _write_loss_csv(loss_csv, history)
+    resume_path.unlink(missing_ok=True)
+    return _summary(history, start, train_cfg, model, device)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(
+    model: IdentitySwapper, data: dict[str, torch.Tensor], cfg: TrainConfig, memory_format: torch.memory_format
+) -> None:
+    """Re-estimate every batch-norm layer's running statistics with the final weights.
+
+    Runs ``cfg.bn_recalibration`` training-like batches (both subjects together, as in a
+    step) through the shared part with cumulative averaging, then restores each layer's
+    momentum. Random numbers come from a generator of their own, so the global ones (and a
+    resumed run's bit-exactness) are untouched. ``data`` as for :func:`_train_step`.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the recalibration batches
+    was_training = model.training
+    model.train()
+    cpu_state = torch.get_rng_state()
+    try:
+        torch.manual_seed(cfg.seed + 1)
+        for _ in range(cfg.bn_recalibration):
+            parts = [sample_batch(data[name], cfg, data.get("pairs") if name == "actor" else None,
+                                   cfg.batch_of(name))[0] for name in DECODERS]
+            model.shared(torch.cat(parts).contiguous(memory_format=memory_format))
+    finally:
+        torch.set_rng_state(cpu_state)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+
+
+def _summary(
+    history: list[tuple], start: int, train_cfg: TrainConfig, model: IdentitySwapper, device: torch.device
+) -> dict[str, Any]:
+    tail = np.array([row[1:4] for row in history[-train_cfg.log_every :]]) if history else np.full((1, 3), np.nan)
+    seconds = history[-1][4] if history else 0.0
+    return {
+        "steps": len(history),
+        "resumed_from": start or None,
+        "seconds": seconds,
+        "it_per_s": len(history) / seconds if seconds > 0 else float("nan"),
+        "loss_actor": float(tail[:, 0].mean()),
+        "loss_dubber": float(tail[:, 1].mean()),
+        "loss_total": float(tail[:, 2].mean()),
+        "parameters": parameter_counts(model),
+        "device": str(device),
+    }
+
+
+

@@ -1,0 +1,157 @@
+"""Section 2.1 stages, file to file: reference frames, the builtin virtual dubber, its contact sheet and
+the alignment onto the actor (rules reference, virtual_dubber, virtual_dubber_sheet, align)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from vdub.core.errors import ShotError
+from vdub.core.io import FrameWriter, load_frames, load_json, save_json, save_npz
+from vdub.face import landmarks as lm
+from vdub.face.mesh import FaceTrack, load_track
+from vdub.face.smoothing import SmoothingConfig
+from vdub.face.warp import triangulate
+from vdub.virtual_dubber import geometry_qa
+from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track, stable_residual
+from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber
+from vdub.virtual_dubber.reference import ReferenceConfig, score_frames, select_reference
+
+log = logging.getLogger(__name__)
+
+
+def pick_reference(shot: str, role: str, frames_path: Path, track: FaceTrack, forced: int | None,
+                   cfg: ReferenceConfig) -> dict:
+    """Score one role's frames and pick its reference (``{"frame", "overridden", "scores"}``).
+
+    The actor's reference is the frame the virtual dubber (and the self-reenactment pairs)
+    are built from; the dubber's is the neutral the dubber's expression is measured from.
+    """
+    if not track.valid.any():
+        raise ShotError(shot, frames_path, f"no face found in any {role} frame")
+    scores = score_frames(load_frames(frames_path), track.points, track.valid, cfg)
+    try:
+        index = select_reference(scores, forced)
+    except ValueError as err:
+        raise ShotError(shot, frames_path, f"{role} reference: {err}") from None
+    log.info("shot %s: %s reference frame %d%s", shot, role, index, " (override)" if forced is not None else "")
+    return {"frame": index, "overridden": forced is not None,
+            "scores": {k: np.where(np.isfinite(v), v, np.nan) for k, v in scores.items()}}
+
+
+def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
+              override: int | None, out_json: Path, cfg: ReferenceConfig) -> dict:
+    """Pick the actor's reference frame and the dubber's neutral frame; save their scores."""
+    result = {role: pick_reference(shot, role, frames_path, load_track(mesh_path), forced, cfg)
+              for role, frames_path, mesh_path, forced in (("actor", actor_frames, actor_mesh, override),
+                                                           ("dubber", dubber_frames, dubber_mesh, None))}
+    save_json(out_json, result)
+    return {role: result[role]["frame"] for role in result}
+
+
+def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
+                   reference_json: Path, out_frames: Path, cfg: VirtualDubberConfig,
+                   smoothing: SmoothingConfig) -> dict[str, int]:
+    """Builtin virtual dubber: the actor's reference frame driven by the dubber's mouth and jaw.
+
+    Both tracks are smoothed first (head pose and expression separately), so the dubber's
+    tracking jitter does not reach the rendered mouth. Returns how many inner mouths came
+    from the actor's own frames, the dubber's, or none (closed).
+    """
+    refs = load_json(reference_json)
+    actor = load_frames(actor_frames)
+    actor_track = smooth_track(load_track(actor_mesh), smoothing)
+    dubber = load_frames(dubber_frames)
+    dubber_track = smooth_track(load_track(dubber_mesh), smoothing)
+    ref = refs["actor"]["frame"]
+    reference_image = np.array(actor[ref])
+    reference_points = actor_track.points[ref].astype(np.float64)
+    h, w = reference_image.shape[:2]
+    mouths = MouthLibrary(actor_track.points, actor_track.valid, reference_points)
+    sources: list[int] = []
+    with FrameWriter(out_frames, len(dubber), h, w) as writer:
+        for frame, _ in render_virtual_dubber(reference_image, reference_points, dubber, dubber_track.points,
+                                              dubber_track.valid, refs["dubber"]["frame"], cfg, actor, mouths,
+                                              sources=sources):
+            writer.write(frame)
+    return log_mouth_sources(shot, "virtual dubber", sources)
+
+
+def virtual_dubber_sheet(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
+                         vd_frames: Path, reference_json: Path, out_png: Path, count: int = 6) -> list[int]:
+    """Contact sheet of the virtual dubber (dubber | virtual dubber | actor reference).
+
+    Shows ``count`` frames spread over the shot, one of them where the dubber's mouth is
+    widest open. Returns the frame indices shown.
+    """
+    from vdub.reporting.contact_sheet import contact_sheet, pick_frames
+
+    track = load_track(dubber_mesh)
+    opening = np.where(track.valid, lm.mouth_opening(np.nan_to_num(track.points)), np.nan)
+    indices = pick_frames(opening, count)
+    ref = load_json(reference_json)["actor"]["frame"]
+    reference_image = np.array(load_frames(actor_frames)[ref])
+    actor_track = load_track(actor_mesh)
+    contact_sheet(load_frames(dubber_frames), load_frames(vd_frames), reference_image, indices, out_png,
+                  dubber_points=np.where(track.valid[:, None, None], track.points, np.nan),
+                  reference_points=actor_track.points[ref] if actor_track.valid[ref] else None)
+    log.info("shot %s: virtual-dubber contact sheet of frames %s: %s", shot, indices.tolist(), out_png)
+    return indices.tolist()
+
+
+def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_mesh: Path, dubber_mesh: Path,
+          out_aligned: Path, out_composite: Path, out_mesh: Path, out_qa: Path, out_plot: Path,
+          cfg: AlignConfig, smoothing: SmoothingConfig) -> dict:
+    """Smooth the meshes, rigidly align the virtual dubber to the actor, render and composite.
+
+    Writes the aligned frames (whole virtual-dubber face on the actor frame), the composite
+    frames (its lower part only: the network's input), the aligned mesh with the frames
+    where alignment happened, and the geometry QA (JSON + PNG): jitter of the actor,
+    dubber and virtual-dubber tracks before and after smoothing, the alignment scale and
+    stable-point residual per frame, and the frames without a face.
+    """
+    actor = load_frames(actor_frames)
+    vd = load_frames(vd_frames)
+    raw = {"actor": load_track(actor_mesh), "dubber": load_track(dubber_mesh), "virtual_dubber": load_track(vd_mesh)}
+    if not raw["virtual_dubber"].valid.any():
+        raise ShotError(shot, vd_frames, "no face found in the virtual dubber's frames")
+    smooth = {role: smooth_track(track, smoothing) for role, track in raw.items()}
+    actor_track, vd_track = smooth["actor"], smooth["virtual_dubber"]
+    transforms = rigid_transforms(vd_track, actor_track, cfg.scale_mode, cfg.scale_window)
+    triangles = triangulate(vd_track.points[np.flatnonzero(vd_track.valid)[0], :, :2])
+    t_count, h, w = actor.shape[:3]
+    aligned_points = np.full((t_count, lm.N_POINTS, 3), np.nan, np.float32)
+    valid = np.array([tr is not None for tr in transforms])
+    residuals = np.full(t_count, np.nan)
+    with FrameWriter(out_aligned, t_count, h, w) as aligned_out, FrameWriter(out_composite, t_count, h, w) as comp_out:
+        for t in range(t_count):
+            frame = np.array(actor[t])
+            if transforms[t] is None:
+                # No face in the actor or the virtual dubber: the frame passes through.
+                aligned_out.write(frame)
+                comp_out.write(frame)
+                continue
+            aligned, composite, points, _ = render_aligned(frame, actor_track.points[t], np.array(vd[t]),
+                                                           vd_track.points[t], transforms[t], cfg, triangles)
+            aligned_out.write(aligned)
+            comp_out.write(composite)
+            aligned_points[t] = points
+            residuals[t] = stable_residual(points, actor_track.points[t])
+    save_npz(out_mesh, points=aligned_points, valid=valid, actor_points=actor_track.points)
+    residual_iod = residuals / np.maximum(lm.inter_ocular(np.nan_to_num(actor_track.points)), 1e-6)
+    qa = {"frames": t_count, "aligned_frames": int(valid.sum()),
+          "frames_without_face": {role: np.flatnonzero(~track.valid).tolist() for role, track in raw.items()},
+          "jitter": {role: geometry_qa.jitter(raw[role].points, smooth[role].points, raw[role].valid)
+                     for role in raw},
+          "scale": [tr.scale if tr is not None else None for tr in transforms],
+          "residual_px_median": float(np.nanmedian(residuals)) if valid.any() else None,
+          "residual_iod_median": float(np.nanmedian(residual_iod)) if valid.any() else None,
+          "residual_px": residuals, "residual_iod": residual_iod}
+    save_json(out_qa, qa)
+    geometry_qa.plot(qa, out_plot, f"shot {shot}: geometry QA")
+    log.info("shot %s: alignment residual median %.2f px (%.2f%% inter-ocular); actor jitter %.2f -> %.2f px",
+             shot, qa["residual_px_median"] or np.nan, 100 * (qa["residual_iod_median"] or np.nan),
+             qa["jitter"]["actor"]["raw_px"] or np.nan, qa["jitter"]["actor"]["smoothed_px"] or np.nan)
+    return qa
