@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-MEDIA = REPO.parent / "shared" / "media"
-
-needs_media = pytest.mark.skipif(not MEDIA.is_dir(), reason=f"shared clips not found at {MEDIA}")
-
-
-def decode(name: str, n_frames: int) -> np.ndarray:
-    """The first ``n_frames`` of a shared clip, RGB in display geometry: T x H x W x 3."""
-    from vdub.media.video import probe_video, read_frames
-
-    info = probe_video(MEDIA / name)
-    return np.stack(list(read_frames(info, max_frames=n_frames)))
+from support import MEDIA, REAL_CLIPS, decode
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +37,6 @@ def actor_clip():
 def dubber_clip():
     """45 frames of dubber_man_office.mp4 (512x512, 25 fps) with their face track."""
     return _tracked_clip("dubber_man_office.mp4", 45)
-
-
-REAL_CLIPS = ("actor_woman_bluewall.mp4", "actor_glasses_man.mp4", "actor_woman_studio.mp4",
-              "dubber_man_office.mp4", "dubber_woman_plain.mp4")
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MEDIA, REPO, needs_media
+from support import MEDIA, REPO, needs_media
 
 from vdub.core.errors import ShotError
 from vdub.core.samples import Shot, check_input_files, probe_input_videos

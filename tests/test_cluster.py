@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import MEDIA, REPO
+from support import MEDIA, REPO
 from test_workflow import _job_counts, make_project, snakemake
 
 N_FRAMES = 30

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import decode, needs_media
 from PIL import Image
+from support import decode, needs_media
 
 from vdub.face.mesh import FaceChooser, FaceMeshConfig, FaceTrack, track_faces
 

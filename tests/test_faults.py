@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MEDIA, needs_media
+from support import MEDIA, needs_media
 
 pytestmark = needs_media
 

@@ -111,7 +111,8 @@ def test_alignment_scale_is_consistent_over_the_shot(real_mesh):
                          for f, c in zip(found, clean)])
         assert err < 1.0, f"{mode}: stable points {err:.2f} px from the truth"
     assert spread["smooth"] < 0.5 * spread["frame"]
-    assert spread["shot"] == 0.0
+    # One scale for the whole shot: the spread is zero up to float64 rounding of the mean (2e-16 seen).
+    assert spread["shot"] < 1e-12, spread["shot"]
     # Noise-free: every mode recovers the transform exactly.
     exact = FaceTrack(clean.astype(np.float32), np.ones(frames, bool))
     for mode in ("frame", "smooth", "shot"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import needs_media
+from support import needs_media
 
 from vdub.evaluation import identity
 from vdub.evaluation.identity import (

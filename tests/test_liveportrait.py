@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from support import REPO
 
 from vdub.cli import main as cli
 from vdub.core.errors import ShotError

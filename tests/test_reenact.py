@@ -4,7 +4,7 @@ nothing changed outside the head mask."""
 from __future__ import annotations
 
 import numpy as np
-from conftest import decode, needs_media
+from support import decode, needs_media
 
 from vdub.core.io import load_frames
 from vdub.reenactment.masks import crop

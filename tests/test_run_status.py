@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import MEDIA, REPO, needs_media
+from support import MEDIA, REPO, needs_media
 from test_cluster import corrupt_copy
 from test_workflow import make_project
 

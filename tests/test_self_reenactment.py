@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from support import REPO
 
 from vdub.core.io import load_npz, save_frames, save_npz
 from vdub.evaluation.metrics import inner_mouth_lab, psnr

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REAL_CLIPS
 from scipy.spatial.transform import Rotation
+from support import REAL_CLIPS
 
 from vdub.face import landmarks as lm
 from vdub.face.geometry import Similarity

@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import vdub.super_resolution.model as sr_module
 from skimage import data
+from support import assert_same_image
 
+import vdub.super_resolution.training as sr_training
 from vdub.super_resolution.config import SRConfig
 from vdub.super_resolution.data import build_training_pairs
 from vdub.super_resolution.gpen import FullGenerator, GPENConfig, load_official
@@ -146,7 +147,7 @@ def test_untrained_network_is_bicubic_upsampling():
     for cfg in (SRConfig(in_size=64, out_size=128), SRConfig(in_size=64, out_size=186, channels=4, blocks=1)):
         torch.manual_seed(0)
         out = upscale(IdentitySRNet(cfg), crops)
-        np.testing.assert_array_equal(out, bicubic_upscale(crops, cfg.out_size))
+        assert_same_image(out, bicubic_upscale(crops, cfg.out_size))
     # ... and "bicubic" means what OpenCV means by it, up to rounding and border handling
     ref = np.stack([cv2.resize(c, (128, 128), interpolation=cv2.INTER_CUBIC) for c in crops])
     assert np.abs(bicubic_upscale(crops, 128).astype(int) - ref).mean() < 1.0
@@ -335,7 +336,7 @@ def test_gpen_from_scratch_learns_and_round_trips(tmp_path):
         x = torch.nn.functional.interpolate(x, size=(32, 32), mode="bicubic", align_corners=False)
         y = (gen.eval()(x * 2 - 1)[0] + 1) / 2
     expected = (y.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    np.testing.assert_array_equal(out, expected)
+    assert_same_image(out, expected)
 
 
 def test_gpen_fine_tunes_from_official_weights(tmp_path):
@@ -425,10 +426,10 @@ def test_gpen_resume_follows_the_weights_content_not_the_path(tmp_path, caplog):
 def test_residual_fingerprint_ignores_gpen_settings():
     lr, hr = _tiny_data(2)
     cfg = _tiny_cfg()
-    fp = sr_module._fingerprint(cfg, lr, hr)
+    fp = sr_training._fingerprint(cfg, lr, hr)
     # GPEN settings do not shape a residual network: changing them must not throw away a residual checkpoint
-    assert sr_module._fingerprint(dataclasses.replace(cfg, gpen_narrow=0.5, gpen_weights="x.pth"), lr, hr) == fp
-    assert sr_module._fingerprint(dataclasses.replace(cfg, channels=4), lr, hr) != fp
+    assert sr_training._fingerprint(dataclasses.replace(cfg, gpen_narrow=0.5, gpen_weights="x.pth"), lr, hr) == fp
+    assert sr_training._fingerprint(dataclasses.replace(cfg, channels=4), lr, hr) != fp
 
 
 def test_residual_model_file_without_backend_still_loads(tmp_path):

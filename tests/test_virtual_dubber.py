@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REAL_CLIPS
+from support import REAL_CLIPS
 
 from vdub.evaluation.metrics import expression_lmd, psnr
 from vdub.face import landmarks as lm

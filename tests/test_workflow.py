@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import MEDIA, REPO, needs_media
+from support import MEDIA, REPO, needs_media
 
 STAGES = ["ingest_actor", "ingest_dubber", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet",
           "align", "actor_crops", "masks", "self_pairs", "train_swapper", "reenact", "train_sr", "super_resolution",
