@@ -21,7 +21,7 @@ Steps, each timed and recorded (a step that cannot run records why, and the rest
 about a minute (the embedded demo's synthetic clips for step 4, preview preset): CI runs it
 so that the day a GPU is lent, the script works the first time. The device machine receives
 only the checkout: copy the clips into an ignored folder of the checkout and pass them
-(README, "GPU check").
+(docs/operations.md, "GPU check").
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 #
 # The device machine gets only the checkout. Its python3 holds torch, timm, numpy, scikit-image
 # and OpenCV; what else the end-to-end render needs (snakemake, mediapipe 0.10.21 with numpy<2,
-# ffmpeg and ffprobe) travels in .whl/ and .gpu_media/bin/ (README, "GPU check"). Without them
+# ffmpeg and ffprobe) travels in .whl/ and .gpu_media/bin/ (docs/operations.md, "GPU check"). Without them
 # the render step records why it could not run and the other measurements still come back.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -39,7 +39,7 @@ DEFFILE = REPO / "containers" / "vdub.def"
 
 # LivePortrait's own interpreter environment: no rule activates it. The virtual_dubber rule runs vdub in
 # envs/face.yaml, and vdub starts LivePortrait's inference.py with the interpreter named by
-# `liveportrait.python` in the config (README, "LivePortrait backend": `conda env create -n liveportrait -f
+# `liveportrait.python` in the config (docs/liveportrait.md: `conda env create -n liveportrait -f
 # envs/liveportrait.yaml`). Its pins are upstream's, not pyproject's (Python 3.10, torch 2.3), and it does not
 # install vdub, so the checks of vdub's environments do not apply to it; test_liveportrait_env checks it.
 EXTERNAL_ENVS = {"liveportrait.yaml"}
