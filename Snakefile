@@ -21,26 +21,26 @@ if config.get("container"):
     container: config["container"]
 
 
-
+include: "rules/paths.smk"
+include: "rules/validate.smk"
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/ingest.smk"
 include: "rules/face_geometry.smk"
 include: "rules/reference.smk"
 include: "rules/virtual_dubber.smk"
-include: "rules/contact_sheet.smk"
 include: "rules/align.smk"
-include: "rules/masks.smk"
+include: "rules/crops_and_masks.smk"
 include: "rules/self_pairs.smk"
-include: "rules/train_swapper.smk"
+include: "rules/swapper.smk"
 include: "rules/reenact.smk"
-include: "rules/super_resolution.smk"
+include: "rules/sr.smk"
 include: "rules/mux.smk"
 include: "rules/evaluate.smk"
-include: "rules/report.smk"
+include: "rules/reporting.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs,
-    default_target: True

@@ -1,25 +1,28 @@
+# Paper 2.1, 3D face alignment: mesh smoothing, rigid alignment, render and composite (align).
+
+
 rule align:
     """Smoothed meshes, rigid alignment of the virtual dubber to the actor's head, render and composite."""
     input:
-        actor_frames="work/{shot}/ingest/actor.npy",
-        actor_mesh="work/{shot}/mesh/actor.npz",
-        vd_frames="work/{shot}/virtual_dubber.npy",
-        vd_mesh="work/{shot}/mesh/virtual_dubber.npz",
-        dubber_mesh="work/{shot}/mesh/dubber.npz",
+        actor_frames=ACTOR_FRAMES,
+        actor_mesh=ACTOR_MESH,
+        vd_frames=VD_FRAMES,
+        vd_mesh=VD_MESH,
+        dubber_mesh=DUBBER_MESH,
     output:
-        aligned="work/{shot}/align/aligned.npy",
-        composite="work/{shot}/align/composite.npy",
-        mesh="work/{shot}/align/mesh.npz",
-        qa="work/{shot}/align/qa.json",
-        plot="work/{shot}/align/qa.png",
-    params:
-        settings=settings("align", smoothing=config["smoothing"]),
+        aligned=ALIGNED,
+        composite=COMPOSITE,
+        mesh=ALIGNED_MESH,
+        qa=QA,
+        plot=QA_PLOT,
     log:
         "logs/{shot}/align.log",
     benchmark:
         "benchmarks/{shot}/align.tsv"
     conda:
         "../envs/face.yaml"
+    params:
+        settings=settings("align", smoothing=config["smoothing"]),
     shell:
         "python -m vdub align --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"

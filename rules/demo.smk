@@ -1,8 +1,11 @@
+# Infrastructure: the embedded demo's input clips (demo_input).
+
+
 rule demo_input:
     """The embedded demo's clips, synthesised from scikit-image's astronaut photograph."""
     output:
-        actor="resources/demo/actor.mp4",
-        dubber="resources/demo/dubber.mp4",
+        actor=DEMO_ACTOR_VIDEO,
+        dubber=DEMO_DUBBER_VIDEO,
     log:
         "logs/demo_input.log",
     benchmark:

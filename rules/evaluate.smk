@@ -1,30 +1,38 @@
+# Paper Table 1, evaluation: the shot's metrics, of each variant against the actor video and the dubber (evaluate).
+
+
 rule evaluate:
     """The shot's metric table: actor, composite, reenact and output against the actor video and the dubber."""
     input:
-        actor_frames="work/{shot}/ingest/actor.npy",
-        composite="work/{shot}/align/composite.npy",
-        reenact_frames="work/{shot}/reenact/frames.npy",
-        output_frames="work/{shot}/sr/frames.npy",
-        actor_mesh="work/{shot}/mesh/actor.npz",
-        dubber_mesh="work/{shot}/mesh/dubber.npz",
-        crops="work/{shot}/crops.npz",
-        model="work/{shot}/swapper/model.pt",
-        self_pairs="work/{shot}/self_pairs.npz",
-        weights=evaluation_weights(),
+        actor_frames=ACTOR_FRAMES,
+        composite=COMPOSITE,
+        reenact_frames=REENACT_FRAMES,
+        output_frames=OUTPUT_FRAMES,
+        actor_mesh=ACTOR_MESH,
+        dubber_mesh=DUBBER_MESH,
+        crops=CROPS,
+        model=SWAPPER_MODEL,
+        self_pairs=SELF_PAIRS,
+        # The configured LPIPS / FID weight files (checked in validate.smk): a new file re-scores.
+        weights=[config["evaluation"][k] for k in ("lpips_weights", "fid_weights") if config["evaluation"][k]],
     output:
-        metrics="results/{shot}/metrics.json",
-    params:
-        settings=json.dumps(
-            {"face_mesh": config["face_mesh"], "evaluation": config["evaluation"], "detail": PRESET["paste"]["detail"]},
-            sort_keys=True,
-        ),
-    threads: 2
+        metrics=METRICS,
     log:
         "logs/{shot}/evaluate.log",
     benchmark:
         "benchmarks/{shot}/evaluate.tsv"
     conda:
         "../envs/evaluate.yaml"
+    threads: 2
+    params:
+        settings=json.dumps(
+            {
+                "face_mesh": config["face_mesh"],
+                "evaluation": config["evaluation"],
+                "detail": PRESET["paste"]["detail"],
+            },
+            sort_keys=True,
+        ),
     shell:
         "python -m vdub evaluate --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q}"

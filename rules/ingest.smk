@@ -1,19 +1,22 @@
+# Infrastructure, ingest: decode the actor footage, conform the dubber take to it (ingest_actor, ingest_dubber).
+
+
 rule ingest_actor:
     """Decode the actor footage: it defines the shot (a new dubber take never re-runs this side)."""
     input:
-        actor=actor_video,
+        actor=lambda wildcards: shot_of(wildcards).actor_video,
     output:
-        actor="work/{shot}/ingest/actor.npy",
-        info="work/{shot}/ingest/actor.json",
-    params:
-        # Only what the actor side uses: a conform or audio setting must not re-run it.
-        settings=json.dumps({"max_frames": config["ingest"]["max_frames"]}),
+        actor=ACTOR_FRAMES,
+        info=ACTOR_INFO,
     log:
         "logs/{shot}/ingest_actor.log",
     benchmark:
         "benchmarks/{shot}/ingest_actor.tsv"
     conda:
         "../envs/video.yaml"
+    params:
+        # Only what the actor side uses: a conform or audio setting must not re-run it.
+        settings=json.dumps({"max_frames": config["ingest"]["max_frames"]}),
     shell:
         "python -m vdub ingest-actor --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-video {input.actor:q} --out-actor {output.actor:q} --out-json {output.info:q} 2> {log:q}"
@@ -22,22 +25,24 @@ rule ingest_actor:
 rule ingest_dubber:
     """Conform the dubber take to the actor's timeline, extract the dubbed audio."""
     input:
-        actor="work/{shot}/ingest/actor.json",
-        dubber=dubber_video,
-        audio=shot_audio,
+        actor=ACTOR_INFO,
+        dubber=lambda wildcards: shot_of(wildcards).dubber_video,
+        # The explicit dubbed-audio file as a list (empty: the dubber video's own track).
+        audio=lambda wildcards: [shot_of(wildcards).audio] if shot_of(wildcards).audio else [],
     output:
-        dubber="work/{shot}/ingest/dubber.npy",
-        audio="work/{shot}/ingest/audio.wav",
-        info="work/{shot}/ingest/info.json",
-    params:
-        settings=settings("ingest"),
-        audio=audio_argument,
+        dubber=DUBBER_FRAMES,
+        audio=DUBBED_AUDIO,
+        info=SHOT_INFO,
     log:
         "logs/{shot}/ingest_dubber.log",
     benchmark:
         "benchmarks/{shot}/ingest_dubber.tsv"
     conda:
         "../envs/video.yaml"
+    params:
+        settings=settings("ingest"),
+        # ``--audio <file>`` (shell-quoted) when the shot has an explicit dubbed-audio file.
+        audio=lambda wildcards, input: f"--audio {shlex.quote(input.audio[0])}" if input.audio else "",
     shell:
         "python -m vdub ingest-dubber --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-json {input.actor:q} --dubber-video {input.dubber:q} {params.audio}"

@@ -1,19 +1,22 @@
+# Infrastructure, mux: the dubbed shot as a video file with the dubbed audio (mux).
+
+
 rule mux:
     """The dubbed shot: H.264 at the actor's size and frame rate with the dubbed audio."""
     input:
-        frames="work/{shot}/sr/frames.npy",
-        audio="work/{shot}/ingest/audio.wav",
-        info="work/{shot}/ingest/info.json",
+        frames=OUTPUT_FRAMES,
+        audio=DUBBED_AUDIO,
+        info=SHOT_INFO,
     output:
-        video="results/{shot}/dubbed.mp4",
-    params:
-        settings=settings("mux"),
+        video=DUBBED_VIDEO,
     log:
         "logs/{shot}/mux.log",
     benchmark:
         "benchmarks/{shot}/mux.tsv"
     conda:
         "../envs/video.yaml"
+    params:
+        settings=settings("mux"),
     shell:
         "python -m vdub mux --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --frames {input.frames:q} --audio {input.audio:q} --info {input.info:q}"

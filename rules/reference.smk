@@ -1,21 +1,24 @@
+# Paper 2.1: the actor's neutral front-facing reference frame (reference).
+
+
 rule reference:
     """The actor's reference frame and the dubber's neutral frame, scored per frame."""
     input:
-        actor_frames="work/{shot}/ingest/actor.npy",
-        actor_mesh="work/{shot}/mesh/actor.npz",
-        dubber_frames="work/{shot}/ingest/dubber.npy",
-        dubber_mesh="work/{shot}/mesh/dubber.npz",
+        actor_frames=ACTOR_FRAMES,
+        actor_mesh=ACTOR_MESH,
+        dubber_frames=DUBBER_FRAMES,
+        dubber_mesh=DUBBER_MESH,
     output:
-        reference="work/{shot}/reference.json",
-    params:
-        settings=settings("reference"),
-        override=reference_override,
+        reference=REFERENCE,
     log:
         "logs/{shot}/reference.log",
     benchmark:
         "benchmarks/{shot}/reference.tsv"
     conda:
         "../envs/face.yaml"
+    params:
+        settings=settings("reference"),
+        override=reference_override,
     shell:
         "python -m vdub reference --shot {wildcards.shot:q} --settings {params.settings:q} {params.override}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"

@@ -1,3 +1,6 @@
+# Paper 2.2, an addition: self-reenactment pairs, the swapper's repair examples and held-out test (self_pairs).
+
+
 rule self_pairs:
     """Self-reenactment pairs: the actor's reference driven by the actor's own track, composited as at inference.
 
@@ -5,11 +8,17 @@ rule self_pairs:
     and, every `self_reenactment.holdout_every`-th frame, its held-out test against the real frames.
     """
     input:
-        actor_frames="work/{shot}/ingest/actor.npy",
-        actor_mesh="work/{shot}/mesh/actor.npz",
-        actor_crops="work/{shot}/actor_crops.npz",
+        actor_frames=ACTOR_FRAMES,
+        actor_mesh=ACTOR_MESH,
+        actor_crops=ACTOR_CROPS,
     output:
-        pairs="work/{shot}/self_pairs.npz",
+        pairs=SELF_PAIRS,
+    log:
+        "logs/{shot}/self_pairs.log",
+    benchmark:
+        "benchmarks/{shot}/self_pairs.tsv"
+    conda:
+        "../envs/face.yaml"
     params:
         settings=settings(
             builtin_dubber=config["builtin_dubber"],
@@ -21,12 +30,6 @@ rule self_pairs:
             reference=config["reference"],
         ),
         override=reference_override,
-    log:
-        "logs/{shot}/self_pairs.log",
-    benchmark:
-        "benchmarks/{shot}/self_pairs.tsv"
-    conda:
-        "../envs/face.yaml"
     shell:
         "python -m vdub self-pairs --shot {wildcards.shot:q} --settings {params.settings:q} {params.override}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"

@@ -1,3 +1,16 @@
+# Paper 2.1: the virtual dubber, the actor's reference frame driven by the dubber (virtual_dubber).
+
+# Settings of the virtual-dubber stage, per backend: the backend and that backend's settings only.
+#
+# Each backend gets only its own numbers, so that changing LivePortrait's settings does not
+# re-run builtin shots (nor builtin numbers LivePortrait shots). LivePortrait's sit under
+# their own key: its names and the builtin's never meet in one namespace.
+DUBBER_SETTINGS = {
+    "builtin": settings("builtin_dubber", backend="builtin", smoothing=config["smoothing"]),
+    "liveportrait": settings(backend="liveportrait", liveportrait=config["liveportrait"]),
+}
+
+
 rule virtual_dubber:
     """The actor's reference frame animated with the dubber's mouth (static background).
 
@@ -10,16 +23,14 @@ rule virtual_dubber:
     needed and the .npy is the only output.
     """
     input:
-        actor_frames="work/{shot}/ingest/actor.npy",
-        actor_mesh="work/{shot}/mesh/actor.npz",
-        dubber_frames="work/{shot}/ingest/dubber.npy",
-        dubber_mesh="work/{shot}/mesh/dubber.npz",
-        reference="work/{shot}/reference.json",
-        info="work/{shot}/ingest/info.json",
+        actor_frames=ACTOR_FRAMES,
+        actor_mesh=ACTOR_MESH,
+        dubber_frames=DUBBER_FRAMES,
+        dubber_mesh=DUBBER_MESH,
+        reference=REFERENCE,
+        info=SHOT_INFO,
     output:
-        frames="work/{shot}/virtual_dubber.npy",
-    params:
-        settings=dubber_settings,
+        frames=VD_FRAMES,
     log:
         "logs/{shot}/virtual_dubber.log",
     benchmark:
@@ -31,6 +42,9 @@ rule virtual_dubber:
     # have to resolve together.
     conda:
         "../envs/face.yaml"
+    params:
+        # The shot's backend: its own in samples.yaml, else config `virtual_dubber`.
+        settings=lambda wildcards: DUBBER_SETTINGS[shot_of(wildcards).virtual_dubber or config["virtual_dubber"]],
     shell:
         "python -m vdub virtual-dubber --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"

@@ -1,0 +1,64 @@
+# Paper 2.3, identity-specific super-resolution: train the upscaler, upscale and paste (train_sr, super_resolution).
+
+# The GPEN weights file as a list, when the preset's SR backend uses it (else empty).
+GPEN_INPUT = [GPEN_WEIGHTS] if GPEN_WEIGHTS and PRESET["sr"].get("backend") == "gpen" else []
+
+
+rule train_sr:
+    """Identity-specific upscaler trained on the actor's own frames (GPU on a cluster); held-out scores."""
+    input:
+        actor_frames=ACTOR_FRAMES,
+        crops=CROPS,
+        swapper=SWAPPER_MODEL,
+        gpen_weights=GPEN_INPUT,
+    output:
+        model=SR_MODEL,
+        losses=SR_LOSSES,
+        holdout=SR_HOLDOUT,
+    log:
+        "logs/{shot}/train_sr.log",
+    benchmark:
+        "benchmarks/{shot}/train_sr.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    params:
+        # The preset's sr block with the configured GPEN weights. The paste (super_resolution) gets
+        # only the `reenact` block, so that a paste setting never retrains the upscaler.
+        settings=json.dumps(
+            {
+                "crop_size": PRESET["crop_size"],
+                "sr": {**PRESET["sr"], **({"gpen_weights": os.path.abspath(GPEN_WEIGHTS)} if GPEN_INPUT else {})},
+            },
+            sort_keys=True,
+        ),
+    shell:
+        "python -m vdub train-sr --shot {wildcards.shot:q} --settings {params.settings:q}"
+        " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --swapper {input.swapper:q}"
+        " --out-model {output.model:q} --out-losses {output.losses:q} --out-holdout {output.holdout:q} 2> {log:q}"
+
+
+rule super_resolution:
+    """The swapped heads upscaled, colour-matched, stabilised and pasted at full resolution."""
+    input:
+        actor_frames=ACTOR_FRAMES,
+        composite=COMPOSITE,
+        crops=CROPS,
+        model=SR_MODEL,
+        swapped=SWAPPED,
+    output:
+        frames=OUTPUT_FRAMES,
+    log:
+        "logs/{shot}/super_resolution.log",
+    benchmark:
+        "benchmarks/{shot}/super_resolution.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    params:
+        # Colour matching and stabilisation of the pasted head, and the preset's paste form.
+        settings=json.dumps({"reenact": config["reenact"], "detail": PRESET["paste"]["detail"]}, sort_keys=True),
+    shell:
+        "python -m vdub super-resolution --shot {wildcards.shot:q} --settings {params.settings:q}"
+        " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q} --crops {input.crops:q}"
+        " --model {input.model:q} --swapped {input.swapped:q} --out-frames {output.frames:q} 2> {log:q}"

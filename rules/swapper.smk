@@ -1,0 +1,113 @@
+# Paper 2.2, identity swapping: the swapper trained generic, per actor, per shot (pretrain, train_actor, train_swapper).
+
+# The generic pretrained model as a list (empty without `pretrain_faces`).
+PRETRAINED = [PRETRAIN_MODEL] if PRETRAIN_FACES else []
+
+# Settings of a swapper training rule: these, and the preset's `train` block with some training
+# numbers replaced per rule. The losses are the config's `losses` block with the preset's `losses` numbers over it.
+SWAPPER_SETTINGS = {
+    "crop_size": PRESET["crop_size"],
+    "swapper": PRESET["swapper"],
+    "losses": {**config["losses"], **PRESET.get("losses", {})},
+}
+
+# The shots of each actor, in id order (the per-actor model's training data).
+SHOTS_OF_ACTOR = {actor: [s for s, shot in sorted(SHOTS.items()) if shot.actor == actor] for actor in ACTORS}
+
+
+rule pretrain:
+    """Generic pretraining of the swapper on the `pretrain_faces` folder (the paper's CelebA-HQ stage)."""
+    input:
+        faces=lambda wildcards: PRETRAIN_IMAGES,
+    output:
+        model=PRETRAIN_MODEL,
+        losses=PRETRAIN_LOSSES,
+    log:
+        "logs/pretrain/pretrain.log",
+    benchmark:
+        "benchmarks/pretrain/pretrain.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    params:
+        settings=json.dumps(
+            {**SWAPPER_SETTINGS, "train": {**PRESET["train"], **PRESET["pretrain"]}, "masks": config["masks"]},
+            sort_keys=True,
+        ),
+        faces=lambda wildcards: shlex.quote(PRETRAIN_FACES),
+    shell:
+        "python -m vdub pretrain --settings {params.settings:q} --faces {params.faces}"
+        " --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
+
+
+rule train_actor:
+    """The per-actor model (warm start): both decoders on the actor crops of all the actor's shots."""
+    input:
+        crops=lambda wildcards: [ACTOR_CROPS.format(shot=s) for s in SHOTS_OF_ACTOR[wildcards.actor]],
+        self_pairs=lambda wildcards: [SELF_PAIRS.format(shot=s) for s in SHOTS_OF_ACTOR[wildcards.actor]],
+        init=PRETRAINED,
+    output:
+        model=ACTOR_MODEL,
+        losses=ACTOR_LOSSES,
+    log:
+        "logs/actors/{actor}/train_actor.log",
+    benchmark:
+        "benchmarks/actors/{actor}/train_actor.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    params:
+        settings=json.dumps(
+            {**SWAPPER_SETTINGS, "train": {**PRESET["train"], "iterations": PRESET["warm_start"]["actor_iterations"]}},
+            sort_keys=True,
+        ),
+        crops=lambda wildcards, input: " ".join(shlex.quote(c) for c in input.crops),
+        self_pairs=lambda wildcards, input: " ".join(shlex.quote(c) for c in input.self_pairs),
+        # ``--init <model>`` when the rule starts from another model.
+        init=lambda wildcards, input: f"--init {shlex.quote(input.init[0])}" if input.init else "",
+    shell:
+        "python -m vdub train-actor --actor {wildcards.actor:q} --settings {params.settings:q} {params.init}"
+        " --crops {params.crops} --self-pairs {params.self_pairs} --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
+
+
+rule train_swapper:
+    """The identity-swapping network (GPU on a cluster); resumes from its checkpoint after a kill.
+
+    With `warm_start: true` it fine-tunes the actor's model for the preset's
+    `warm_start.finetune_iterations`; else it trains for `train.iterations`, from the
+    generic pretrained model when `pretrain_faces` is set, else from scratch.
+    """
+    input:
+        crops=CROPS,
+        self_pairs=SELF_PAIRS,
+        # What the shot's swapper fine-tunes from: the actor's model, else the generic one, else nothing.
+        init=lambda wildcards: (
+            [ACTOR_MODEL.format(actor=shot_of(wildcards).actor)] if config["warm_start"] else PRETRAINED
+        ),
+    output:
+        model=SWAPPER_MODEL,
+        losses=SWAPPER_LOSSES,
+    log:
+        "logs/{shot}/train_swapper.log",
+    benchmark:
+        "benchmarks/{shot}/train_swapper.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    params:
+        settings=json.dumps(
+            {
+                **SWAPPER_SETTINGS,
+                "train": {
+                    **PRESET["train"],
+                    **({"iterations": PRESET["warm_start"]["finetune_iterations"]} if config["warm_start"] else {}),
+                },
+            },
+            sort_keys=True,
+        ),
+        # ``--init <model>`` when the rule starts from another model.
+        init=lambda wildcards, input: f"--init {shlex.quote(input.init[0])}" if input.init else "",
+    shell:
+        "python -m vdub train-swapper --shot {wildcards.shot:q} --settings {params.settings:q} {params.init}"
+        " --crops {input.crops:q} --self-pairs {input.self_pairs:q}"
+        " --out-model {output.model:q} --out-losses {output.losses:q} 2> {log:q}"
