@@ -1,13 +1,17 @@
 """What the tests share besides fixtures: where the checkout and the shared clips are, decoding a clip,
-and comparing images that went through float arithmetic. On sys.path through pyproject's pytest
-``pythonpath``, so tests in any folder import it as ``support``."""
+comparing images that went through float arithmetic, and making and running project folders. On
+sys.path through pyproject's pytest ``pythonpath``, so tests in any folder import it as ``support``."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -38,3 +42,53 @@ def assert_same_image(actual: np.ndarray, expected: np.ndarray, max_share: float
     diff = np.abs(actual.astype(np.int16) - expected.astype(np.int16))
     assert diff.max() <= 1, f"values differ by up to {diff.max()} grey levels"
     assert (diff > 0).mean() <= max_share, f"{(diff > 0).mean():.2%} of the values differ by one level"
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run Snakemake on the project's Snakefile in ``workdir`` with the venv's tools on PATH."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def make_project(workdir: Path, shots: list[dict], warm_start: bool = False, pretrain_faces: str | None = None,
+                 **ingest) -> None:
+    """A project folder with its own samples.yaml and config.yaml (preview preset)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "samples.yaml").write_text(yaml.safe_dump({"shots": shots}))
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["samples"] = str(workdir / "samples.yaml")
+    config["warm_start"] = warm_start
+    config["pretrain_faces"] = pretrain_faces
+    config["ingest"].update(ingest)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def job_counts(out: str) -> dict[str, int]:
+    """Jobs per rule from the table of a dry run's ``--quiet rules`` output."""
+    counts = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def corrupt_copy(src: Path, dst: Path) -> None:
+    """``src`` with its media data overwritten by noise: the header (moov) still probes as a
+    video with audio, but nothing decodes."""
+    data = bytearray(src.read_bytes())
+    pos = 0
+    while pos < len(data):  # top-level MP4 boxes: 4-byte size, 4-byte type
+        size, kind = int.from_bytes(data[pos:pos + 4], "big"), bytes(data[pos + 4:pos + 8])
+        if kind == b"mdat":
+            data[pos + 16:pos + size] = np.random.default_rng(0).integers(0, 256, size - 16, np.uint8).tobytes()
+            break
+        pos += size
+    else:
+        raise AssertionError(f"no mdat box in {src}")
+    dst.write_bytes(bytes(data))

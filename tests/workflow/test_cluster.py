@@ -28,11 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
-from support import MEDIA, REPO
-from test_workflow import _job_counts, make_project, snakemake
+from support import MEDIA, REPO, corrupt_copy, job_counts, make_project, snakemake
 
 N_FRAMES = 30
 ACTOR = "bluewall"
@@ -70,22 +68,6 @@ def ci_profile(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return folder
-
-
-def corrupt_copy(src: Path, dst: Path) -> None:
-    """``src`` with its media data overwritten by noise: the header (moov) still probes as a
-    video with audio, but nothing decodes."""
-    data = bytearray(src.read_bytes())
-    pos = 0
-    while pos < len(data):  # top-level MP4 boxes: 4-byte size, 4-byte type
-        size, kind = int.from_bytes(data[pos:pos + 4], "big"), bytes(data[pos + 4:pos + 8])
-        if kind == b"mdat":
-            data[pos + 16:pos + size] = np.random.default_rng(0).integers(0, 256, size - 16, np.uint8).tobytes()
-            break
-        pos += size
-    else:
-        raise AssertionError(f"no mdat box in {src}")
-    dst.write_bytes(bytes(data))
 
 
 def shot(shot_id: str, dubber: Path) -> dict:
@@ -258,7 +240,7 @@ def test_reprocess_runs_only_the_fixed_shot_warm_started(cluster, reprocessed):
     project = cluster["project"]
     dry = reprocessed["dry"]
     assert dry.returncode == 0, dry.stderr[-3000:]
-    counts = _job_counts(dry.stdout)
+    counts = job_counts(dry.stdout)
     assert counts.get("ingest_dubber") == 1 and counts.get("train_swapper") == 1, counts
     for done_before in ("ingest_actor", "actor_crops", "train_actor"):
         assert done_before not in counts, counts
@@ -283,7 +265,7 @@ def test_new_take_reschedules_only_that_shots_dubber_side(cluster, reprocessed):
     samples["shots"][0]["dubber_video"] = str(take)
     (project / "samples.yaml").write_text(yaml.safe_dump(samples))
     dry = snakemake(project, "-n", "--cores", "2", "-p")
-    jobs = _job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
+    jobs = job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert jobs.get("ingest_dubber") == 1 and jobs.get("train_swapper") == 1 and jobs.get("face_geometry") == 2, jobs
     for actor_side in ("ingest_actor", "actor_crops", "train_actor"):
         assert actor_side not in jobs, jobs

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import REPO
 
 from vdub.core.io import save_frames, save_json, save_npz
 from vdub.reporting.report import ReportConfig, build_report
@@ -316,7 +317,7 @@ def test_workflow_schedules_the_report_rules(tmp_path):
 
     from vdub.cli.main import build_parser
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     shutil.copy(repo / "samples.yaml", tmp_path / "samples.yaml")
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     config.update(samples=str(tmp_path / "samples.yaml"), warm_start=True)

@@ -29,7 +29,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the envs and the image use 3.11
     tomllib = pytest.importorskip("tomli")
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO  # noqa: E402
+
 ENVS = REPO / "envs"
 SRC = REPO / "src"
 PKG = "vdub"

@@ -7,9 +7,7 @@ import sys
 
 import pytest
 import yaml
-from support import MEDIA, REPO, needs_media
-from test_cluster import corrupt_copy
-from test_workflow import make_project
+from support import MEDIA, REPO, corrupt_copy, make_project, needs_media
 
 from vdub.reporting import run_status
 

@@ -18,36 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from support import MEDIA, REPO, needs_media
+from support import MEDIA, REPO, job_counts, make_project, needs_media, snakemake
 
 STAGES = ["ingest_actor", "ingest_dubber", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet",
           "align", "actor_crops", "masks", "self_pairs", "train_swapper", "reenact", "train_sr", "super_resolution",
           "mux", "evaluate", "output_sheet", "side_by_side"]
 N_FRAMES = 75  # 2.5 s of the 30 fps actor
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run Snakemake on the project's Snakefile in ``workdir`` with the venv's tools on PATH."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
-    return proc
-
-
-def make_project(workdir: Path, shots: list[dict], warm_start: bool = False, pretrain_faces: str | None = None,
-                 **ingest) -> None:
-    """A project folder with its own samples.yaml and config.yaml (preview preset)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "samples.yaml").write_text(yaml.safe_dump({"shots": shots}))
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["samples"] = str(workdir / "samples.yaml")
-    config["warm_start"] = warm_start
-    config["pretrain_faces"] = pretrain_faces
-    config["ingest"].update(ingest)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
 def real_shot(shot_id: str) -> dict:
@@ -69,24 +45,14 @@ def test_lint_and_dry_run_list_every_stage_for_every_shot(tmp_path):
         assert int(line.split()[1]) == expected, line
 
 
-def _job_counts(out: str) -> dict[str, int]:
-    """Jobs per rule from the table of a dry run's ``--quiet rules`` output."""
-    counts = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            counts[parts[0]] = int(parts[1])
-    return counts
-
-
 @needs_media
 def test_warm_start_trains_one_model_per_actor(tmp_path):
     other = dict(real_shot("shot_c"), actor="glasses_man", actor_video=str(MEDIA / "actor_glasses_man.mp4"))
     make_project(tmp_path, [real_shot("shot_a"), real_shot("shot_b"), other], warm_start=True)
-    counts = _job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)
+    counts = job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert counts["train_actor"] == 2 and counts["train_swapper"] == 3 and counts["actor_crops"] == 3, counts
     make_project(tmp_path, [real_shot("shot_a"), real_shot("shot_b"), other], warm_start=False)
-    counts = _job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)
+    counts = job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert "train_actor" not in counts and counts["train_swapper"] == 3, counts
 
 
@@ -103,7 +69,7 @@ def test_pretraining_feeds_the_first_training_of_each_chain(tmp_path):
         make_project(tmp_path, shots, warm_start=warm_start, pretrain_faces=str(faces))
         dry = snakemake(tmp_path, "-n", "--cores", "2", "-p")
         out = dry.stdout
-        assert _job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)["pretrain"] == 1
+        assert job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)["pretrain"] == 1
         commands = [ln for ln in out.splitlines() if f"vdub {first.replace('_', '-')} " in ln]
         assert commands and all("--init work/pretrain/swapper/model.pt" in c for c in commands), commands
     make_project(tmp_path, shots, pretrain_faces=str(tmp_path / "nowhere"))
@@ -264,7 +230,7 @@ def test_new_dubber_take_leaves_the_actor_side_alone(real_run, tmp_path):
     config = yaml.safe_load((project / "config.yaml").read_text())
     config["samples"] = str(project / "samples.yaml")
     (project / "config.yaml").write_text(yaml.safe_dump(config))
-    jobs = _job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
+    jobs = job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert jobs.get("ingest_dubber") == 1 and jobs.get("virtual_dubber") == 1, jobs
     for actor_side in ("ingest_actor", "actor_crops", "self_pairs"):
         assert actor_side not in jobs, jobs
@@ -288,7 +254,7 @@ def test_a_changed_number_reruns_only_what_depends_on_it(real_run, tmp_path):
         config = json.loads(json.dumps(base))
         change(config)
         (project / "config.yaml").write_text(yaml.safe_dump(config))
-        jobs = _job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
+        jobs = job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
         assert set(jobs) - {"all", "total"} == expected, jobs
 
 

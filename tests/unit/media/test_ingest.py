@@ -16,15 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import MEDIA, needs_media
 
 from vdub.core.errors import ShotError
 from vdub.media.audio import extract_audio, is_silent, loudness_dbfs
 from vdub.media.ingest import IngestConfig, conform_indices, run_ingest, stretch_factor
 from vdub.media.video import probe_video, read_frames, write_video
 
-MEDIA = Path(__file__).parents[2] / "shared" / "media"
 media = pytest.mark.media
-needs_media = pytest.mark.skipif(not MEDIA.is_dir(), reason=f"shared clips not found at {MEDIA}")
 
 
 def ffmpeg_run(*args: str) -> None:

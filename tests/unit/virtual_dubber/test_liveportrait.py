@@ -454,7 +454,7 @@ def tiny_video(path: Path) -> str:
 
 
 def workflow_project(tmp_path: Path, liveportrait: dict | None = None) -> Path:
-    from test_workflow import make_project
+    from support import make_project
 
     media = tmp_path / "media"
     media.mkdir()
@@ -476,7 +476,7 @@ def workflow_project(tmp_path: Path, liveportrait: dict | None = None) -> Path:
 
 
 def test_dry_run_fails_early_naming_the_shot_without_a_checkout(tmp_path):
-    from test_workflow import snakemake
+    from support import snakemake
 
     project = workflow_project(tmp_path)
     proc = snakemake(project, "-n", "--cores", "1", check=False)
@@ -488,7 +488,7 @@ def test_dry_run_fails_early_naming_the_shot_without_a_checkout(tmp_path):
 
 
 def test_dry_run_sends_each_backend_only_its_own_settings(tmp_path):
-    from test_workflow import snakemake
+    from support import snakemake
 
     checkout = make_checkout(tmp_path / "LivePortrait")
     project = workflow_project(tmp_path, {"checkout": str(checkout), "python": sys.executable})
