@@ -296,6 +296,24 @@ def test_embedded_demo_runs_without_shared_media(tmp_path):
     assert "SYNTHETIC" in comment
 
 
+def test_venv_snakemake_runs_jobs_without_activation(tmp_path):
+    """`.venv/bin/snakemake` with the venv not on PATH: the jobs' `python -m vdub` is still the venv's."""
+    import shutil
+
+    bin_dir = Path(sys.executable).parent
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != bin_dir)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"PATH": path}
+    shutil.copy(REPO / "samples.yaml", tmp_path / "samples.yaml")
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text()) | {"samples": str(tmp_path / "samples.yaml")}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([str(bin_dir / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                           "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "resources/demo/actor.mp4"],
+                          capture_output=True, text=True, env=env)
+    log = (tmp_path / "logs" / "demo_input.log")
+    assert proc.returncode == 0, f"{proc.stderr[-4000:]}\n{log.read_text() if log.exists() else ''}"
+    assert (tmp_path / "resources" / "demo" / "actor.mp4").stat().st_size > 0
+
+
 def test_file_that_is_not_a_video_is_rejected_before_any_job(tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("this is a text file, not a video\n")
