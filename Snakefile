@@ -32,7 +32,7 @@ os.environ.update(VDUB_ROOT=workflow.basedir)
 if not {m.name for m in workflow.deployment_settings.deployment_method} & {"CONDA", "APPTAINER"}:
     _bin = os.path.dirname(sys.executable)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != _bin:
-        os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
+        os.environ.update(PATH=os.pathsep.join([_bin, os.environ.get("PATH", "")]))
 
 # The image of every rule under `--sdm apptainer` (containers/; null: none).
 if config.get("container"):
@@ -55,6 +55,7 @@ include: "rules/swapper.smk"
 include: "rules/reenact.smk"
 include: "rules/sr.smk"
 include: "rules/mux.smk"
+include: "rules/finishing.smk"
 include: "rules/evaluate.smk"
 include: "rules/reporting.smk"
 

@@ -17,8 +17,9 @@ wildcard_constraints:
 
 
 def all_outputs(wildcards):
-    """Every shot's dubbed video, metrics, contact sheets and preview, and the project report."""
-    return [f for s in SHOTS for f in shot_results(s)] + list(PROJECT_RESULTS)
+    """Every shot's dubbed video, matte, metrics, contact sheets and preview (and master), and the project report."""
+    masters = [MASTER.format(shot=s) for s in SHOTS] if config["finishing"]["master"] != "none" else []
+    return [f for s in SHOTS for f in shot_results(s)] + masters + list(PROJECT_RESULTS)
 
 
 def shot_of(wildcards):

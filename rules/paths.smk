@@ -52,6 +52,7 @@ SR_MODEL = f"{WORK}/sr/model.pt"
 SR_LOSSES = f"{WORK}/sr/losses.csv"
 SR_HOLDOUT = f"{WORK}/sr/holdout.json"
 OUTPUT_FRAMES = f"{WORK}/sr/frames.npy"
+MATTE_FRAMES = f"{WORK}/sr/matte.npy"
 
 # Frames file of each variant of a shot: the roles of face_geometry, the panels the side-by-side
 # preview can show (config report.preview_panels).
@@ -64,8 +65,10 @@ FRAMES = {
     "output": OUTPUT_FRAMES,
 }
 
-# The results: mux, evaluate, the contact sheets, the preview and the project report.
+# The results: mux, matte, master, evaluate, the contact sheets, the preview and the project report.
 DUBBED_VIDEO = f"{RESULTS}/dubbed.mp4"
+MATTE = f"{RESULTS}/matte.mov"
+MASTER = f"{RESULTS}/master.mov"
 METRICS = f"{RESULTS}/metrics.json"
 VD_SHEET = f"{RESULTS}/virtual_dubber_sheet.png"
 OUTPUT_SHEET = f"{RESULTS}/output_sheet.png"

@@ -48,6 +48,7 @@ rule super_resolution:
         swapped=SWAPPED,
     output:
         frames=OUTPUT_FRAMES,
+        matte=MATTE_FRAMES,
     log:
         "logs/{shot}/super_resolution.log",
     benchmark:
@@ -61,4 +62,5 @@ rule super_resolution:
     shell:
         "python -m vdub super-resolution --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q} --crops {input.crops:q}"
-        " --model {input.model:q} --swapped {input.swapped:q} --out-frames {output.frames:q} 2> {log:q}"
+        " --model {input.model:q} --swapped {input.swapped:q} --out-frames {output.frames:q}"
+        " --out-matte {output.matte:q} 2> {log:q}"

@@ -22,8 +22,9 @@ from support import MEDIA, REPO, job_counts, make_project, needs_media, snakemak
 
 STAGES = ["ingest_actor", "ingest_dubber", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet",
           "align", "actor_crops", "masks", "self_pairs", "train_swapper", "reenact", "train_sr", "super_resolution",
-          "mux", "evaluate", "output_sheet", "side_by_side"]
+          "mux", "matte", "evaluate", "output_sheet", "side_by_side"]
 N_FRAMES = 75  # 2.5 s of the 30 fps actor
+TIMECODE = "01:00:10:00"
 
 
 def real_shot(shot_id: str) -> dict:
@@ -98,7 +99,15 @@ def real_run(tmp_path_factory):
     if not MEDIA.is_dir():
         pytest.skip(f"shared clips not found at {MEDIA}")
     workdir = tmp_path_factory.mktemp("project")
-    make_project(workdir, [real_shot("bluewall_office")], max_frames=N_FRAMES)
+    # The actor file with a timecode (a stream copy: the same frames), for the finishing master. Outside
+    # the project, so that the tests' copies of the project name the same input file.
+    actor = tmp_path_factory.mktemp("media") / "actor_tc.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_woman_bluewall.mp4"), "-map", "0", "-c", "copy",
+                    "-timecode", TIMECODE, str(actor)], check=True)
+    make_project(workdir, [dict(real_shot("bluewall_office"), actor_video=str(actor))], max_frames=N_FRAMES)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["finishing"]["master"] = "prores_4444"
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(workdir, "--cores", "2")
     return workdir
 
@@ -118,6 +127,49 @@ def test_dubbed_shot_matches_actor_geometry_fps_and_length(real_run):
                                                                             / "dubbed.mp4")],
                                       capture_output=True, text=True, check=True).stdout)
     assert float(probe["streams"][0]["duration"]) == pytest.approx(N_FRAMES / 30, abs=0.05)
+
+
+def decode_all(path: Path, pix_fmt: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Every frame of a file as raw ``pix_fmt`` (Y'CbCr read as the BT.709 the outputs are tagged)."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", "scale=in_color_matrix=bt709:in_range=tv",
+                          "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, *shape)
+
+
+@pytest.mark.slow
+def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(real_run):
+    from vdub.core.io import load_frames
+    from vdub.evaluation.metrics import psnr
+    from vdub.media.finishing import source_timecode
+
+    results, work = real_run / "results" / "bluewall_office", real_run / "work" / "bluewall_office"
+    actor, output = load_frames(work / "ingest" / "actor.npy"), load_frames(work / "sr" / "frames.npy")
+    h, w = actor.shape[1:3]
+    matte = decode_all(results / "matte.mov", "gray", (h, w))
+    # Lossless, and where it is 0 the output is the actor's decoded frame bit for bit.
+    np.testing.assert_array_equal(matte, load_frames(work / "sr" / "matte.npy"))
+    zero = matte == 0
+    np.testing.assert_array_equal(output[zero], actor[zero])
+    assert 0.005 < (~zero).mean() < 0.5, (~zero).mean()  # the head, not the frame
+    # The master: ProRes 4444 with the matte as alpha, the dubbed audio, the actor's timecode.
+    master = results / "master.mov"
+    streams = json.loads(subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
+                                         str(master)], capture_output=True, text=True, check=True).stdout)["streams"]
+    video = next(s for s in streams if s["codec_type"] == "video")
+    assert video["codec_name"] == "prores" and video["pix_fmt"].startswith("yuva444p")
+    assert (video["width"], video["height"], video["r_frame_rate"]) == (w, h, "30/1")
+    assert int(video["nb_read_frames"]) == N_FRAMES
+    assert any(s["codec_type"] == "audio" and s["codec_name"] == "pcm_s24le" for s in streams)
+    assert source_timecode(master) == TIMECODE
+    rgba = decode_all(master, "rgba", (h, w, 4))
+    dubbed = decode_all(results / "dubbed.mp4", "rgb24", (h, w, 3))
+    assert len(rgba) == len(dubbed) == N_FRAMES
+    assert np.abs(rgba[..., 3].astype(int) - matte).max() <= 1
+    for t in range(N_FRAMES):
+        assert psnr(rgba[t, ..., :3], output[t]) > 45, t  # near lossless
+        # Frame-accurate with the review file: each master frame is closest to the same dubbed.mp4 frame.
+        near = {k: psnr(rgba[t, ..., :3], dubbed[k]) for k in (t - 1, t, t + 1) if 0 <= k < N_FRAMES}
+        assert max(near, key=near.get) == t, (t, near)
 
 
 @pytest.mark.slow
@@ -245,12 +297,12 @@ def test_a_changed_number_reruns_only_what_depends_on_it(real_run, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(real_run, project, symlinks=True)
     base = yaml.safe_load((project / "config.yaml").read_text())
-    paste_side = {"reenact", "super_resolution", "mux", "evaluate", "output_sheet", "side_by_side", "report"}
+    paste_side = {"super_resolution", "mux", "matte", "master", "evaluate", "output_sheet", "side_by_side", "report"}
     for change, expected in (
-            (lambda c: c["reenact"].update(colour_window=5), paste_side),
-            (lambda c: c["presets"]["preview"]["sr"].update(iterations=200),
-             {"train_sr", "super_resolution", "mux", "evaluate", "output_sheet", "side_by_side", "report"}),
-            (lambda c: c["mux"].update(crf=20), {"mux", "report"})):
+            (lambda c: c["reenact"].update(colour_window=5), paste_side | {"reenact"}),
+            (lambda c: c["presets"]["preview"]["sr"].update(iterations=200), paste_side | {"train_sr"}),
+            (lambda c: c["mux"].update(crf=20), {"mux", "report"}),
+            (lambda c: c["finishing"].update(master="prores_422hq"), {"master"})):
         config = json.loads(json.dumps(base))
         change(config)
         (project / "config.yaml").write_text(yaml.safe_dump(config))
@@ -270,6 +322,43 @@ def test_rerun_is_a_no_op_and_benchmarks_exist(real_run):
             assert bench.is_file(), bench
             header, row = bench.read_text().splitlines()[:2]
             assert header.split("\t")[0] == "s" and float(row.split("\t")[0]) > 0
+
+
+@pytest.mark.slow
+@needs_media
+def test_faceless_and_one_to_three_frame_shots_are_delivered(tmp_path):
+    """Every shot of a batch is delivered: 1-, 2- and 3-frame shots render, and a shot whose actor never
+    shows a face gets the actor's picture unchanged with the dubbed audio, a warning and a line in the report."""
+    from vdub.core.io import load_frames
+    from vdub.media.video import probe_video
+
+    clips = {}
+    for n in (1, 2, 3):
+        clips[f"frames_{n}"] = tmp_path / f"actor_{n}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_glasses_man.mp4"), "-frames:v", str(n),
+                        "-c:v", "libx264", "-crf", "12", "-c:a", "aac", str(clips[f"frames_{n}"])], check=True)
+    clips["faceless"] = tmp_path / "wall.mp4"  # the wall beside the actor: no face in any frame
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_woman_bluewall.mp4"), "-t", "1", "-vf",
+                    "crop=200:200:0:0", "-c:v", "libx264", "-crf", "12", "-c:a", "aac", str(clips["faceless"])],
+                   check=True)
+    dubber = str(MEDIA / "dubber_woman_plain.mp4")
+    make_project(tmp_path, [{"id": shot, "actor": "wall" if shot == "faceless" else "glasses_man",
+                             "actor_video": str(clip), "dubber_video": dubber} for shot, clip in clips.items()])
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["presets"]["preview"]["train"]["iterations"] = 20  # the point is that they render, not how well
+    config["presets"]["preview"]["sr"]["iterations"] = 20
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "--cores", "2")
+    for shot, clip in clips.items():
+        info = probe_video(tmp_path / "results" / shot / "dubbed.mp4")
+        assert info.n_frames == probe_video(clip).n_frames and info.has_audio, shot
+        metrics = json.loads((tmp_path / "results" / shot / "metrics.json").read_text())
+        assert metrics["frames"] == info.n_frames, shot
+    work = tmp_path / "work" / "faceless"
+    np.testing.assert_array_equal(load_frames(work / "sr" / "frames.npy"), load_frames(work / "ingest" / "actor.npy"))
+    assert not load_frames(work / "sr" / "matte.npy").any()
+    assert "no face in any actor frame" in (tmp_path / "logs" / "faceless" / "reference.log").read_text()
+    assert "no face in any actor frame</strong>" in (tmp_path / "results" / "report.html").read_text()
 
 
 @pytest.mark.slow

@@ -44,8 +44,13 @@ def cmd_reference(a: argparse.Namespace) -> None:
 
 
 def cmd_virtual_dubber(a: argparse.Namespace) -> None:
+    from vdub.virtual_dubber.stages import copy_frames, is_faceless
+
     settings = dict(a.settings)
     backend = settings.pop("backend", "builtin")
+    if is_faceless(a.reference):  # no actor face in the shot: nothing to drive, the actor's frames pass
+        copy_frames(a.actor_frames, a.out)
+        return
     if backend == "liveportrait":
         _liveportrait_dubber(a, settings)
         return
@@ -169,7 +174,7 @@ def cmd_super_resolution(a: argparse.Namespace) -> None:
     from vdub.super_resolution.stages import super_resolution
 
     super_resolution(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.swapped, a.out_frames,
-                     a.settings)
+                     a.settings, out_matte=a.out_matte)
 
 
 def cmd_mux(a: argparse.Namespace) -> None:
@@ -177,6 +182,18 @@ def cmd_mux(a: argparse.Namespace) -> None:
 
     mux(a.shot, a.frames, a.audio, a.info, a.out, crf=int(a.settings.get("crf", 18)),
         odd_size=a.settings.get("odd_size", "exact"))
+
+
+def cmd_matte(a: argparse.Namespace) -> None:
+    from vdub.media.finishing import matte_stage
+
+    matte_stage(a.shot, a.matte, a.info, a.out)
+
+
+def cmd_master(a: argparse.Namespace) -> None:
+    from vdub.media.finishing import master_stage
+
+    master_stage(a.shot, a.frames, a.matte, a.audio, a.info, a.actor_video, a.out, a.settings["master"])
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
@@ -291,9 +308,21 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
                                                       "frame")
     for name in ("actor-frames", "composite-frames", "crops", "model", "swapped", "out-frames"):
         p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--out-matte", type=Path, default=None,
+                   help="also write the pasted head's alpha at full resolution (T x H x W uint8 .npy)")
 
     p = add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio")
     for name in ("frames", "audio", "info", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("matte", cmd_matte, "encode the matte of the changed pixels losslessly (grey, PNG in .mov)",
+            settings=False)
+    for name in ("matte", "info", "out"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+
+    p = add("master", cmd_master, "encode the finishing master (ProRes; settings: 'master') with the dubbed audio "
+                                  "and the actor's timecode")
+    for name in ("frames", "matte", "audio", "info", "actor-video", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
 
     p = add("evaluate", cmd_evaluate, "the shot's metric table (PSNR, SSIM, LPIPS, FID against the actor; LMD "

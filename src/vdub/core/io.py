@@ -153,19 +153,21 @@ def save_frames(path: str | Path, frames: np.ndarray) -> None:
 class FrameWriter:
     """Stream frames into a ``.npy`` file of known shape, renamed into place on close.
 
-    Lets a stage write ``T x H x W x 3`` outputs frame by frame with bounded memory.
-    Use as a context manager; on an exception the partial file is removed.
+    Lets a stage write ``T x H x W x 3`` outputs (``channels=1``: ``T x H x W``, a matte) frame
+    by frame with bounded memory. Use as a context manager; on an exception the partial file
+    is removed.
     """
 
-    def __init__(self, path: str | Path, n_frames: int, height: int, width: int) -> None:
+    def __init__(self, path: str | Path, n_frames: int, height: int, width: int, channels: int = 3) -> None:
         self._ctx = atomic_path(path)
         self._tmp = self._ctx.__enter__()
         try:
             self._array = np.lib.format.open_memmap(
-                self._tmp, mode="w+", dtype=np.uint8, shape=(n_frames, height, width, 3)
+                self._tmp, mode="w+", dtype=np.uint8,
+                shape=(n_frames, height, width) if channels == 1 else (n_frames, height, width, channels),
             )
             # The memmap is a sparse file: without a reservation a full disk would show up
-            # as a SIGBUS mid-shot. Reserve all of it now (header + T*H*W*3 bytes).
+            # as a SIGBUS mid-shot. Reserve all of it now (header + T*H*W*channels bytes).
             reserve_space(self._tmp, os.path.getsize(self._tmp), final=path)
         except BaseException:
             self._array = None
@@ -174,7 +176,7 @@ class FrameWriter:
         self._next = 0
 
     def write(self, frame: np.ndarray) -> None:
-        """Append one H x W x 3 uint8 frame."""
+        """Append one H x W x channels (channels 1: H x W) uint8 frame."""
         self._array[self._next] = frame
         self._next += 1
 

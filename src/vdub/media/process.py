@@ -15,10 +15,12 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
 import ffmpeg
+import numpy as np
 
 from vdub.core.errors import ShotError
 
@@ -175,3 +177,34 @@ def finish_process(proc: subprocess.Popen) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait()
+
+
+def pipe_frames(args: list[str], frames: Iterable[np.ndarray], path: str | Path) -> int:
+    """Run an ffmpeg command line that reads raw frames on stdin and feed it ``frames``.
+
+    ``args``: the whole command (its output a temporary file the caller renames); ``frames``:
+    arrays already in the byte layout the command's ``rawvideo`` input declares (checked by the
+    caller); ``path``: the final output, named in errors. Returns the number of frames written.
+    A full disk is raised as ``OSError`` (:func:`raise_if_no_room`), any other failure as
+    ``RuntimeError`` with ffmpeg's last lines.
+    """
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+    stderr = StderrTail(proc.stderr)
+    n_written, ok = 0, False
+    try:
+        for frame in frames:
+            try:
+                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            except BrokenPipeError:
+                break  # ffmpeg died; its stderr is reported below
+            n_written += 1
+        ok = True
+    finally:
+        if not ok:
+            proc.kill()
+        rc = finish_process(proc)
+    if rc != 0:
+        raise_if_no_room(stderr.text(), path)
+        raise RuntimeError(f"ffmpeg failed writing {path}: {stderr.text() or f'exit status {rc}'}")
+    return n_written

@@ -16,6 +16,7 @@ its average rate (``VideoInfo.maybe_vfr`` flags it).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import subprocess
@@ -36,8 +37,8 @@ from vdub.media.process import (
     ffmpeg_url,
     ffprobe_error_text,
     finish_process,
+    pipe_frames,
     process_timeout,
-    raise_if_no_room,
     run_ffprobe,
 )
 
@@ -406,7 +407,13 @@ def write_video(
         streams.append(ffmpeg.input(ffmpeg_url(audio_path))["a:0"])
         out_kwargs.update({"acodec": "aac", "audio_bitrate": audio_bitrate})
 
-    n_written = 0
+    def checked() -> Iterator[np.ndarray]:
+        for index, frame in enumerate(itertools.chain([first], frames_iter)):
+            frame = np.asarray(frame)
+            if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
+                raise ValueError(f"frame {index} is {frame.shape} {frame.dtype}, expected {(height, width, 3)} uint8")
+            yield frame if exact else _even_pad(frame)
+
     tags = [arg for key, value in (metadata or {}).items() for arg in ("-metadata", f"{key}={value}")]
     with atomic_path(path) as tmp:
         args = (
@@ -418,32 +425,4 @@ def write_video(
         # Output options must precede the output file; ffmpeg-python cannot repeat a flag.
         out_at = args.index(ffmpeg_url(tmp))
         args[out_at:out_at] = tags
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert proc.stdin is not None and proc.stderr is not None
-        stderr = StderrTail(proc.stderr)
-        ok = False
-        try:
-            frame = first
-            while True:
-                frame = np.asarray(frame)
-                if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
-                    raise ValueError(f"frame {n_written} is {frame.shape} {frame.dtype}, "
-                                     f"expected {(height, width, 3)} uint8")
-                try:
-                    proc.stdin.write(np.ascontiguousarray(frame if exact else _even_pad(frame)).tobytes())
-                except BrokenPipeError:
-                    break  # ffmpeg died; its stderr is reported below
-                n_written += 1
-                try:
-                    frame = next(frames_iter)
-                except StopIteration:
-                    break
-            ok = True
-        finally:
-            if not ok:
-                proc.kill()
-            rc = finish_process(proc)
-        if rc != 0:
-            raise_if_no_room(stderr.text(), path)
-            raise RuntimeError(f"ffmpeg failed writing {path}: {stderr.text() or f'exit status {rc}'}")
-    return n_written
+        return pipe_frames(args, checked(), path)

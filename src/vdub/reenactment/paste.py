@@ -17,11 +17,13 @@ to the actor's (a Lab mean shift inside the head mask, smoothed over time) and t
 part of the head is stabilised over neighbouring frames (:mod:`vdub.reenactment.stabilise`): in the
 paper's form the heads themselves are averaged, in the corrective form the residuals (an
 average of the footage itself would blur it and bring back its non-rigid motion).
-Outside the head mask every pixel is the actor's, bit for bit.
+Outside the head mask every pixel is the actor's, bit for bit. The *matte* (:func:`matte`) says
+which pixels a compositor gets from the network: the head mask at full resolution.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from vdub.core.io import FrameWriter
 from vdub.evaluation.metrics import mean_lab_difference
 from vdub.face.smoothing import savgol_track
 from vdub.face.warp import blend
-from vdub.reenactment.masks import crop_affine
+from vdub.reenactment.masks import crop_affine, uncrop
 from vdub.reenactment.reenact import apply_colour_shift, colour_shift, paste_head
 from vdub.reenactment.stabilise import StabiliseConfig, align_to, gaussian_taps, stabilised, still_weight
 
@@ -84,9 +86,24 @@ def paste_corrected(frame: np.ndarray, composite: np.ndarray, residual: np.ndarr
     return out
 
 
+def matte(output: np.ndarray, actor: np.ndarray, mask: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The matte of one pasted frame: H x W uint8, the head mask's alpha at full resolution x 255.
+
+    output, actor: H x W x 3 uint8 (the pasted frame and the actor's); mask: M x M float head
+    mask in [0, 1]; box: (cx, cy, side). An alpha below half a grey level rounds to 0; a pixel
+    the paste changed all the same gets 1, so that where the matte is 0 the output is the
+    actor's frame bit for bit, whatever the rounding.
+    """
+    alpha = uncrop(mask.astype(np.float32), box, output.shape[:2])
+    out = np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)
+    out[(out == 0) & (output != actor).any(axis=-1)] = 1
+    return out
+
+
 def paste_heads(actor: Any, heads: Any, masks: np.ndarray, reference_crops: Any, boxes: np.ndarray,
                 valid: np.ndarray, points: np.ndarray, cfg: StabiliseConfig, out_frames: Path, *,
-                detail: float = 0.0, composite: Any = None, inputs: Any = None) -> dict[str, float]:
+                detail: float = 0.0, composite: Any = None, inputs: Any = None,
+                out_matte: Path | None = None) -> dict[str, float]:
     """Colour-match and stabilise each head crop against the actor's, paste it (invalid frames pass).
 
     actor: T x H x W x 3 frames; heads: T x S x S x 3 network heads; masks: T x 3 x M x M
@@ -97,7 +114,8 @@ def paste_heads(actor: Any, heads: Any, masks: np.ndarray, reference_crops: Any,
     per frame inside the head mask and smoothed over ``cfg.colour_window`` frames; then the
     still part of the head is stabilised (:mod:`vdub.reenactment.stabilise`). Returns the mean
     head-colour difference (CIE76 of the Lab means inside the mask, crop resolution) before
-    and after the correction.
+    and after the correction. ``out_matte``: where to write the T x H x W :func:`matte` too
+    (0 on frames without a face, which pass unchanged).
     """
     if not 0.0 <= detail <= 1.0:
         raise ValueError(f"paste detail must be in [0, 1], got {detail}")
@@ -137,9 +155,11 @@ def paste_heads(actor: Any, heads: Any, masks: np.ndarray, reference_crops: Any,
 
     taps, half = gaussian_taps(cfg.stabilise_window), cfg.stabilise_window // 2
     before, after = [], []
-    with FrameWriter(out_frames, t_count, h, w) as writer:
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(FrameWriter(out_frames, t_count, h, w))
+        matte_writer = stack.enter_context(FrameWriter(out_matte, t_count, h, w, channels=1)) if out_matte else None
         for t in range(t_count):
-            frame = np.array(actor[t])
+            frame = original = np.array(actor[t])
             if valid[t]:
                 head_mask, ref = at_size(masks[t, 0]), reference(t)
                 head = corrected(t)
@@ -160,5 +180,8 @@ def paste_heads(actor: Any, heads: Any, masks: np.ndarray, reference_crops: Any,
                 before.append(mean_lab_difference(heads[t], ref, head_mask > 0.5))
                 after.append(mean_lab_difference(pasted, ref, head_mask > 0.5))
             writer.write(frame)
+            if matte_writer is not None:
+                unchanged = np.zeros((h, w), np.uint8)
+                matte_writer.write(matte(frame, original, full_mask, boxes[t]) if valid[t] else unchanged)
     return {"head_delta_e_before": float(np.nanmean(before)) if before else float("nan"),
             "head_delta_e_after": float(np.nanmean(after)) if after else float("nan")}

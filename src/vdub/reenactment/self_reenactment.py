@@ -44,6 +44,10 @@ from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_m
 
 log = logging.getLogger(__name__)
 
+#: Frames with a face from which a shot is long enough that fewer than 2 self-reenactment pairs
+#: means the actor's own track failed to align (an error), not that the shot is short (a warning).
+_SHORT_SHOT = 10
+
 
 @dataclass
 class SelfPairsConfig(Settings):
@@ -120,10 +124,29 @@ def build_self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crop
     log_mouth_sources(shot, "self-reenactment", sources)
     summary = {"frames": t_count, "pairs": int(out["valid"].sum()), "held_out": len(out["holdout"])}
     log.info("shot %s: self-reenactment pairs from reference frame %d: %s", shot, reference_frame, summary)
-    if summary["pairs"] < 2:
+    if summary["pairs"] < 2 and raw.valid.sum() >= _SHORT_SHOT:
         raise ShotError(shot, actor_frames, f"only {summary['pairs']} self-reenactment pairs: the actor's own "
                                             "track could not be aligned onto the actor")
+    if summary["pairs"] < 2:
+        log.warning("shot %s: only %d self-reenactment pairs (a shot of %d frames with a face): the repair learns "
+                    "from the actor's crops alone", shot, summary["pairs"], int(raw.valid.sum()))
     return summary
+
+
+def _no_pairs(t_count: int, size: int, score_size: int, held: int = 0) -> dict[str, np.ndarray]:
+    """The arrays of a pairs file, all empty: T frames of crops ``size``, ``held`` held-out slots of ``score_size``."""
+    r = score_size
+    return {"valid": np.zeros(t_count, bool), "composite": np.zeros((t_count, size, size, 3), np.uint8),
+            "composite_mouth": np.zeros((t_count, size, size), np.uint8), "holdout": np.zeros(held, np.int64),
+            "holdout_composite": np.zeros((held, r, r, 3), np.uint8),
+            "holdout_actor": np.zeros((held, r, r, 3), np.uint8),
+            "holdout_head": np.zeros((held, r, r), np.uint8), "holdout_lower": np.zeros((held, r, r), np.uint8)}
+
+
+def save_no_pairs(out_npz: Path, t_count: int, size: int, cfg: SelfPairsConfig) -> dict[str, Any]:
+    """The pairs file of a shot without a face: no pair, nothing held out."""
+    save_npz(out_npz, **_no_pairs(t_count, size, cfg.score_size), mouth_source=np.full(t_count, -2, np.int32))
+    return {"frames": t_count, "pairs": 0, "held_out": 0}
 
 
 def _composite_pairs(actor: Any, rendered: Any, track: FaceTrack, vd_track: FaceTrack, boxes: np.ndarray,
@@ -134,17 +157,12 @@ def _composite_pairs(actor: Any, rendered: Any, track: FaceTrack, vd_track: Face
     transforms = rigid_transforms(vd_track, track, align_cfg.scale_mode, align_cfg.scale_window)
     valid = np.array([tr is not None for tr in transforms]) & crops["valid"].astype(bool)
     if not vd_track.valid.any():
-        return {"valid": valid, "composite": np.zeros((t_count, s, s, 3), np.uint8),
-                "composite_mouth": np.zeros((t_count, s, s), np.uint8), "holdout": np.zeros(0, np.int64)}
+        return _no_pairs(t_count, s, cfg.score_size)
     triangles = triangulate(vd_track.points[np.flatnonzero(vd_track.valid)[0], :, :2])
     held = holdout_frames(valid, cfg.holdout_every)
     r = cfg.score_size
-    out = {"valid": valid, "composite": np.zeros((t_count, s, s, 3), np.uint8),
-           "composite_mouth": np.zeros((t_count, s, s), np.uint8), "holdout": held,
-           "holdout_composite": np.zeros((len(held), r, r, 3), np.uint8),
-           "holdout_actor": np.zeros((len(held), r, r, 3), np.uint8),
-           "holdout_head": np.zeros((len(held), r, r), np.uint8),
-           "holdout_lower": np.zeros((len(held), r, r), np.uint8)}
+    out = _no_pairs(t_count, s, r, len(held))
+    out.update(valid=valid, holdout=held)
     slot = {int(t): i for i, t in enumerate(held)}
     for t in np.flatnonzero(valid):
         frame = np.array(actor[t])

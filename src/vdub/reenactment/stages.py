@@ -39,10 +39,12 @@ def actor_crops(shot: str, actor_frames: Path, actor_mesh: Path, out_crops: Path
     """
     actor = load_frames(actor_frames)
     track = load_track(actor_mesh)
-    if not track.valid.any():
-        raise ShotError(shot, actor_frames, "no face found in any actor frame")
-    boxes = crop_boxes(track.points, track.valid, cfg)
     t_count, s = len(actor), crop_size
+    if track.valid.any():
+        boxes = crop_boxes(track.points, track.valid, cfg)
+    else:  # no face in the shot: nothing is cut for training; a centred box keeps the arrays' shapes
+        h, w = actor.shape[1:3]
+        boxes = np.tile(np.array([w / 2, h / 2, min(h, w)], np.float32), (t_count, 1))
     out = {"boxes": boxes, "valid": track.valid.copy(), "actor": np.zeros((t_count, s, s, 3), np.uint8),
            "actor_masks": np.zeros((t_count, 3, s, s), np.uint8),
            "actor_points": np.full((t_count, lm.N_POINTS, 2), np.nan, np.float32)}
@@ -94,9 +96,13 @@ def self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path
     picked here exactly as the ``reference`` stage picks it (same scores, same override), so
     that these pairs never wait for, nor re-run with, a dubber take.
     """
-    from vdub.reenactment.self_reenactment import SelfPairsConfig, build_self_pairs
+    from vdub.reenactment.self_reenactment import SelfPairsConfig, build_self_pairs, save_no_pairs
 
-    ref = pick_reference(shot, "actor", actor_frames, load_track(actor_mesh), override,
+    track = load_track(actor_mesh)
+    if not track.valid.any():  # no face in the shot: no pairs (the reference stage says why)
+        return save_no_pairs(out_pairs, len(track.valid), load_npz(actor_crops_path)["actor"].shape[1],
+                             SelfPairsConfig.from_dict(settings["self_reenactment"]))
+    ref = pick_reference(shot, "actor", actor_frames, track, override,
                          ReferenceConfig.from_dict(settings["reference"]))["frame"]
     return build_self_pairs(shot, actor_frames, actor_mesh, actor_crops_path, ref, out_pairs,
                             SelfPairsConfig.from_dict(settings["self_reenactment"]),
@@ -154,13 +160,16 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     frames are kept out of every actor-side example, and ``train.self_pair_share`` of the
     actor decoder's batches are self-reenactment pairs.
     """
+    from vdub.reenactment.swapper.train import save_untrained
     from vdub.reenactment.swapper.train import train_swapper as train
 
     net_cfg, train_cfg, weights = _swapper_configs(settings)
     data = load_npz(crops_path)
     valid = data["valid"]
-    if valid.sum() < 2:
-        raise ShotError(shot, crops_path, f"only {int(valid.sum())} frames with a face: nothing to train on")
+    if not valid.any():
+        log.warning("shot %s: %s: no frame with a face: the swapper is not trained (the shot's frames pass through)",
+                    shot, crops_path)
+        return save_untrained(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
     pairs, (held,) = _self_pair_data([self_pairs] if self_pairs else [], [crops_path],
                                      use=train_cfg.self_pair_share > 0)
     rows = np.flatnonzero(valid)
@@ -225,9 +234,13 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
         crops.append(own)
         crop_masks_.append(own_masks)
     crops_all, masks_all = np.concatenate(crops), np.concatenate(crop_masks_)
-    if len(crops_all) < 2:
-        raise ShotError(None, crops_paths[0] if crops_paths else None,
-                        f"actor '{actor}': only {len(crops_all)} frames with a face over {len(crops_paths)} shots")
+    if len(crops_all) == 0:
+        from vdub.reenactment.swapper.train import save_untrained
+
+        net_cfg, _, _ = _swapper_configs(settings)
+        log.warning("actor %s: no frame with a face over %d shots: the actor's model is not trained", actor,
+                    len(crops_paths))
+        return save_untrained(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
     summary = _train_on_one_subject(crops_all, masks_all, settings, out_model, out_losses, init_model, pairs)
     log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
              summary)

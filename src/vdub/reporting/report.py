@@ -284,7 +284,10 @@ def _shot_section(shot: str, files: Mapping[str, Path], out_dir: Path, cfg: Repo
             if x is not None:
                 facts.append(f"{escape(label)}: {int(x) if key.startswith('frames') else f'{x:.2f}'}")
         faceless = metrics.get("frames_without_face")
-        if isinstance(faceless, list) and faceless:
+        if isinstance(faceless, list) and faceless and len(faceless) == metrics.get("frames"):
+            facts.append("<strong>no face in any actor frame</strong>: delivered with the actor's picture unchanged "
+                         "and the dubbed audio")
+        elif isinstance(faceless, list) and faceless:
             kept = {True: "unchanged", False: "<strong>changed</strong>"}.get(metrics.get("faceless_frames_unchanged"),
                                                                                "not checked")
             facts.append(f"frames without a head crop, passed through and left out of the metrics: "

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # What a finished shot has under results/<shot>/ (rule all asks for these).
-SHOT_RESULTS = ("dubbed.mp4", "metrics.json", "virtual_dubber_sheet.png", "output_sheet.png", "side_by_side.mp4")
+SHOT_RESULTS = ("dubbed.mp4", "matte.mov", "metrics.json", "virtual_dubber_sheet.png", "output_sheet.png",
+                "side_by_side.mp4")
 PROJECT_RESULTS = ("results/report.html",)
 
 _SHOT_PATH = re.compile(r"(?:^|/)(?:work|results|logs|benchmarks)/([^/]+)/")

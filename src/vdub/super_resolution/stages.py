@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, load_npz, resume_path_for, save_json
 from vdub.reenactment.masks import crop
 from vdub.reenactment.stabilise import StabiliseConfig
@@ -77,7 +76,7 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
     from vdub.reenactment.swapper.inference import load_swapper, swap
     from vdub.super_resolution.data import build_training_pairs
     from vdub.super_resolution.networks import load_sr
-    from vdub.super_resolution.training import train_sr
+    from vdub.super_resolution.training import save_untrained_sr, train_sr
 
     size, holdout_every, cfg = _sr_config(settings)
     if cfg.backend == "gpen" and cfg.gpen_weights is None:
@@ -89,8 +88,11 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
     with_face = np.flatnonzero(data["actor_masks"][:, 0].reshape(len(boxes), -1).max(axis=1) > 0)
     held = with_face[holdout_every - 1::holdout_every] if holdout_every > 0 else with_face[:0]
     train_idx = np.setdiff1d(with_face, held)
-    if len(train_idx) < 2:
-        raise ShotError(shot, actor_frames, "fewer than 2 frames with a face: cannot train the upscaler")
+    if len(train_idx) == 0:
+        log.warning("shot %s: %s: no frame with a face: the upscaler is not trained (the shot's frames pass through)",
+                    shot, actor_frames)
+        save_json(out_holdout, {"frames": []})
+        return save_untrained_sr(cfg, out_model, out_losses)
     swapper = load_swapper(swapper_path)
 
     def pairs_for(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,14 +117,15 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
 
 
 def super_resolution(shot: str, actor_frames: Path, composite_frames: Path, crops_path: Path, model_path: Path,
-                     swapped_path: Path, out_frames: Path, settings: dict) -> dict:
+                     swapped_path: Path, out_frames: Path, settings: dict, out_matte: Path | None = None) -> dict:
     """Identity-specific SR, paste: the swapped heads upscaled and pasted at full resolution.
 
     Colour-matched and stabilised like the reenactment (``settings["reenact"]``) and pasted
     by ``settings["detail"]`` (:mod:`vdub.reenactment.paste`): in the corrective form the upscaler's
     output for the network's input is upscaled too, so that only the network's change,
     at the upscaler's resolution, is added to the full-resolution composite. Returns the
-    head's Lab colour difference to the actor before and after the correction.
+    head's Lab colour difference to the actor before and after the correction. ``out_matte``:
+    where to write the pasted head's alpha at full resolution (:func:`vdub.reenactment.paste.matte`).
     """
     from vdub.reenactment.paste import paste_heads
     from vdub.super_resolution.networks import load_sr, upscale
@@ -151,7 +154,7 @@ def super_resolution(shot: str, actor_frames: Path, composite_frames: Path, crop
                              _LazyCrops(actor, boxes, out_size), boxes, data["valid"], data["actor_points"],
                              StabiliseConfig.from_dict(settings["reenact"]), out_frames, detail=detail,
                              composite=load_frames(composite_frames) if detail > 0 else None,
-                             inputs=load_frames(scratch["inputs"]) if detail > 0 else None)
+                             inputs=load_frames(scratch["inputs"]) if detail > 0 else None, out_matte=out_matte)
     finally:
         for path in scratch.values():
             path.unlink(missing_ok=True)

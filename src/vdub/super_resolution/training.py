@@ -83,6 +83,20 @@ def _prepare_loss_csv(loss_csv: Path, resumed_step: int) -> None:
             writer.writerows(rows)
 
 
+def save_untrained_sr(cfg: SRConfig, out_model: str | Path, loss_csv: str | Path) -> dict[str, Any]:
+    """Save the upscaler of a shot with no frame to learn from (its initial weights) and an empty loss log.
+
+    The residual backend's initial network is bicubic upscaling; with no face in the shot
+    nothing is upscaled anyway (every frame passes through).
+    """
+    weights_path(cfg)
+    model = build_sr_model(cfg)
+    save_torch(out_model, {"config": cfg.to_dict(), "state_dict": {k: v.detach().cpu()
+                                                                   for k, v in model.state_dict().items()}})
+    _prepare_loss_csv(Path(loss_csv), 0)
+    return {"iterations": 0, "untrained": "no frame with a face"}
+
+
 def train_sr(
     lr: np.ndarray,
     hr: np.ndarray,

@@ -41,6 +41,11 @@ def box_jitter(boxes: np.ndarray, valid: np.ndarray) -> float | None:
     return _mean(landmark_acceleration(boxes[:, None, :2], valid, [0]))
 
 
+def _px(value: float | None) -> str:
+    """A mean in pixels for a legend; none where the shot is too short or has no face to measure it."""
+    return "n/a" if value is None else f"{value:.2f} px"
+
+
 def plot(qa: dict, path: str | Path, title: str) -> None:
     """A three-panel PNG: actor jitter raw/smoothed, alignment residual, face presence."""
     import matplotlib
@@ -51,9 +56,8 @@ def plot(qa: dict, path: str | Path, title: str) -> None:
     fig, axes = plt.subplots(3, 1, figsize=(7, 5.5), sharex=True, height_ratios=[2, 2, 1])
     t = np.arange(qa["frames"])
     jit = qa["jitter"]["actor"]
-    axes[0].plot(t, jit["raw_per_frame"], lw=0.8, color="0.6", label=f"raw ({jit['raw_px']:.2f} px mean)")
-    axes[0].plot(t, jit["smoothed_per_frame"], lw=1.2, color="C0",
-                 label=f"smoothed ({jit['smoothed_px']:.2f} px mean)")
+    axes[0].plot(t, jit["raw_per_frame"], lw=0.8, color="0.6", label=f"raw ({_px(jit['raw_px'])} mean)")
+    axes[0].plot(t, jit["smoothed_per_frame"], lw=1.2, color="C0", label=f"smoothed ({_px(jit['smoothed_px'])} mean)")
     axes[0].set_ylabel("actor stable-point\naccel. (px/frame²)")
     axes[0].legend(fontsize=7, loc="upper right")
     residual = 100 * np.asarray(qa["residual_iod"], np.float64)

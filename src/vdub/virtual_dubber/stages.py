@@ -43,12 +43,36 @@ def pick_reference(shot: str, role: str, frames_path: Path, track: FaceTrack, fo
 
 def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
               override: int | None, out_json: Path, cfg: ReferenceConfig) -> dict:
-    """Pick the actor's reference frame and the dubber's neutral frame; save their scores."""
-    result = {role: pick_reference(shot, role, frames_path, load_track(mesh_path), forced, cfg)
-              for role, frames_path, mesh_path, forced in (("actor", actor_frames, actor_mesh, override),
-                                                           ("dubber", dubber_frames, dubber_mesh, None))}
+    """Pick the actor's reference frame and the dubber's neutral frame; save their scores.
+
+    A shot whose actor never shows a face (an off-screen line, a back view) gets no reference
+    (``"frame": null`` for both roles, ``"faceless": true``): every later stage passes its
+    frames through, and the shot is delivered with the actor's picture and the dubbed audio.
+    """
+    if not load_track(actor_mesh).valid.any():
+        log.warning("shot %s: %s: no face in any actor frame: the shot is delivered with the actor's picture "
+                    "unchanged and the dubbed audio", shot, actor_frames)
+        result = {role: {"frame": None, "overridden": False, "scores": {}} for role in ("actor", "dubber")}
+        result["faceless"] = True
+    else:
+        result = {role: pick_reference(shot, role, frames_path, load_track(mesh_path), forced, cfg)
+                  for role, frames_path, mesh_path, forced in (("actor", actor_frames, actor_mesh, override),
+                                                               ("dubber", dubber_frames, dubber_mesh, None))}
     save_json(out_json, result)
-    return {role: result[role]["frame"] for role in result}
+    return {role: result[role]["frame"] for role in ("actor", "dubber")}
+
+
+def is_faceless(reference_json: Path) -> bool:
+    """Whether the reference stage found no actor face in the whole shot (see :func:`reference`)."""
+    return bool(load_json(reference_json).get("faceless", False))
+
+
+def copy_frames(frames_path: Path, out_frames: Path) -> None:
+    """A frames file copied frame by frame (the virtual dubber of a shot without a face: the actor's frames)."""
+    frames = load_frames(frames_path)
+    with FrameWriter(out_frames, *frames.shape[:3]) as writer:
+        for frame in frames:
+            writer.write(frame)
 
 
 def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
@@ -91,12 +115,14 @@ def virtual_dubber_sheet(shot: str, actor_frames: Path, actor_mesh: Path, dubber
     track = load_track(dubber_mesh)
     opening = np.where(track.valid, lm.mouth_opening(np.nan_to_num(track.points)), np.nan)
     indices = pick_frames(opening, count)
+    # A shot without an actor face has no reference: its first frame stands in (the sheet shows
+    # that the virtual dubber is the actor's picture unchanged).
     ref = load_json(reference_json)["actor"]["frame"]
-    reference_image = np.array(load_frames(actor_frames)[ref])
+    reference_image = np.array(load_frames(actor_frames)[ref if ref is not None else 0])
     actor_track = load_track(actor_mesh)
     contact_sheet(load_frames(dubber_frames), load_frames(vd_frames), reference_image, indices, out_png,
                   dubber_points=np.where(track.valid[:, None, None], track.points, np.nan),
-                  reference_points=actor_track.points[ref] if actor_track.valid[ref] else None)
+                  reference_points=actor_track.points[ref] if ref is not None and actor_track.valid[ref] else None)
     log.info("shot %s: virtual-dubber contact sheet of frames %s: %s", shot, indices.tolist(), out_png)
     return indices.tolist()
 
@@ -115,12 +141,14 @@ def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_m
     actor = load_frames(actor_frames)
     vd = load_frames(vd_frames)
     raw = {"actor": load_track(actor_mesh), "dubber": load_track(dubber_mesh), "virtual_dubber": load_track(vd_mesh)}
-    if not raw["virtual_dubber"].valid.any():
+    if not raw["virtual_dubber"].valid.any() and raw["actor"].valid.any():
         raise ShotError(shot, vd_frames, "no face found in the virtual dubber's frames")
     smooth = {role: smooth_track(track, smoothing) for role, track in raw.items()}
     actor_track, vd_track = smooth["actor"], smooth["virtual_dubber"]
     transforms = rigid_transforms(vd_track, actor_track, cfg.scale_mode, cfg.scale_window)
-    triangles = triangulate(vd_track.points[np.flatnonzero(vd_track.valid)[0], :, :2])
+    # No face anywhere (a shot without the actor's face): every frame passes through below.
+    triangles = triangulate(vd_track.points[np.flatnonzero(vd_track.valid)[0], :, :2]) if vd_track.valid.any() \
+        else None
     t_count, h, w = actor.shape[:3]
     aligned_points = np.full((t_count, lm.N_POINTS, 3), np.nan, np.float32)
     valid = np.array([tr is not None for tr in transforms])

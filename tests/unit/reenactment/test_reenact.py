@@ -30,8 +30,8 @@ def test_colour_is_matched_smoothly_and_only_inside_the_mask(tmp_path):
     heads = np.clip(reference.astype(float) + casts[:, None, None, :], 0, 255).astype(np.uint8)
     points = np.full((t_count, 478, 2), np.nan, np.float32)  # no mesh: nothing to stabilise, colour only
     stats = paste_heads(actor, heads, masks, reference, boxes, np.ones(t_count, bool), points, StabiliseConfig(),
-                         tmp_path / "out.npy")
-    out = load_frames(tmp_path / "out.npy")
+                         tmp_path / "out.npy", out_matte=tmp_path / "matte.npy")
+    out, matte = load_frames(tmp_path / "out.npy"), load_frames(tmp_path / "matte.npy")
     assert stats["head_delta_e_before"] > 5 and stats["head_delta_e_after"] < 2, stats
     # Steady: the pasted region changes less from frame to frame than the raw casts did.
     region = (slice(40, 180), slice(60, 200))
@@ -40,6 +40,13 @@ def test_colour_is_matched_smoothly_and_only_inside_the_mask(tmp_path):
     assert out_flicker < 0.5 * raw_flicker, (out_flicker, raw_flicker)
     # Outside the box nothing moves.
     np.testing.assert_array_equal(out[:, :, :30], actor[:, :, :30])
+    # The matte: the head mask at full resolution, opaque in the middle of the head, and where it
+    # is 0 the output is the actor's frame bit for bit.
+    assert matte.shape == actor.shape[:3] and matte.dtype == np.uint8
+    assert (matte[:, 110, 128] == 255).all() and (matte[:, :, :30] == 0).all()
+    zero = matte == 0
+    np.testing.assert_array_equal(out[zero], actor[zero])
+    assert (out != actor).any(axis=-1)[~zero].mean() > 0.5  # the matte is not just "everything"
 
 
 @needs_media
@@ -62,10 +69,12 @@ def test_cutaway_frames_pass_through_bit_exact(tmp_path):
     masks = np.zeros((t_count, 3, size, size), np.uint8)
     masks[:, 0] = 255
     points = np.stack([crop_units(track.points[t, :, :2], boxes[t]) for t in range(t_count)])
-    paste_heads(actor, heads, masks, reference, boxes, valid, points, StabiliseConfig(), tmp_path / "out.npy")
-    out = load_frames(tmp_path / "out.npy")
+    paste_heads(actor, heads, masks, reference, boxes, valid, points, StabiliseConfig(), tmp_path / "out.npy",
+                out_matte=tmp_path / "matte.npy")
+    out, matte = load_frames(tmp_path / "out.npy"), load_frames(tmp_path / "matte.npy")
     for t in range(t_count):
         if t in cut:
             np.testing.assert_array_equal(out[t], actor[t])
+            assert not matte[t].any()
         else:
             assert np.abs(out[t].astype(int) - actor[t].astype(int)).max() > 20, t  # the head was pasted

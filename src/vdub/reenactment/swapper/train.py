@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import json
 import logging
@@ -261,6 +262,10 @@ def train_swapper(
     s = net_cfg.crop_size
     check_subject(actor, actor_masks, s, "actor")
     check_subject(dubber, dubber_masks, s, "dubber")
+    if train_cfg.self_pair_share > 0 and self_pairs is not None and len(self_pairs[0]) == 0:
+        # A very short shot can have no self-reenactment pair: its actor batches are its own crops.
+        log.warning("no self-reenactment pairs: the actor decoder trains on the actor's crops alone")
+        train_cfg = dataclasses.replace(train_cfg, self_pair_share=0.0)
     if train_cfg.self_pair_share == 0:
         self_pairs = None
     elif self_pairs is None:
@@ -345,6 +350,22 @@ def train_swapper(
     _write_loss_csv(loss_csv, history)
     resume_path.unlink(missing_ok=True)
     return _summary(history, start, train_cfg, model, device)
+
+
+def save_untrained(net_cfg: SwapperConfig, out_model: str | Path, loss_csv: str | Path, reason: str,
+                   init_from: str | Path | None = None) -> dict[str, Any]:
+    """Save the model a run with nothing to train on delivers: ``init_from``'s weights, else a fresh network.
+
+    A shot without a face in any frame reenacts nothing (every frame passes through), but its
+    rules still need a model file. ``reason`` is stored in the model and returned; the loss CSV
+    has its header only.
+    """
+    model = IdentitySwapper(net_cfg)
+    if init_from is not None:
+        model.load_state_dict(load_payload(init_from, net_cfg)["state_dict"], strict=True)
+    save_model(out_model, model, net_cfg, extra={"untrained": reason})
+    _write_loss_csv(Path(loss_csv), [])
+    return {"steps": 0, "untrained": reason}
 
 
 @torch.no_grad()

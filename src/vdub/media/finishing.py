@@ -1,0 +1,140 @@
+"""Deliverables for finishing: the matte of the changed pixels and a mezzanine master (rules matte, master).
+
+The review file (``dubbed.mp4``, :mod:`vdub.media.mux`) is 8-bit 4:2:0 H.264 with the edit baked
+in. A compositor and a colourist need more: the **matte** says which pixels the pipeline changed
+(0: the actor's frame bit for bit, 255: entirely the network's head, the feathered edge between),
+so one frame can be fixed by hand; the **master** is the shot at finishing quality. Both have the
+actor's display size, frame rate and frame count, frame for frame with ``dubbed.mp4``.
+
+* matte: 8-bit grey in a QuickTime ``.mov`` with the PNG codec: lossless (QuickTime Animation
+  was tried: ffmpeg writes its grey as a palette that does not decode back exactly).
+* master ``prores_4444``: ProRes 4444 (10-bit 4:4:4) with the matte as its alpha channel;
+  ``prores_422hq``: ProRes 422 HQ (10-bit 4:2:2), no alpha. Both in a ``.mov`` with the dubbed
+  audio as 24-bit PCM and the actor file's timecode when it has one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from vdub.core.errors import ShotError
+from vdub.core.io import atomic_path, load_frames, load_json
+from vdub.media.process import ffmpeg_url, pipe_frames, run_ffprobe
+
+log = logging.getLogger(__name__)
+
+#: Master kinds (config ``finishing.master``) -> prores_ks profile, pixel format, and whether the matte is its alpha.
+MASTERS = {
+    "prores_4444": ("4444", "yuva444p10le", True),
+    "prores_422hq": ("hq", "yuv422p10le", False),
+}
+
+#: RGB -> Y'CbCr as the review file does it: BT.709 matrix, video range, tagged to match.
+_BT709 = {"colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709", "color_range": "tv"}
+
+
+def source_timecode(path: str | Path, shot: str | None = None) -> str | None:
+    """The start timecode of a media file (``HH:MM:SS:FF``, ``;`` before the frames when drop-frame), or None.
+
+    Read from the container's tags or any stream's (a QuickTime ``tmcd`` track shows as a data
+    stream tagged ``timecode``).
+    """
+    info = run_ffprobe(path, shot)
+    tags = [info.get("format", {}).get("tags", {})] + [s.get("tags", {}) for s in info.get("streams", [])]
+    for tag in tags:
+        value = tag.get("timecode")
+        if value:
+            return str(value)
+    return None
+
+
+def _encode(frames: Iterable[np.ndarray], path: str | Path, fps: str, in_pix_fmt: str, size: tuple[int, int],
+            out_kwargs: dict, audio_path: str | Path | None = None, timecode: str | None = None) -> int:
+    """Pipe raw frames (``in_pix_fmt``, ``size`` = (W, H)) into ffmpeg and write ``path`` atomically."""
+    rate = Fraction(fps)
+    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=in_pix_fmt, s=f"{size[0]}x{size[1]}",
+                         framerate=f"{rate.numerator}/{rate.denominator}")
+    streams = [video["v"]]
+    if audio_path is not None:
+        streams.append(ffmpeg.input(ffmpeg_url(audio_path))["a:0"])
+        out_kwargs = {**out_kwargs, "acodec": "pcm_s24le"}
+    if timecode:
+        out_kwargs = {**out_kwargs, "timecode": timecode}
+    with atomic_path(path) as tmp:
+        args = (
+            ffmpeg.output(*streams, ffmpeg_url(tmp), format="mov", fps_mode="passthrough", **out_kwargs)
+            .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+            .overwrite_output()
+            .compile()
+        )
+        return pipe_frames(args, frames, path)
+
+
+def _checked(frames: Iterable[np.ndarray], shape: tuple[int, ...], what: str) -> Iterator[np.ndarray]:
+    for index, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        if frame.shape != shape or frame.dtype != np.uint8:
+            raise ValueError(f"{what} frame {index} is {frame.shape} {frame.dtype}, expected {shape} uint8")
+        yield frame
+
+
+def write_matte(mattes: np.ndarray, path: str | Path, fps: str) -> int:
+    """Encode a matte losslessly: 8-bit grey, PNG codec in a QuickTime ``.mov``.
+
+    mattes: T x H x W uint8; fps: the exact rate (``"30000/1001"``). Returns the frames written.
+    """
+    t_count, h, w = mattes.shape
+    return _encode(_checked(mattes, (h, w), "matte"), path, fps, "gray", (w, h), {"vcodec": "png", "pix_fmt": "gray"})
+
+
+def write_master(frames: np.ndarray, mattes: np.ndarray, path: str | Path, fps: str, kind: str,
+                 audio_path: str | Path | None = None, timecode: str | None = None) -> int:
+    """Encode the mezzanine master: ProRes (``kind``, one of :data:`MASTERS`) in a ``.mov``.
+
+    frames: T x H x W x 3 uint8 RGB; mattes: T x H x W uint8, the alpha of ``prores_4444``;
+    fps: the exact rate; audio_path: the dubbed audio (24-bit PCM in the file); timecode: the
+    start timecode to carry. Returns the frames written.
+    """
+    if kind not in MASTERS:
+        raise ValueError(f"master must be one of {sorted(MASTERS)}, got {kind!r}")
+    profile, pix_fmt, with_alpha = MASTERS[kind]
+    t_count, h, w = frames.shape[:3]
+    if mattes.shape != (t_count, h, w):
+        raise ValueError(f"matte is {mattes.shape}, the frames {frames.shape}")
+
+    def rgba() -> Iterator[np.ndarray]:
+        for rgb, alpha in zip(_checked(frames, (h, w, 3), "output"), _checked(mattes, (h, w), "matte")):
+            yield np.concatenate([rgb, alpha[..., None]], axis=-1)
+
+    out_kwargs = {"vcodec": "prores_ks", "profile:v": profile, "vendor": "apl0", **_BT709,
+                  "vf": f"scale=out_color_matrix=bt709:out_range=tv,format={pix_fmt}"}
+    if with_alpha:
+        return _encode(rgba(), path, fps, "rgba", (w, h), {**out_kwargs, "alpha_bits": 16}, audio_path, timecode)
+    return _encode(_checked(frames, (h, w, 3), "output"), path, fps, "rgb24", (w, h), out_kwargs, audio_path,
+                   timecode)
+
+
+def matte_stage(shot: str, matte_path: Path, info_path: Path, out: Path) -> None:
+    """Rule matte: the shot's matte (``work/<shot>/sr/matte.npy``) as ``results/<shot>/matte.mov``."""
+    mattes = load_frames(matte_path)
+    n = write_matte(mattes, out, load_json(info_path)["fps_str"])
+    log.info("shot %s: matte of %d frames, %.1f%% of the pixels changed", shot, n,
+             100.0 * float(np.mean([np.count_nonzero(m) / m.size for m in mattes])) if n else 0.0)
+
+
+def master_stage(shot: str, frames_path: Path, matte_path: Path, audio_path: Path, info_path: Path,
+                 actor_video: Path, out: Path, kind: str) -> None:
+    """Rule master: the shot's output frames, matte and dubbed audio as a ProRes master with the actor's timecode."""
+    frames, mattes = load_frames(frames_path), load_frames(matte_path)
+    if len(frames) == 0:
+        raise ShotError(shot, frames_path, "no frames to write")
+    timecode = source_timecode(actor_video, shot)
+    n = write_master(frames, mattes, out, load_json(info_path)["fps_str"], kind, audio_path=audio_path,
+                     timecode=timecode)
+    log.info("shot %s: %s master of %d frames, timecode %s", shot, kind, n, timecode or "none (none in the actor file)")
