@@ -20,18 +20,35 @@ from vdub.face.geometry import umeyama
 PSNR_CAP = 100.0  # dB reported for identical pixels, so that means and JSON stay finite
 
 
+def changed_box(a: np.ndarray, b: np.ndarray) -> tuple[slice, slice] | None:
+    """Rows and columns of the smallest box holding every pixel where two H x W x C images differ (None: equal).
+
+    The evaluation compares each variant with the actor frame it was made from, which it
+    changes only around the head: metrics of the whole frame are computed on this box.
+    """
+    diff = (a != b).any(axis=-1) if a.ndim == 3 else a != b
+    rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+    if not len(rows):
+        return None
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """PSNR in dB of uint8 images (H x W x 3); inside ``mask`` (H x W bool) if given.
 
     Identical pixels score :data:`PSNR_CAP` (100 dB: a mean squared error below 7e-6 grey
-    levels), an empty mask NaN.
+    levels), an empty mask NaN. The squared differences are summed only where the images
+    differ (:func:`changed_box`): integers, so the sum, and the result, are exact.
     """
-    if mask is None:
-        mask = np.ones(a.shape[:2], bool)
-    if not mask.any():
+    count = a.shape[0] * a.shape[1] if mask is None else int(np.count_nonzero(mask))
+    if not count:
         return float("nan")
-    diff = a[mask].astype(np.float64) - b[mask].astype(np.float64)
-    mse = float((diff**2).mean())
+    box = changed_box(a, b)
+    if box is None:
+        return PSNR_CAP
+    squared = (a[box].astype(np.int32) - b[box].astype(np.int32)) ** 2
+    sse = int(squared.sum() if mask is None else squared[mask[box]].sum())
+    mse = sse / (count * (a.shape[2] if a.ndim == 3 else 1))
     return PSNR_CAP if mse == 0 else min(PSNR_CAP, float(10 * np.log10(255.0**2 / mse)))
 
 
@@ -43,7 +60,11 @@ def mean_lab_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float
     """
     if not mask.any():
         return float("nan")
-    lab = [cv2.cvtColor(x.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[mask].mean(axis=0) for x in (a, b)]
+    # Converted inside the mask's bounding box only: the same pixels in the same order, the same means.
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    inside = mask[box]
+    lab = [cv2.cvtColor(x[box].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[inside].mean(axis=0) for x in (a, b)]
     return float(np.linalg.norm(lab[0] - lab[1]))
 
 
@@ -62,18 +83,54 @@ def inner_mouth_lab(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.concatenate([lab.sum(axis=0), [inside.sum()]])
 
 
+_SSIM = dict(channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+_SSIM_RADIUS = 5  # of its Gaussian window: scikit-image's int(3.5 * sigma + 0.5), an 11-tap filter
+
+
 def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """SSIM of two uint8 RGB images (H x W x 3), scikit-image's Gaussian-weighted version.
 
-    With ``mask`` (H x W bool) the SSIM map is averaged inside it only (NaN if empty).
+    With ``mask`` (H x W bool) the SSIM map is averaged inside it only (NaN if empty). Without,
+    the whole frame's SSIM is computed where the images differ (:func:`_whole_frame_ssim`).
     """
-    kwargs = dict(channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
     if mask is None:
-        return float(structural_similarity(a, b, **kwargs))
+        return _whole_frame_ssim(a, b)
     if not mask.any():
         return float("nan")
-    _, full = structural_similarity(a, b, full=True, **kwargs)
+    _, full = structural_similarity(a, b, full=True, **_SSIM)
     return float(full.mean(axis=2)[mask].mean())
+
+
+def _whole_frame_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-image's whole-frame SSIM, computing the SSIM map only near the pixels that differ.
+
+    Where a window holds identical pixels in both images the map is exactly 1 (the means,
+    variances and covariance come out equal, and so do numerator and denominator), so the
+    map is computed on the box of changed pixels grown by the window radius (plus one more
+    radius of context, or the frame's own edge, so that those values are the whole frame's),
+    and every other position of the whole frame's average counts as 1. The average is over
+    the positions scikit-image averages (a radius away from the frame's edges), per channel,
+    then over the channels: the same number up to the order of a floating-point sum.
+    """
+    h, w = a.shape[:2]
+    r = _SSIM_RADIUS
+    box = changed_box(a, b)
+    if box is None:
+        return 1.0
+    near = (max(box[0].start - r, 0), min(box[0].stop + r, h), max(box[1].start - r, 0), min(box[1].stop + r, w))
+    ctx = (max(near[0] - r, 0), min(near[1] + r, h), max(near[2] - r, 0), min(near[3] + r, w))
+    if ctx[1] - ctx[0] < 2 * r + 1 or ctx[3] - ctx[2] < 2 * r + 1:
+        return float(structural_similarity(a, b, **_SSIM))
+    _, smap = structural_similarity(a[ctx[0]:ctx[1], ctx[2]:ctx[3]], b[ctx[0]:ctx[1], ctx[2]:ctx[3]], full=True,
+                                    **_SSIM)
+    # The part of `near` inside the averaged positions [r, h - r) x [r, w - r).
+    y0, y1, x0, x1 = max(near[0], r), min(near[1], h - r), max(near[2], r), min(near[3], w - r)
+    positions = (h - 2 * r) * (w - 2 * r)
+    totals = np.full(a.shape[2], float(positions))
+    if y1 > y0 and x1 > x0:
+        part = smap[y0 - ctx[0]:y1 - ctx[0], x0 - ctx[2]:x1 - ctx[2]]
+        totals += part.sum(axis=(0, 1), dtype=np.float64) - part.shape[0] * part.shape[1]
+    return float(np.mean(totals / positions))
 
 
 def _canonical(points: np.ndarray) -> np.ndarray:

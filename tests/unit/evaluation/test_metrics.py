@@ -35,6 +35,31 @@ def test_psnr_known_noise():
     assert psnr(a, c, mask) == PSNR_CAP
 
 
+@pytest.mark.parametrize("edit", [(slice(40, 80), slice(50, 90)), (slice(0, 3), slice(0, 160)),
+                                  (slice(117, 120), slice(150, 160)), (slice(60, 61), slice(70, 71)),
+                                  (slice(0, 120), slice(0, 160))])
+def test_whole_frame_metrics_computed_where_frames_differ_equal_the_full_computation(edit):
+    """PSNR and SSIM of a frame and its locally edited copy (the evaluation's case) against the plain
+    computation over every pixel: PSNR exactly, SSIM up to the order of a floating-point sum."""
+    from skimage import data
+    from skimage.metrics import structural_similarity
+
+    a = cv2.resize(data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
+    b = a.copy()
+    b[edit] = np.random.default_rng(0).integers(0, 256, b[edit].shape, dtype=np.uint8)
+    full = structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+    assert ssim(a, b) == pytest.approx(full, rel=0, abs=1e-12)
+
+    def plain_psnr(x: np.ndarray, y: np.ndarray) -> float:
+        mse = ((x.astype(np.float64) - y) ** 2).mean()
+        return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10 * np.log10(255.0**2 / mse))
+
+    mask = np.zeros(a.shape[:2], bool)
+    mask[30:100, 20:140] = True
+    assert psnr(a, b) == plain_psnr(a, b) and psnr(a, b, mask) == plain_psnr(a[mask], b[mask])
+
+
 def test_ssim_identical_and_degraded():
     rng = np.random.default_rng(1)
     a = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
