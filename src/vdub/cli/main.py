@@ -38,10 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
 
-    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str, settings: bool = True):
+    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str, settings: bool = True,
+            paths: tuple[str, ...] = ()):
+        """A stage subcommand with --shot (and --settings), and a required file option per name in ``paths``."""
         p = sub.add_parser(name, help=help_, description=help_)
         if name != "demo":
             add_shot_options(p, settings)
+        for option in paths:
+            p.add_argument(f"--{option}", type=Path, required=True)
         p.set_defaults(func=func)
         return p
 

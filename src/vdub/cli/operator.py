@@ -60,11 +60,10 @@ def cmd_report(a: argparse.Namespace) -> None:
 
 
 def add_report_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add("output-sheet", cmd_output_sheet, "contact sheet PNG: actor | dubber | virtual dubber | output "
-                                              "for a few frames")
-    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "vd-mesh",
-                 "output-frames", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("output-sheet", cmd_output_sheet, "contact sheet PNG: actor | dubber | virtual dubber | output "
+                                          "for a few frames",
+        paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "vd-mesh",
+               "output-frames", "out"))
 
     p = add("side-by-side", cmd_side_by_side, "small preview video: labelled panels side by side (actor | ... | "
                                               "output) at the actor's fps with the dubbed audio")

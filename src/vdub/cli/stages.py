@@ -216,60 +216,49 @@ def cmd_demo(a: argparse.Namespace) -> None:
 
 
 def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add the stage subcommands to ``sub``, most through ``add(name, func, help, settings=True)``."""
-    p = add("ingest-actor", cmd_ingest_actor, "decode the actor footage (it defines the shot's fps and length)")
-    for name in ("actor-video", "out-actor", "out-json"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    """Add the stage subcommands to ``sub``, most through ``add(name, func, help, settings=True, paths=())``."""
+    add("ingest-actor", cmd_ingest_actor, "decode the actor footage (it defines the shot's fps and length)",
+        paths=("actor-video", "out-actor", "out-json"))
     p = add("ingest-dubber", cmd_ingest_dubber, "conform the dubber take to the actor's fps and length, extract "
-                                                "the dubbed audio")
-    for name in ("actor-json", "dubber-video", "out-dubber", "out-audio", "out-info"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+                                                "the dubbed audio",
+            paths=("actor-json", "dubber-video", "out-dubber", "out-audio", "out-info"))
     p.add_argument("--audio", type=str, default="", help="explicit dubbed audio (default: the dubber's track)")
 
-    p = add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file")
-    p.add_argument("--frames", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
+    add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file",
+        paths=("frames", "out"))
 
-    p = add("reference", cmd_reference, "score frames and pick the actor's reference and the dubber's neutral")
-    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    p = add("reference", cmd_reference, "score frames and pick the actor's reference and the dubber's neutral",
+            paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "out"))
     p.add_argument("--override", type=int, default=None, help="actor frame index to use instead of the best")
 
     p = add("virtual-dubber", cmd_virtual_dubber, "render the virtual dubber (builtin or liveportrait backend, "
-                                                  "from the settings' 'backend')")
-    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "reference", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+                                                  "from the settings' 'backend')",
+            paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "reference", "out"))
     p.add_argument("--info", type=Path, default=None,
                    help="ingest info JSON (the actor's frame rate); required by the liveportrait backend")
 
     p = add("virtual-dubber-sheet", cmd_virtual_dubber_sheet,
-            "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames", settings=False)
-    for name in ("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+            "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames", settings=False,
+            paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"))
     p.add_argument("--frames", type=int, default=6, help="how many frames to show (default 6)")
 
-    p = add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite")
-    for name in ("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "dubber-mesh", "out-aligned",
-                 "out-composite", "out-mesh", "out-qa", "out-plot"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite",
+        paths=("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "dubber-mesh", "out-aligned",
+               "out-composite", "out-mesh", "out-qa", "out-plot"))
 
-    p = add("actor-crops", cmd_actor_crops, "stable head crops and soft head/eyes/mouth masks of the actor frames")
-    for name in ("actor-frames", "actor-mesh", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("actor-crops", cmd_actor_crops, "stable head crops and soft head/eyes/mouth masks of the actor frames",
+        paths=("actor-frames", "actor-mesh", "out"))
 
-    p = add("masks", cmd_masks, "composite crops and masks in the actor's crop boxes, bundled with the actor's")
-    for name in ("actor-crops", "composite-frames", "aligned-mesh", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("masks", cmd_masks, "composite crops and masks in the actor's crop boxes, bundled with the actor's",
+        paths=("actor-crops", "composite-frames", "aligned-mesh", "out"))
 
     p = add("self-pairs", cmd_self_pairs, "the self-reenactment pairs: the actor's reference driven by the actor's "
-                                          "own track, composited as at inference, against the real frames")
-    for name in ("actor-frames", "actor-mesh", "actor-crops", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+                                          "own track, composited as at inference, against the real frames",
+            paths=("actor-frames", "actor-mesh", "actor-crops", "out"))
     p.add_argument("--override", type=int, default=None, help="actor reference frame index to use instead of the best")
 
-    p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)")
-    for name in ("crops", "out-model", "out-losses"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)",
+            paths=("crops", "out-model", "out-losses"))
     p.add_argument("--init", type=Path, default=None, help="model to fine-tune from (the actor's model)")
     p.add_argument("--self-pairs", type=Path, default=None,
                    help="self_pairs.npz: its held-out frames are left out, its pairs mixed in (train.self_pair_share)")
@@ -294,46 +283,36 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
         p.add_argument(f"--{name}", type=Path, required=True)
     p.set_defaults(func=cmd_pretrain)
 
-    p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back "
-                                    "(settings: the reenact block and the preset's paste 'detail')")
-    for name in ("actor-frames", "composite-frames", "crops", "model", "out-swapped", "out-frames"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back "
+                                "(settings: the reenact block and the preset's paste 'detail')",
+        paths=("actor-frames", "composite-frames", "crops", "model", "out-swapped", "out-frames"))
 
-    p = add("train-sr", cmd_train_sr, "train the identity-specific upscaler on the actor's frames and score it "
-                                      "on held-out frames")
-    for name in ("actor-frames", "crops", "swapper", "out-model", "out-losses", "out-holdout"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("train-sr", cmd_train_sr, "train the identity-specific upscaler on the actor's frames and score it "
+                                  "on held-out frames",
+        paths=("actor-frames", "crops", "swapper", "out-model", "out-losses", "out-holdout"))
 
-    p = add("super-resolution", cmd_super_resolution, "upscale the swapped heads and paste them into the full "
-                                                      "frame")
-    for name in ("actor-frames", "composite-frames", "crops", "model", "swapped", "out-frames"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    p = add("super-resolution", cmd_super_resolution, "upscale the swapped heads and paste them into the full frame",
+            paths=("actor-frames", "composite-frames", "crops", "model", "swapped", "out-frames"))
     p.add_argument("--out-matte", type=Path, default=None,
                    help="also write the pasted head's alpha at full resolution (T x H x W uint8 .npy)")
 
-    p = add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio")
-    for name in ("frames", "audio", "info", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio",
+        paths=("frames", "audio", "info", "out"))
 
-    p = add("matte", cmd_matte, "encode the matte of the changed pixels losslessly (grey, PNG in .mov)",
-            settings=False)
-    for name in ("matte", "info", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("matte", cmd_matte, "encode the matte of the changed pixels losslessly (grey, PNG in .mov)",
+        settings=False, paths=("matte", "info", "out"))
 
-    p = add("master", cmd_master, "encode the finishing master (ProRes; settings: 'master') with the dubbed audio "
-                                  "and the actor's timecode")
-    for name in ("frames", "matte", "audio", "info", "actor-video", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+    add("master", cmd_master, "encode the finishing master (ProRes; settings: 'master') with the dubbed audio "
+                              "and the actor's timecode",
+        paths=("frames", "matte", "audio", "info", "actor-video", "out"))
 
     p = add("evaluate", cmd_evaluate, "the shot's metric table (PSNR, SSIM, LPIPS, FID against the actor; LMD "
-                                      "against the dubber; flicker; identity) for actor, composite, reenact, output")
-    for name in ("actor-frames", "composite-frames", "reenact-frames", "output-frames", "actor-mesh", "dubber-mesh",
-                 "crops", "out"):
-        p.add_argument(f"--{name}", type=Path, required=True)
+                                      "against the dubber; flicker; identity) for actor, composite, reenact, output",
+            paths=("actor-frames", "composite-frames", "reenact-frames", "output-frames", "actor-mesh", "dubber-mesh",
+                   "crops", "out"))
     p.add_argument("--model", type=Path, default=None, help="the shot's swapper: scores the held-out self-reenactment "
                                                             "pairs (with --self-pairs)")
     p.add_argument("--self-pairs", type=Path, default=None, help="the shot's self_pairs.npz")
 
-    p = add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)")
-    p.add_argument("--out-actor", type=Path, required=True)
-    p.add_argument("--out-dubber", type=Path, required=True)
+    add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)",
+        paths=("out-actor", "out-dubber"))

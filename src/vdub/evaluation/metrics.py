@@ -141,6 +141,9 @@ def _whole_frame_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """
     h, w = a.shape[:2]
     r = _SSIM_RADIUS
+    positions = (h - 2 * r) * (w - 2 * r)
+    if h <= 2 * r or w <= 2 * r:
+        raise ValueError(f"SSIM needs images of at least {2 * r + 1} x {2 * r + 1} pixels, got {w} x {h}")
     box = changed_box(a, b)
     if box is None:
         return 1.0
@@ -149,9 +152,6 @@ def _whole_frame_ssim(a: np.ndarray, b: np.ndarray) -> float:
     smap = ssim_map(a[ctx[0]:ctx[1], ctx[2]:ctx[3]], b[ctx[0]:ctx[1], ctx[2]:ctx[3]])
     # The part of `near` inside the averaged positions [r, h - r) x [r, w - r).
     y0, y1, x0, x1 = max(near[0], r), min(near[1], h - r), max(near[2], r), min(near[3], w - r)
-    positions = max(h - 2 * r, 0) * max(w - 2 * r, 0)
-    if not positions:
-        raise ValueError(f"SSIM needs images of at least {2 * r + 1} x {2 * r + 1} pixels, got {w} x {h}")
     totals = np.full(a.shape[2], float(positions))
     if y1 > y0 and x1 > x0:
         part = smap[y0 - ctx[0]:y1 - ctx[0], x0 - ctx[2]:x1 - ctx[2]]

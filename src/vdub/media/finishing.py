@@ -26,6 +26,7 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import atomic_path, load_frames, load_json
 from vdub.media.process import ffmpeg_url, pipe_frames, run_ffprobe
+from vdub.media.video import checked_frames
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +77,14 @@ def _encode(frames: Iterable[np.ndarray], path: str | Path, fps: str, in_pix_fmt
         return pipe_frames(args, frames, path)
 
 
-def _checked(frames: Iterable[np.ndarray], shape: tuple[int, ...], what: str) -> Iterator[np.ndarray]:
-    for index, frame in enumerate(frames):
-        frame = np.asarray(frame)
-        if frame.shape != shape or frame.dtype != np.uint8:
-            raise ValueError(f"{what} frame {index} is {frame.shape} {frame.dtype}, expected {shape} uint8")
-        yield frame
-
-
 def write_matte(mattes: np.ndarray, path: str | Path, fps: str) -> int:
     """Encode a matte losslessly: 8-bit grey, PNG codec in a QuickTime ``.mov``.
 
     mattes: T x H x W uint8; fps: the exact rate (``"30000/1001"``). Returns the frames written.
     """
-    t_count, h, w = mattes.shape
-    return _encode(_checked(mattes, (h, w), "matte"), path, fps, "gray", (w, h), {"vcodec": "png", "pix_fmt": "gray"})
+    h, w = mattes.shape[1:]
+    return _encode(checked_frames(mattes, (h, w), "matte frame"), path, fps, "gray", (w, h),
+                   {"vcodec": "png", "pix_fmt": "gray"})
 
 
 def write_master(frames: np.ndarray, mattes: np.ndarray, path: str | Path, fps: str, kind: str,
@@ -108,16 +102,17 @@ def write_master(frames: np.ndarray, mattes: np.ndarray, path: str | Path, fps: 
     if mattes.shape != (t_count, h, w):
         raise ValueError(f"matte is {mattes.shape}, the frames {frames.shape}")
 
+    rgb = checked_frames(frames, (h, w, 3), "output frame")
+
     def rgba() -> Iterator[np.ndarray]:
-        for rgb, alpha in zip(_checked(frames, (h, w, 3), "output"), _checked(mattes, (h, w), "matte")):
-            yield np.concatenate([rgb, alpha[..., None]], axis=-1)
+        for colour, alpha in zip(rgb, checked_frames(mattes, (h, w), "matte frame")):
+            yield np.concatenate([colour, alpha[..., None]], axis=-1)
 
     out_kwargs = {"vcodec": "prores_ks", "profile:v": profile, "vendor": "apl0", **_BT709,
                   "vf": f"scale=out_color_matrix=bt709:out_range=tv,format={pix_fmt}"}
     if with_alpha:
         return _encode(rgba(), path, fps, "rgba", (w, h), {**out_kwargs, "alpha_bits": 16}, audio_path, timecode)
-    return _encode(_checked(frames, (h, w, 3), "output"), path, fps, "rgb24", (w, h), out_kwargs, audio_path,
-                   timecode)
+    return _encode(rgb, path, fps, "rgb24", (w, h), out_kwargs, audio_path, timecode)
 
 
 def matte_stage(shot: str, matte_path: Path, info_path: Path, out: Path) -> None:

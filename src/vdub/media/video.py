@@ -319,6 +319,16 @@ def read_frames(
         log.warning("%s: decoding stopped after %d frames: %s", info.path, n_read, message)
 
 
+def checked_frames(frames: Iterable[np.ndarray], shape: tuple[int, ...], what: str = "frame"
+                   ) -> Iterator[np.ndarray]:
+    """``frames`` as arrays, each checked to be ``shape`` uint8 (a ValueError names ``what`` and its index)."""
+    for index, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        if frame.shape != shape or frame.dtype != np.uint8:
+            raise ValueError(f"{what} {index} is {frame.shape} {frame.dtype}, expected {shape} uint8")
+        yield frame
+
+
 def _even_pad(frame: np.ndarray) -> np.ndarray:
     """Replicate the last row/column of an odd-sized frame so that 4:2:0 chroma can be encoded."""
     pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
@@ -407,13 +417,6 @@ def write_video(
         streams.append(ffmpeg.input(ffmpeg_url(audio_path))["a:0"])
         out_kwargs.update({"acodec": "aac", "audio_bitrate": audio_bitrate})
 
-    def checked() -> Iterator[np.ndarray]:
-        for index, frame in enumerate(itertools.chain([first], frames_iter)):
-            frame = np.asarray(frame)
-            if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
-                raise ValueError(f"frame {index} is {frame.shape} {frame.dtype}, expected {(height, width, 3)} uint8")
-            yield frame if exact else _even_pad(frame)
-
     tags = [arg for key, value in (metadata or {}).items() for arg in ("-metadata", f"{key}={value}")]
     with atomic_path(path) as tmp:
         args = (
@@ -425,4 +428,5 @@ def write_video(
         # Output options must precede the output file; ffmpeg-python cannot repeat a flag.
         out_at = args.index(ffmpeg_url(tmp))
         args[out_at:out_at] = tags
-        return pipe_frames(args, checked(), path)
+        frames_out = checked_frames(itertools.chain([first], frames_iter), (height, width, 3))
+        return pipe_frames(args, frames_out if exact else map(_even_pad, frames_out), path)

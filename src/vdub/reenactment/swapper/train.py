@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import hashlib
 import json
 import logging
@@ -41,7 +40,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +264,7 @@ def train_swapper(
     if train_cfg.self_pair_share > 0 and self_pairs is not None and len(self_pairs[0]) == 0:
         # A very short shot can have no self-reenactment pair: its actor batches are its own crops.
         log.warning("no self-reenactment pairs: the actor decoder trains on the actor's crops alone")
-        train_cfg = dataclasses.replace(train_cfg, self_pair_share=0.0)
+        train_cfg = replace(train_cfg, self_pair_share=0.0)
     if train_cfg.self_pair_share == 0:
         self_pairs = None
     elif self_pairs is None:
