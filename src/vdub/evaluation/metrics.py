@@ -50,8 +50,34 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
         return PSNR_CAP
     squared = (a[box].astype(np.int32) - b[box].astype(np.int32)) ** 2
     sse = int(squared.sum() if mask is None else squared[mask[box]].sum())
-    mse = sse / (count * (a.shape[2] if a.ndim == 3 else 1))
+    return _db(sse, count * (a.shape[2] if a.ndim == 3 else 1))
+
+
+def _db(sse: int, values: int) -> float:
+    """PSNR in dB of a sum of squared uint8 differences over ``values`` values, capped at :data:`PSNR_CAP`."""
+    mse = sse / values
     return PSNR_CAP if mse == 0 else min(PSNR_CAP, float(10 * np.log10(255.0**2 / mse)))
+
+
+def psnr_outside(a: np.ndarray, b: np.ndarray, inside: np.ndarray, window: tuple[slice, slice]) -> float:
+    """PSNR of uint8 images (H x W x 3) outside a region given inside a window of the frame.
+
+    window: (rows, cols) of the frame; inside: the window's h x w bool, True on the region
+    (everything outside the window is outside the region). Equal to ``psnr(a, b, ~mask)``
+    with the whole frame's mask, without building it: the squared differences are exact
+    integers, summed over the changed pixels and less those inside the region.
+    """
+    count = a.shape[0] * a.shape[1] - int(np.count_nonzero(inside))
+    if not count:
+        return float("nan")
+    box = changed_box(a, b)
+    if box is None:
+        return PSNR_CAP
+    sse = int(((a[box].astype(np.int32) - b[box].astype(np.int32)) ** 2).sum())
+    if inside.any():
+        squared = (a[window].astype(np.int32) - b[window].astype(np.int32)) ** 2
+        sse -= int(squared[inside].sum())
+    return _db(sse, count * a.shape[2])
 
 
 def mean_lab(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -80,14 +106,22 @@ def inner_mouth_lab(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Sums of CIE Lab (L 0-100, a, b) inside the inner-lip contour, and the pixel count: 4 floats.
 
     image: H x W x 3 uint8 RGB; points: 478 x 2+ mesh in the image's pixels. Sums, not
-    means, so that frames can be pooled by their area.
+    means, so that frames can be pooled by their area. Only the contour's bounding box is
+    converted: the same pixels in the same order as over the whole frame.
     """
-    from vdub.face.warp import polygon_mask
-
-    inside = polygon_mask(image.shape[:2], points[lm.INNER_LIPS, :2]) > 0.5
+    polygon = np.round(np.asarray(points)[lm.INNER_LIPS, :2]).astype(np.int32)
+    h, w = image.shape[:2]
+    x0, y0 = np.clip(polygon.min(axis=0), 0, [w, h])
+    x1, y1 = np.clip(polygon.max(axis=0) + 1, 0, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros(4)
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(inside, [polygon - [x0, y0]], 1)
+    inside = inside.astype(bool)
     if not inside.any():
         return np.zeros(4)
-    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[inside].astype(np.float64)
+    patch = image[y0:y1, x0:x1].astype(np.float32) / 255.0
+    lab = cv2.cvtColor(patch, cv2.COLOR_RGB2LAB)[inside].astype(np.float64)
     return np.concatenate([lab.sum(axis=0), [inside.sum()]])
 
 
@@ -241,41 +275,46 @@ def landmark_acceleration(points: np.ndarray, valid: np.ndarray, index: list[int
     return out
 
 
-def static_head_region(points: np.ndarray, head: np.ndarray, eyes: np.ndarray) -> np.ndarray:
+def static_head_region(points: np.ndarray, head: np.ndarray, eyes: np.ndarray,
+                       origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Where the dubbed output should be as still as the actor: the head above the nose tip.
 
-    points: 478 x 2+ pixels (the actor's mesh in this frame); head, eyes: H x W masks in
-    [0, 1]. Returns H x W bool: inside the head mask, outside the eyes, and on the forehead
-    side of the line through the nose tip across the face's forehead-chin axis (mouth, jaw
-    and neck are meant to move with the dubber; eyes blink).
+    points: 478 x 2+ pixels (the actor's mesh in this frame); head, eyes: h x w masks in
+    [0, 1] of the window of the frame whose top-left pixel is ``origin`` (x, y; the whole
+    frame by default). Returns h x w bool: inside the head mask, outside the eyes, and on
+    the forehead side of the line through the nose tip across the face's forehead-chin axis
+    (mouth, jaw and neck are meant to move with the dubber; eyes blink).
     """
     p = np.asarray(points, np.float64)[:, :2]
     down = p[lm.CHIN] - p[lm.FOREHEAD]
     down /= max(np.linalg.norm(down), 1e-9)
     h, w = head.shape
-    ys, xs = np.mgrid[0:h, 0:w]
+    ys, xs = np.mgrid[origin[1]:origin[1] + h, origin[0]:origin[0] + w]
     along = (xs - p[lm.NOSE_TIP, 0]) * down[0] + (ys - p[lm.NOSE_TIP, 1]) * down[1]
     return (head > 0.5) & (eyes < 0.1) & (along < 0)
 
 
 def motion_compensated_difference(prev: np.ndarray, cur: np.ndarray, prev_points: np.ndarray,
-                                  cur_points: np.ndarray, region: np.ndarray) -> float:
+                                  cur_points: np.ndarray, region: np.ndarray,
+                                  origin: tuple[int, int] = (0, 0)) -> float:
     """Flicker of one frame pair: mean |cur - prev warped onto cur| in grey levels inside ``region``.
 
-    prev, cur: H x W x 3 uint8; prev_points, cur_points: 478 x 2+ pixels, the head's mesh in
-    each frame (the same mesh is used for the actor and the output, so both are compensated
-    for the same head motion); region: H x W bool in ``cur``'s coordinates. The head's
-    motion is a similarity fitted on the skull-stable landmarks; what remains is flicker,
-    texture swimming, and any motion the similarity does not model (for the actor too, so
-    the measure is read against the actor's value). NaN when the region is empty.
+    prev, cur: H x W x 3 uint8 RGB or H x W uint8 grey, whole frames; prev_points, cur_points:
+    478 x 2+ pixels, the head's mesh in each frame (the same mesh is used for the actor and
+    the output, so both are compensated for the same head motion); region: h x w bool, a
+    window of ``cur`` whose top-left pixel is ``origin`` (x, y; the whole frame by default):
+    only that window is compared. The head's motion is a similarity fitted on the
+    skull-stable landmarks; what remains is flicker, texture swimming, and any motion the
+    similarity does not model (for the actor too, so the measure is read against the
+    actor's value). NaN when the region is empty.
     """
     if not region.any():
         return float("nan")
     motion = umeyama(np.asarray(prev_points, np.float64)[lm.STABLE, :2],
                      np.asarray(cur_points, np.float64)[lm.STABLE, :2])
     affine = np.hstack([motion.scale * motion.rotation, motion.translation[:, None]])
-    h, w = cur.shape[:2]
-    warped = cv2.warpAffine(cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), affine, (w, h), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REFLECT)
-    grey = cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
-    return float(np.abs(grey.astype(np.float32) - warped.astype(np.float32))[region].mean())
+    prev, cur = (z if z.ndim == 2 else cv2.cvtColor(z, cv2.COLOR_RGB2GRAY) for z in (prev, cur))
+    # Warped whole: OpenCV's fixed-point coordinates would round differently from the window's origin.
+    warped = cv2.warpAffine(prev, affine, cur.shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    window = slice(origin[1], origin[1] + region.shape[0]), slice(origin[0], origin[0] + region.shape[1])
+    return float(np.abs(cur[window].astype(np.float32) - warped[window].astype(np.float32))[region].mean())

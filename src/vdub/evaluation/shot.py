@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from vdub.core.settings import Settings
@@ -137,24 +138,29 @@ class _Perceptual:
         return out
 
 
-def _identity(frames: dict[str, Any], tracks: dict[str, FaceTrack], every: int,
-              unavailable: dict[str, str]) -> dict[str, float | None]:
-    """Mean dlib embedding distance of each variant's faces to the actor's, every Nth frame."""
+def identity_distances(frames: dict[str, Any], tracks: dict[str, FaceTrack],
+                       every: int) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """Per-frame dlib embedding distance of each variant's face to the actor's, every Nth frame.
+
+    frames: variant -> T x H x W x 3 uint8, or the path of its frames file (read memory-mapped:
+    how a worker process is handed them); tracks: variant -> its face track. Returns
+    ``({variant: T float64, NaN where not described}, None)``, or ``(None, reason)`` when dlib
+    or its weights are not available.
+    """
     try:
         from vdub.evaluation.identity import embeddings, identity_distance, load_identity_model
 
         model = load_identity_model()
     except (ImportError, FileNotFoundError, RuntimeError) as e:
-        unavailable["identity"] = f"dlib face recognition not available: {e}"
-        return {name: None for name in VARIANTS}
-    actor = embeddings(model, frames["actor"], tracks["actor"].points, tracks["actor"].valid, every)
-    out: dict[str, float | None] = {}
-    for name in VARIANTS:
-        other = actor if name == "actor" else embeddings(model, frames[name], tracks[name].points,
-                                                         tracks[name].valid, every)
-        distance = identity_distance(actor, other)
-        out[name] = float(np.nanmean(distance)) if np.isfinite(distance).any() else None
-    return out
+        return None, f"dlib face recognition not available: {e}"
+    from vdub.core.io import load_frames
+
+    def described(v: str) -> np.ndarray:
+        images = load_frames(frames[v]) if isinstance(frames[v], (str, Path)) else frames[v]
+        return embeddings(model, images, tracks[v].points, tracks[v].valid, every)
+
+    actor = described("actor")
+    return {v: identity_distance(actor, actor if v == "actor" else described(v)) for v in VARIANTS}, None
 
 
 def _pooled_difference(sums: np.ndarray, reference: np.ndarray) -> float | None:
@@ -164,18 +170,20 @@ def _pooled_difference(sums: np.ndarray, reference: np.ndarray) -> float | None:
     return float(np.linalg.norm(sums[:3] / sums[3] - reference[:3] / reference[3]))
 
 
-def self_reenactment_scores(model_path: str | Path, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray],
-                            detail: float, cfg: EvaluationConfig) -> dict[str, Any]:
+def self_reenactment_scores(model_path: str | Path, pairs_path: str | Path, crops_path: str | Path, detail: float,
+                            cfg: EvaluationConfig) -> dict[str, Any]:
     """Held-out self-reenactment frames: the composite, the network and its pasted repair against the real frames.
 
-    pairs: the shot's ``self_pairs.npz``; crops: its ``crops.npz``; detail: the preset's paste
-    form. See :func:`vdub.reenactment.self_reenactment.score_holdout` for the result; LPIPS is null
-    (``unavailable``) without its weights.
+    pairs_path: the shot's ``self_pairs.npz``; crops_path: its ``crops.npz``; detail: the
+    preset's paste form. See :func:`vdub.reenactment.self_reenactment.score_holdout` for the
+    result; LPIPS is null (``unavailable``) without its weights.
     """
+    from vdub.core.io import load_npz
     from vdub.reenactment.self_reenactment import repair_holdout, score_holdout
     from vdub.reenactment.swapper.inference import load_swapper
 
-    repaired, network = repair_holdout(load_swapper(model_path), pairs, crops, detail)
+    pairs = load_npz(pairs_path)
+    repaired, network = repair_holdout(load_swapper(model_path), pairs, load_npz(crops_path), detail)
     path, reason = find_weights(cfg.lpips_weights, LPIPS_FILE)
     lpips = None
     if path is not None:
@@ -190,14 +198,16 @@ def self_reenactment_scores(model_path: str | Path, pairs: dict[str, np.ndarray]
 
 
 def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: FaceTrack, crops: dict[str, Any],
-                  cfg: EvaluationConfig) -> dict[str, Any]:
+                  cfg: EvaluationConfig, identity: concurrent.futures.Future | None = None) -> dict[str, Any]:
     """Every metric of every variant for one shot.
 
     frames: variant -> T x H x W x 3 uint8 (indexable; memmaps are fine), all variants of
         :data:`VARIANTS`, the same shape; tracks: variant -> its face track (T x 478 x 3
         pixels); dubber: the dubber's track (conformed to the shot); crops: the masks
         stage's arrays (``boxes`` T x 3, ``valid`` T, ``composite_masks`` T x 3 x S x S
-        uint8: head, eyes, mouth).
+        uint8: head, eyes, mouth); identity: the result of :func:`identity_distances` being
+        computed elsewhere (another process: dlib holds the GIL), awaited after the frames;
+        None: computed here.
 
     Frames without a head crop (``valid`` false: cutaways, head turned away) are passed
     through by the pipeline; every image metric skips them, so that they neither inflate
@@ -217,10 +227,11 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
         motion_compensated_difference,
         mouth_opening_correlation,
         psnr,
+        psnr_outside,
         ssim,
         static_head_region,
     )
-    from vdub.reenactment.masks import crop, uncrop
+    from vdub.reenactment.masks import crop, uncrop, uncrop_window
 
     actor = frames["actor"]
     t_count, h, w = actor.shape[:3]
@@ -229,12 +240,13 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
     per_frame: dict[str, dict[str, np.ndarray]] = {
         metric: {v: np.full(t_count, np.nan) for v in VARIANTS}
         for metric in ("psnr", "ssim", "flicker", "head_delta_e")}
-    psnr_outside = np.full(t_count, np.nan)
+    psnr_outside_head = np.full(t_count, np.nan)
     mouth_lab = {v: np.zeros(4) for v in VARIANTS}  # Lab sums and pixel count inside open inner mouths
     points, face = tracks["actor"].points, tracks["actor"].valid
-    previous: dict[str, np.ndarray] | None = None
+    size = crops["composite_masks"].shape[-1]
+    greys: dict[str, np.ndarray] = {}  # each variant's previous frame in grey, for the flicker
     faceless, faceless_unchanged = [], True
-    workers = min(len(VARIANTS) - 1, len(os.sched_getaffinity(0)))  # the actor against itself costs nothing
+    workers = min(len(VARIANTS), len(os.sched_getaffinity(0)))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         for t in range(t_count):
             current = {v: np.asarray(frames[v][t]) for v in VARIANTS}
@@ -243,41 +255,57 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
             if not valid:
                 faceless.append(t)
                 faceless_unchanged &= bool(np.array_equal(current["output"], a))
-            head, eyes, mouth = (uncrop(m.astype(np.float32) / 255.0, box, (h, w)) for m in crops["composite_masks"][t])
+            # The masks are 0 outside the head crop's window: everything on masks is done inside it.
+            window = uncrop_window(box, size, (h, w))
+            origin = (window[1].start, window[0].start)
+            head, eyes, mouth = (uncrop(m.astype(np.float32) / 255.0, box, (h, w))[window]
+                                 for m in crops["composite_masks"][t])
             skin = (head > 0.5) & (eyes < 0.1) & (mouth < 0.1)
-            region = static_head_region(points[t], head, eyes) if valid and face[t] else None
-            actor_lab = mean_lab(a, skin) if valid and skin.any() else None
+            region = static_head_region(points[t], head, eyes, origin) if valid and face[t] else None
+            actor_lab = mean_lab(a[window], skin) if valid and skin.any() else None
 
-            def against_actor(v: str) -> tuple[float, float, float]:
-                """PSNR, SSIM and head colour difference of one variant's frame t against the actor's."""
-                if v == "actor":  # exact by definition: skip the work, keep the row
-                    return PSNR_CAP, 1.0, float("nan") if actor_lab is None else 0.0
+            def score(v: str, t: int = t) -> tuple[float, float, float, np.ndarray | None, float, np.ndarray]:
+                """Variant v's frame t: PSNR, SSIM, head colour against the actor; open-mouth Lab; flicker; grey."""
                 frame = current[v]
-                # Skin, hair and neck of the head; the eyes and the dubbed mouth are meant to differ.
-                delta_e = float("nan") if actor_lab is None else mean_lab_difference(frame, a, skin, b_lab=actor_lab)
-                return psnr(a, frame), ssim(a, frame), delta_e
-
-            if valid:  # the variants in parallel: OpenCV and NumPy release the GIL in these
-                for v, values in zip(VARIANTS, pool.map(against_actor, VARIANTS)):
-                    for metric, value in zip(("psnr", "ssim", "head_delta_e"), values):
-                        per_frame[metric][v][t] = value
-            for v, frame in current.items():
-                if valid and tracks[v].valid[t] and lm.mouth_opening(tracks[v].points[t]) > MOUTH_OPEN:
-                    mouth_lab[v] += inner_mouth_lab(frame, tracks[v].points[t])
-                if previous is not None and region is not None and face[t - 1]:
+                grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+                if not valid:
+                    values = (float("nan"),) * 3
+                elif v == "actor":  # exact by definition: skip the work, keep the row
+                    values = (PSNR_CAP, 1.0, float("nan") if actor_lab is None else 0.0)
+                else:
+                    # Skin, hair and neck of the head; the eyes and the dubbed mouth are meant to differ.
+                    delta_e = (float("nan") if actor_lab is None
+                               else mean_lab_difference(frame[window], a[window], skin, b_lab=actor_lab))
+                    values = (psnr(a, frame), ssim(a, frame), delta_e)
+                track = tracks[v]
+                mouth_sums = (inner_mouth_lab(frame, track.points[t]) if valid and track.valid[t]
+                              and lm.mouth_opening(track.points[t]) > MOUTH_OPEN else None)
+                flicker = float("nan")
+                if v in greys and region is not None and face[t - 1]:
                     # Every variant compensated with the actor's head motion, over the same still region.
-                    per_frame["flicker"][v][t] = motion_compensated_difference(previous[v], frame, points[t - 1],
-                                                                               points[t], region)
-            psnr_outside[t] = psnr(a, current["output"], head < 1e-3)
+                    flicker = motion_compensated_difference(greys[v], grey, points[t - 1], points[t], region, origin)
+                return (*values, mouth_sums, flicker, grey)
+
+            # The variants in parallel: OpenCV and NumPy release the GIL in these.
+            for v, (p, q, delta_e, mouth_sums, flicker, grey) in zip(VARIANTS, pool.map(score, VARIANTS)):
+                for metric, value in (("psnr", p), ("ssim", q), ("head_delta_e", delta_e), ("flicker", flicker)):
+                    per_frame[metric][v][t] = value
+                if mouth_sums is not None:
+                    mouth_lab[v] += mouth_sums
+                greys[v] = grey
+            psnr_outside_head[t] = psnr_outside(a, current["output"], head >= 1e-3, window)
             if valid and perceptual.active:
                 perceptual.add({v: crop(frame, box, cfg.perceptual_size) for v, frame in current.items()})
-            previous = current
 
     def mean(values: np.ndarray) -> float | None:
         return float(np.nanmean(values)) if np.isfinite(values).any() else None
 
     perceptual_results = perceptual.results()
-    identity = _identity(frames, tracks, cfg.identity_every, unavailable)
+    distances, reason = (identity.result() if identity is not None
+                         else identity_distances(frames, tracks, cfg.identity_every))
+    if distances is None:
+        unavailable["identity"] = reason
+        distances = {v: np.full(t_count, np.nan) for v in VARIANTS}
     table = {}
     for v in VARIANTS:
         table[v] = {
@@ -287,11 +315,12 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
             "lmd": lmd(tracks[v].points, tracks[v].valid, dubber.points, dubber.valid),
             "mouth_corr": mouth_opening_correlation(tracks[v].points, tracks[v].valid, dubber.points, dubber.valid),
             "flicker": mean(per_frame["flicker"][v]),
-            "identity": identity[v],
+            "identity": mean(distances[v]),
             "head_delta_e": mean(per_frame["head_delta_e"][v]),
             "mouth_delta_e": _pooled_difference(mouth_lab[v], mouth_lab["actor"]),
         }
-    return {"table": table, "unavailable": unavailable, "psnr_outside_head": mean(psnr_outside),
+    return {"table": table, "unavailable": unavailable, "psnr_outside_head": mean(psnr_outside_head),
             "frames_without_face": faceless, "faceless_frames_unchanged": faceless_unchanged,
-            "per_frame": {**{f"{metric}_{v}": values.tolist() for metric, series in per_frame.items()
-                             for v, values in series.items()}, "psnr_outside_head": psnr_outside.tolist()}}
+            "per_frame": {**{f"{metric}_{v}": values.tolist() for metric, series in
+                             {**per_frame, "identity": distances}.items() for v, values in series.items()},
+                          "psnr_outside_head": psnr_outside_head.tolist()}}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import multiprocessing
 from pathlib import Path
 
 from vdub.core.errors import ShotError
@@ -24,7 +26,7 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
     pairs are repaired by the network, pasted with ``detail`` and scored against the real
     frames (``self_reenactment`` in the result).
     """
-    from vdub.evaluation.shot import VARIANTS, evaluate_shot, self_reenactment_scores
+    from vdub.evaluation.shot import VARIANTS, evaluate_shot, identity_distances, self_reenactment_scores
 
     frames = {v: load_frames(frames_paths[v]) for v in VARIANTS}
     for v, arr in frames.items():
@@ -32,17 +34,23 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
             raise ShotError(shot, frames_paths[v], f"{v} frames {arr.shape} do not match the actor's "
                                                    f"{frames['actor'].shape}")
     t_count = len(frames["actor"])
-    tracks = {v: load_track(actor_mesh) if v == "actor" else track_faces(iter(frames[v]), t_count, cfg)
-              for v in VARIANTS}
-    scores = evaluate_shot(frames, tracks, load_track(dubber_mesh), load_npz(crops_path), eval_cfg)
-    result = {"shot": shot, "frames": t_count, "frames_with_face_output": int(tracks["output"].valid.sum()),
-              **scores}
-    if model_path is not None and pairs_path is not None:
-        result["self_reenactment"] = self_reenactment_scores(model_path, load_npz(pairs_path), load_npz(crops_path),
-                                                             detail, eval_cfg)
-        held = result["self_reenactment"]
-        log.info("shot %s: held-out self-reenactment (%d frames), lower-face PSNR/SSIM: composite %s, repaired %s",
-                 shot, len(held["frames"]), held["composite"], held["repaired"])
+    # dlib's identity network and the swapper's held-out repair run in a second process while this
+    # one tracks the variants' faces and scores their frames: dlib holds the GIL, so a thread would not do.
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as side:
+        held = None
+        if model_path is not None and pairs_path is not None:
+            held = side.submit(self_reenactment_scores, model_path, pairs_path, crops_path, detail, eval_cfg)
+        tracks = {v: load_track(actor_mesh) if v == "actor" else track_faces(iter(frames[v]), t_count, cfg)
+                  for v in VARIANTS}
+        identity = side.submit(identity_distances, frames_paths, tracks, eval_cfg.identity_every)
+        scores = evaluate_shot(frames, tracks, load_track(dubber_mesh), load_npz(crops_path), eval_cfg, identity)
+        result = {"shot": shot, "frames": t_count, "frames_with_face_output": int(tracks["output"].valid.sum()),
+                  **scores}
+        if held is not None:
+            result["self_reenactment"] = held.result()
+            log.info("shot %s: held-out self-reenactment (%d frames), lower-face PSNR/SSIM: composite %s, "
+                     "repaired %s", shot, len(held.result()["frames"]), held.result()["composite"],
+                     held.result()["repaired"])
     save_json(out_json, result)
     for v, row in result["table"].items():
         log.info("shot %s: %-9s %s", shot, v, ", ".join(f"{k} {'n/a' if x is None else f'{x:.3f}'}"

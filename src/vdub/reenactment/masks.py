@@ -83,6 +83,24 @@ def uncrop(patch: np.ndarray, box: np.ndarray, shape: tuple[int, int]) -> np.nda
     return cv2.warpAffine(patch, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def uncrop_window(box: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """Rows and columns of a frame of ``shape`` (H, W) outside which :func:`uncrop` of a ``size`` patch is 0.
+
+    The box's square grown by one patch pixel and two frame pixels (the bilinear taps), clipped to
+    the frame; empty slices when the box lies outside it. At 4K a head covers a small part of the
+    frame: work on the masks is done on this window only. (The patch is still warped onto the whole
+    frame first: OpenCV's fixed-point warp rounds its coordinates differently from another origin.)
+    """
+    cx, cy, side = (float(v) for v in box)
+    h, w = shape
+    grow = side / size + 2
+    x0, x1 = int(np.floor(cx - side / 2 - grow)), int(np.ceil(cx + side / 2 + grow)) + 1
+    y0, y1 = int(np.floor(cy - side / 2 - grow)), int(np.ceil(cy + side / 2 + grow)) + 1
+    x0, x1 = min(max(x0, 0), w), min(max(x1, 0), w)
+    y0, y1 = min(max(y0, 0), h), min(max(y1, 0), h)
+    return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
+
+
 def head_region(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> np.ndarray:
     """Soft region that may belong to the head: above the neck line, within the head's width.
 

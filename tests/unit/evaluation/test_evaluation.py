@@ -98,6 +98,10 @@ def test_table_on_known_variants(shot, weights):
     else:
         assert table["actor"]["identity"] == pytest.approx(0.0, abs=1e-6)
         assert table["reenact"]["identity"] == pytest.approx(0.0, abs=1e-6)
+        # The per-frame distances, on every third frame, whose mean is the table's.
+        series = np.array(result["per_frame"]["identity_output"], float)
+        assert np.isfinite(series).tolist() == [t % 3 == 0 for t in range(T)]
+        assert np.nanmean(series) == pytest.approx(table["output"]["identity"])
     assert len(result["per_frame"]["psnr_output"]) == T
 
 

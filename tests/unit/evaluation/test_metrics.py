@@ -154,3 +154,37 @@ def test_flicker_compensates_head_motion_and_measures_what_is_left(real_mesh):
     shimmer = motion_compensated_difference(frame, noisy, real_mesh, moved_points, region)
     assert 4.0 < shimmer - still < 8.0, (shimmer, still)
     assert np.isnan(motion_compensated_difference(frame, moved, real_mesh, moved_points, np.zeros_like(region)))
+
+
+def test_window_forms_equal_the_whole_frame_forms(mesh):
+    """The evaluation works on the head's window of the frame: the same numbers as on the whole frame."""
+    from skimage import data
+
+    from vdub.evaluation.metrics import inner_mouth_lab, motion_compensated_difference, psnr_outside, static_head_region
+    from vdub.face.warp import polygon_mask
+
+    frame = data.astronaut()
+    h, w = frame.shape[:2]
+    rng = np.random.default_rng(0)
+    other = frame.copy()
+    other[150:260, 180:300] = rng.integers(0, 256, (110, 120, 3), dtype=np.uint8)
+    other[5:8, 400:410] = 0  # a change outside the window counts too
+    window = slice(100, 300), slice(150, 330)
+    origin = (window[1].start, window[0].start)
+    head = np.zeros((h, w), np.float32)
+    head[120:280, 170:310] = 1.0
+    eyes = np.zeros_like(head)
+    inside = head >= 1e-3
+    assert psnr_outside(frame, other, inside[window], window) == psnr(frame, other, ~inside)
+    assert psnr_outside(frame, frame, inside[window], window) == PSNR_CAP
+    region = static_head_region(mesh, head, eyes)
+    np.testing.assert_array_equal(static_head_region(mesh, head[window], eyes[window], origin), region[window])
+    moved = np.roll(other, (2, -1), axis=(0, 1))
+    assert motion_compensated_difference(frame, moved, mesh, mesh, region[window], origin) == pytest.approx(
+        motion_compensated_difference(frame, moved, mesh, mesh, region), rel=1e-6)  # float32 sums in another order
+    # The inner mouth, converted on its bounding box only.
+    opened = mesh.copy()
+    opened[lm.LOWER_INNER_LIP, 1] += 12
+    whole = polygon_mask((h, w), opened[lm.INNER_LIPS, :2]) > 0.5
+    lab = cv2.cvtColor(frame.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[whole].astype(np.float64)
+    np.testing.assert_array_equal(inner_mouth_lab(frame, opened), np.concatenate([lab.sum(axis=0), [whole.sum()]]))

@@ -60,3 +60,20 @@ def test_crop_boxes_are_smoother_than_per_frame(actor_clip):
     smooth = crop_boxes(track.points, track.valid, MaskConfig())
     jitter = lambda b: np.abs(np.diff(b[:, :2], 2, axis=0)).mean()  # noqa: E731 - centre acceleration, px
     assert jitter(smooth) < 0.5 * jitter(raw)
+
+
+def test_uncrop_is_zero_outside_its_window():
+    from vdub.reenactment.masks import uncrop_window
+
+    rng = np.random.default_rng(0)
+    for k in range(60):
+        size = (64, 128, 176)[k % 3]
+        patch = rng.random((size, size)).astype(np.float32) + 0.01  # non-zero everywhere, to the patch's edge
+        shape = (120, 160) if k % 2 else (90, 200)
+        box = np.array([rng.uniform(-40, 240), rng.uniform(-40, 160), rng.uniform(8, 150)])
+        full = uncrop(patch, box, shape)
+        window = uncrop_window(box, size, shape)
+        outside = full.copy()
+        outside[window] = 0
+        assert outside.max() == 0, box
+        assert full[window].size == 0 or full[window].max() > 0, box  # and the window is not somewhere else
