@@ -17,6 +17,7 @@ rule evaluate:
         weights=[config["evaluation"][k] for k in ("lpips_weights", "fid_weights") if config["evaluation"][k]],
     output:
         metrics=METRICS,
+        qc_thumbnails=QC_THUMBNAILS,
     log:
         "logs/{shot}/evaluate.log",
     benchmark:
@@ -29,6 +30,7 @@ rule evaluate:
             {
                 "face_mesh": config["face_mesh"],
                 "evaluation": config["evaluation"],
+                "qc": config["qc"],
                 "detail": PRESET["paste"]["detail"],
             },
             sort_keys=True,
@@ -39,4 +41,4 @@ rule evaluate:
         " --reenact-frames {input.reenact_frames:q} --output-frames {input.output_frames:q}"
         " --actor-mesh {input.actor_mesh:q} --dubber-mesh {input.dubber_mesh:q} --crops {input.crops:q}"
         " --model {input.model:q} --self-pairs {input.self_pairs:q}"
-        " --out {output.metrics:q} 2> {log:q}"
+        " --out {output.metrics:q} --out-qc-thumbnails {output.qc_thumbnails:q} 2> {log:q}"

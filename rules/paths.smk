@@ -70,6 +70,7 @@ DUBBED_VIDEO = f"{RESULTS}/dubbed.mp4"
 MATTE = f"{RESULTS}/matte.mov"
 MASTER = f"{RESULTS}/master.mov"
 METRICS = f"{RESULTS}/metrics.json"
+QC_THUMBNAILS = f"{WORK}/qc_thumbnails.npz"  # the worst frame of each QC range, for the report
 VD_SHEET = f"{RESULTS}/virtual_dubber_sheet.png"
 OUTPUT_SHEET = f"{RESULTS}/output_sheet.png"
 SIDE_BY_SIDE = f"{RESULTS}/side_by_side.mp4"

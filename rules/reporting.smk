@@ -6,6 +6,7 @@
 # What the report shows of each shot: kind -> path template ({shot}, {actor}); `vdub report --layout`.
 REPORT_LAYOUT = {
     "metrics": METRICS,
+    "qc_thumbnails": QC_THUMBNAILS,
     "dubbed": DUBBED_VIDEO,
     "side_by_side": SIDE_BY_SIDE,
     "output_sheet": OUTPUT_SHEET,

@@ -197,6 +197,7 @@ def cmd_master(a: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
+    from vdub.evaluation.qc import QCConfig
     from vdub.evaluation.shot import EvaluationConfig
     from vdub.evaluation.stages import evaluate
     from vdub.face.mesh import FaceMeshConfig
@@ -204,9 +205,10 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     settings = dict(a.settings)
     frames = {"actor": a.actor_frames, "composite": a.composite_frames, "reenact": a.reenact_frames,
               "output": a.output_frames}
-    evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, FaceMeshConfig.from_dict(settings.get(
-        "face_mesh")), EvaluationConfig.from_dict(settings.get("evaluation")), model_path=a.model,
-             pairs_path=a.self_pairs, detail=float(settings.get("detail", 0.0)))
+    evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, a.out_qc_thumbnails,
+             FaceMeshConfig.from_dict(settings.get("face_mesh")),
+             EvaluationConfig.from_dict(settings.get("evaluation")), QCConfig.from_dict(settings.get("qc")),
+             model_path=a.model, pairs_path=a.self_pairs, detail=float(settings.get("detail", 0.0)))
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
@@ -309,7 +311,7 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
     p = add("evaluate", cmd_evaluate, "the shot's metric table (PSNR, SSIM, LPIPS, FID against the actor; LMD "
                                       "against the dubber; flicker; identity) for actor, composite, reenact, output",
             paths=("actor-frames", "composite-frames", "reenact-frames", "output-frames", "actor-mesh", "dubber-mesh",
-                   "crops", "out"))
+                   "crops", "out", "out-qc-thumbnails"))
     p.add_argument("--model", type=Path, default=None, help="the shot's swapper: scores the held-out self-reenactment "
                                                             "pairs (with --self-pairs)")
     p.add_argument("--self-pairs", type=Path, default=None, help="the shot's self_pairs.npz")

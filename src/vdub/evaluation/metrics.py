@@ -210,20 +210,33 @@ def normalised_mouth(points: np.ndarray, canonical: np.ndarray) -> np.ndarray:
     return mouth - mouth.mean(axis=0)
 
 
+def mouth_distances(points_a: np.ndarray, valid_a: np.ndarray, points_b: np.ndarray, valid_b: np.ndarray
+                    ) -> np.ndarray:
+    """Per-frame mouth-landmark distance between two tracks (T x 478 x 3 each), in inter-ocular units.
+
+    Each track is normalised against its own first valid face's canonical frame, so two
+    different people are compared by mouth shape and motion, not by where they sit. Returns
+    T float64, NaN where either track has no face.
+    """
+    out = np.full(len(points_a), np.nan)
+    both = np.flatnonzero(valid_a & valid_b)
+    if len(both) == 0:
+        return out
+    canon_a = _canonical(points_a[np.flatnonzero(valid_a)[0]])
+    canon_b = _canonical(points_b[np.flatnonzero(valid_b)[0]])
+    for t in both:
+        out[t] = np.linalg.norm(normalised_mouth(points_a[t], canon_a) - normalised_mouth(points_b[t], canon_b),
+                                axis=1).mean()
+    return out
+
+
 def lmd(points_a: np.ndarray, valid_a: np.ndarray, points_b: np.ndarray, valid_b: np.ndarray) -> float:
     """Mean mouth-landmark distance between two tracks (T x 478 x 3 each), in inter-ocular units.
 
-    Each track is normalised against its own first valid face's canonical frame, so two
-    different people are compared by mouth shape and motion, not by where they sit.
+    The mean of :func:`mouth_distances` over the frames where both have a face; NaN if none.
     """
-    both = np.flatnonzero(valid_a & valid_b)
-    if len(both) == 0:
-        return float("nan")
-    canon_a = _canonical(points_a[np.flatnonzero(valid_a)[0]])
-    canon_b = _canonical(points_b[np.flatnonzero(valid_b)[0]])
-    dists = [np.linalg.norm(normalised_mouth(points_a[t], canon_a) - normalised_mouth(points_b[t], canon_b),
-                            axis=1).mean() for t in both]
-    return float(np.mean(dists))
+    both = valid_a & valid_b
+    return float(np.mean(mouth_distances(points_a, valid_a, points_b, valid_b)[both])) if both.any() else float("nan")
 
 
 def expression_lmd(points_a: np.ndarray, valid_a: np.ndarray, neutral_a: int, points_b: np.ndarray,

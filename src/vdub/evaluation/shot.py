@@ -138,29 +138,53 @@ class _Perceptual:
         return out
 
 
-def identity_distances(frames: dict[str, Any], tracks: dict[str, FaceTrack],
-                       every: int) -> tuple[dict[str, np.ndarray] | None, str | None]:
-    """Per-frame dlib embedding distance of each variant's face to the actor's, every Nth frame.
+@dataclass
+class IdentityDistances:
+    """Per-frame dlib embedding distances of each variant's face to the actor's in the same frame.
+
+    sampled: variant -> T float64 on every ``identity_every``-th frame, NaN elsewhere (the
+    table's means), or None when dlib is not available (``reason`` says why); output_qc: the
+    output's series with the frames around samples over the QC threshold described too, so
+    that QC ranges begin and end on the right frame.
+    """
+
+    sampled: dict[str, np.ndarray] | None
+    output_qc: np.ndarray | None = None
+    reason: str | None = None
+
+
+def identity_distances(frames: dict[str, Any], tracks: dict[str, FaceTrack], every: int,
+                       refine_above: float | None = None) -> IdentityDistances:
+    """dlib identity distances of every variant, every ``every``-th frame (:class:`IdentityDistances`).
 
     frames: variant -> T x H x W x 3 uint8, or the path of its frames file (read memory-mapped:
-    how a worker process is handed them); tracks: variant -> its face track. Returns
-    ``({variant: T float64, NaN where not described}, None)``, or ``(None, reason)`` when dlib
-    or its weights are not available.
+    how a worker process is handed them); tracks: variant -> its face track; refine_above:
+    the QC threshold around whose output samples every frame is described.
     """
     try:
         from vdub.evaluation.identity import embeddings, identity_distance, load_identity_model
 
         model = load_identity_model()
     except (ImportError, FileNotFoundError, RuntimeError) as e:
-        return None, f"dlib face recognition not available: {e}"
+        return IdentityDistances(None, reason=f"dlib face recognition not available: {e}")
     from vdub.core.io import load_frames
+    from vdub.evaluation.qc import refine_samples
 
-    def described(v: str) -> np.ndarray:
-        images = load_frames(frames[v]) if isinstance(frames[v], (str, Path)) else frames[v]
-        return embeddings(model, images, tracks[v].points, tracks[v].valid, every)
+    images = {v: load_frames(f) if isinstance(f, (str, Path)) else f for v, f in frames.items()}
+
+    def described(v: str, wanted: np.ndarray | None = None) -> np.ndarray:
+        valid = tracks[v].valid if wanted is None else tracks[v].valid & wanted
+        return embeddings(model, images[v], tracks[v].points, valid, every if wanted is None else 1)
 
     actor = described("actor")
-    return {v: identity_distance(actor, actor if v == "actor" else described(v)) for v in VARIANTS}, None
+    sampled = {v: identity_distance(actor, actor if v == "actor" else described(v)) for v in VARIANTS}
+    output_qc = sampled["output"].copy()
+    extra = refine_samples(output_qc, every, refine_above) if refine_above is not None else np.zeros(0, int)
+    if len(extra):
+        wanted = np.zeros(len(output_qc), bool)
+        wanted[extra] = True
+        output_qc[extra] = identity_distance(described("actor", wanted), described("output", wanted))[extra]
+    return IdentityDistances(sampled, output_qc)
 
 
 def _pooled_difference(sums: np.ndarray, reference: np.ndarray) -> float | None:
@@ -301,10 +325,10 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
         return float(np.nanmean(values)) if np.isfinite(values).any() else None
 
     perceptual_results = perceptual.results()
-    distances, reason = (identity.result() if identity is not None
-                         else identity_distances(frames, tracks, cfg.identity_every))
+    found = identity.result() if identity is not None else identity_distances(frames, tracks, cfg.identity_every)
+    distances = found.sampled
     if distances is None:
-        unavailable["identity"] = reason
+        unavailable["identity"] = found.reason
         distances = {v: np.full(t_count, np.nan) for v in VARIANTS}
     table = {}
     for v in VARIANTS:

@@ -8,7 +8,8 @@ import multiprocessing
 from pathlib import Path
 
 from vdub.core.errors import ShotError
-from vdub.core.io import load_frames, load_npz, save_json
+from vdub.core.io import load_frames, load_npz, save_json, save_npz
+from vdub.evaluation.qc import QCConfig
 from vdub.evaluation.shot import EvaluationConfig
 from vdub.face.mesh import FaceMeshConfig, load_track, track_faces
 
@@ -16,16 +17,19 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_mesh: Path, crops_path: Path,
-             out_json: Path, cfg: FaceMeshConfig, eval_cfg: EvaluationConfig, model_path: Path | None = None,
-             pairs_path: Path | None = None, detail: float = 0.0) -> dict:
+             out_json: Path, out_thumbnails: Path, cfg: FaceMeshConfig, eval_cfg: EvaluationConfig, qc_cfg: QCConfig,
+             model_path: Path | None = None, pairs_path: Path | None = None, detail: float = 0.0) -> dict:
     """The shot's metric table: every variant (actor, composite, reenact, output) against the actor and dubber.
 
     frames_paths: variant -> frames file (:data:`vdub.evaluation.shot.VARIANTS`); the variants
     other than the actor are face-tracked here for LMD, flicker and identity. With the
     swapper (``model_path``) and the self-reenactment pairs (``pairs_path``), the held-out
     pairs are repaired by the network, pasted with ``detail`` and scored against the real
-    frames (``self_reenactment`` in the result).
+    frames (``self_reenactment`` in the result). The QC ranges (:mod:`vdub.evaluation.qc`) are
+    ``qc`` in the result; their worst frames' thumbnails go to ``out_thumbnails``
+    (``thumbnails``: K x S x 3S x 3 uint8, in the order of ``qc["ranges"]``).
     """
+    from vdub.evaluation.qc import shot_qc, thumbnails
     from vdub.evaluation.shot import VARIANTS, evaluate_shot, identity_distances, self_reenactment_scores
 
     frames = {v: load_frames(frames_paths[v]) for v in VARIANTS}
@@ -42,16 +46,23 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
             held = side.submit(self_reenactment_scores, model_path, pairs_path, crops_path, detail, eval_cfg)
         tracks = {v: load_track(actor_mesh) if v == "actor" else track_faces(iter(frames[v]), t_count, cfg)
                   for v in VARIANTS}
-        identity = side.submit(identity_distances, frames_paths, tracks, eval_cfg.identity_every)
-        scores = evaluate_shot(frames, tracks, load_track(dubber_mesh), load_npz(crops_path), eval_cfg, identity)
+        identity = side.submit(identity_distances, frames_paths, tracks, eval_cfg.identity_every, qc_cfg.identity)
+        dubber, crops = load_track(dubber_mesh), load_npz(crops_path)
+        scores = evaluate_shot(frames, tracks, dubber, crops, eval_cfg, identity)
+        qc = shot_qc(tracks["output"], tracks["actor"], dubber, identity.result().output_qc, qc_cfg)
         result = {"shot": shot, "frames": t_count, "frames_with_face_output": int(tracks["output"].valid.sum()),
-                  **scores}
+                  **scores, "qc": qc}
         if held is not None:
             result["self_reenactment"] = held.result()
             log.info("shot %s: held-out self-reenactment (%d frames), lower-face PSNR/SSIM: composite %s, "
                      "repaired %s", shot, len(held.result()["frames"]), held.result()["composite"],
                      held.result()["repaired"])
+    # The thumbnails first: a metrics.json that exists was written with its thumbnails.
+    save_npz(out_thumbnails, thumbnails=thumbnails(frames, crops["boxes"], qc["ranges"], qc_cfg.thumbnail_size))
     save_json(out_json, result)
+    for r in qc["ranges"]:
+        log.warning("shot %s: QC %s frames %d-%d (worst %d%s)", shot, r["kind"], r["start"], r["end"], r["worst"],
+                    "" if r["value"] is None else f", {r['value']:.3f}")
     for v, row in result["table"].items():
         log.info("shot %s: %-9s %s", shot, v, ", ".join(f"{k} {'n/a' if x is None else f'{x:.3f}'}"
                                                        for k, x in row.items()))

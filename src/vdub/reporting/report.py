@@ -2,10 +2,11 @@
 
 ``results/report.html`` holds, for the project and for every shot, the metric table
 (variants ``actor``, ``composite``, ``reenact``, ``output`` against the metrics of
-:mod:`vdub.evaluation.shot`), the training loss curves, the SR held-out score, the geometry QA
-plot, the contact sheets and the side-by-side preview video. Images are embedded as
-base64 ``data:`` URIs and small videos too, so the file can be mailed or archived alone;
-larger videos are linked by a path relative to the report. No script, no external URL:
+:mod:`vdub.evaluation.shot`), the QC ranges with their worst frames, the training loss
+curves, the SR held-out score, the geometry QA plot, the contact sheets and the
+side-by-side preview video. Images are embedded as base64 ``data:`` URIs and small videos
+too, so the file can be mailed or archived alone; larger videos are linked by a path
+relative to the report. No script, no external URL:
 it renders offline, in any browser.
 
 The page is built only from the stages' files (listed per shot in a manifest), never
@@ -95,6 +96,9 @@ table.metrics th,table.metrics td{border:1px solid #b9c3cf;padding:4px 9px;text-
 table.metrics th{background:#dde6f0;font-weight:600}
 table.metrics td.rowname,table.metrics th.rowname{text-align:left}
 table.metrics td.best{font-weight:700;background:#e4f3e1}
+table.qc{border-collapse:collapse;font-size:14px;margin:8px 0}
+table.qc th,table.qc td{border:1px solid #b9c3cf;padding:4px 9px;text-align:left;vertical-align:middle}
+table.qc th{background:#dde6f0;font-weight:600}
 td.na{color:#8a8f96;font-style:italic}
 .hint{display:block;font-weight:400;font-size:11px;color:#4b5563}
 .count{display:block;color:#777;font-size:11px;white-space:nowrap}
@@ -263,6 +267,56 @@ def _qa_html(qa: Mapping[str, Any]) -> str:
     return f'<ul class="facts">{"".join(f"<li>{f}</li>" for f in facts)}</ul>' if facts else ""
 
 
+#: How each QC kind reads in the report: label, unit of its value.
+QC_KINDS = {
+    "mouth": ("mouth disagrees with the dubber", "opening error"),
+    "identity": ("identity drifts", "dlib distance"),
+    "jitter": ("head jitters", "acceleration, IOD/frame²"),
+    "faceless": ("no face in the output", ""),
+}
+
+
+def _thumbnail_uri(image: Any, jpeg_quality: int) -> str:
+    """One RGB uint8 thumbnail (H x W x 3) as a JPEG data URI."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+    return data_uri(encoded.tobytes(), "image/jpeg") if ok else ""
+
+
+def _qc_html(qc: Mapping[str, Any], thumbnails_path: Path | None, jpeg_quality: int) -> str:
+    """The QC ranges of a shot: kind, frames, worst frame and value, and the worst frame's thumbnail."""
+    ranges = [r for r in qc.get("ranges") or [] if isinstance(r, Mapping)]
+    thresholds = qc.get("thresholds") or {}
+    limits = ", ".join(f"{escape(QC_KINDS[k][1])} ≥ {v:g}" for k, v in thresholds.items()
+                       if k in QC_KINDS and finite_number(v) is not None)
+    head = f'<p class="meta">Thresholds (config section <code>qc</code>): {limits}.</p>' if limits else ""
+    if not ranges:
+        return head + "<p>No frame range over a threshold.</p>"
+    images = None
+    if thumbnails_path is not None and thumbnails_path.is_file():
+        import numpy as np
+
+        with np.load(thumbnails_path) as data:
+            images = data["thumbnails"] if len(data["thumbnails"]) == len(ranges) else None
+    rows = []
+    for k, r in enumerate(ranges):
+        kind = str(r.get("kind"))
+        label, unit = QC_KINDS.get(kind, (kind, ""))
+        if kind == "faceless":
+            label += " (lost: the actor has one)" if r.get("actor_face") else " (none in the actor: passed through)"
+        value = finite_number(r.get("value"))
+        worst = f"{r.get('worst')}" + (f" ({escape(unit)} {value:.3f})" if value is not None else "")
+        thumb = (_img(_thumbnail_uri(images[k], jpeg_quality), f"frame {r.get('worst')}: actor | composite | output")
+                 if images is not None else "")
+        rows.append(f"<tr><td>{escape(label)}</td><td>{r.get('start')}-{r.get('end')}</td><td>{worst}</td>"
+                    f"<td>{thumb}</td></tr>")
+    more = ", ".join(f"{n} more {escape(QC_KINDS.get(k, (k,))[0])}" for k, n in (qc.get("more") or {}).items())
+    return (head + '<table class="qc"><tr><th>what</th><th>frames</th><th>worst frame</th>'
+            "<th>actor | composite | output</th></tr>" + "".join(rows) + "</table>"
+            + (f"<p>Not listed: {more}.</p>" if more else ""))
+
+
 def _shot_section(shot: str, files: Mapping[str, Path], out_dir: Path, cfg: ReportConfig,
                   table: Table | None, unavailable: Mapping[str, str], metrics: Mapping[str, Any]) -> str:
     anchor = f"shot-{shot}"
@@ -294,6 +348,12 @@ def _shot_section(shot: str, files: Mapping[str, Path], out_dir: Path, cfg: Repo
                          f"{_frame_ranges(faceless)} ({kept} in the output)")
         if facts:
             parts.append(f'<ul class="facts">{"".join(f"<li>{f}</li>" for f in facts)}</ul>')
+
+    parts.append("<h3>QC: frames to look at</h3>")
+    if isinstance(metrics.get("qc"), Mapping):
+        parts.append(_qc_html(metrics["qc"], files.get("qc_thumbnails"), cfg.sheet_jpeg_quality))
+    else:
+        parts.append(_missing("QC ranges (metrics.json from before QC: re-run evaluate)"))
 
     parts.append("<h3>Side-by-side preview</h3>")
     video = files.get("side_by_side")
