@@ -309,7 +309,8 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
         paths=("frames", "matte", "audio", "info", "actor-video", "out"))
 
     p = add("evaluate", cmd_evaluate, "the shot's metric table (PSNR, SSIM, LPIPS, FID against the actor; LMD "
-                                      "against the dubber; flicker; identity) for actor, composite, reenact, output",
+                                      "against the dubber; flicker; identity) for actor, composite, reenact, output, "
+                                      "and the QC frame ranges with their thumbnails",
             paths=("actor-frames", "composite-frames", "reenact-frames", "output-frames", "actor-mesh", "dubber-mesh",
                    "crops", "out", "out-qc-thumbnails"))
     p.add_argument("--model", type=Path, default=None, help="the shot's swapper: scores the held-out self-reenactment "

@@ -277,11 +277,14 @@ QC_KINDS = {
 
 
 def _thumbnail_uri(image: Any, jpeg_quality: int) -> str:
-    """One RGB uint8 thumbnail (H x W x 3) as a JPEG data URI."""
+    """One RGB uint8 thumbnail (H x W x 3) as a data URI: JPEG at ``jpeg_quality``, PNG when it is 0."""
     import cv2
 
-    ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-    return data_uri(encoded.tobytes(), "image/jpeg") if ok else ""
+    if jpeg_quality > 0:
+        ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        return data_uri(encoded.tobytes(), "image/jpeg")
+    ok, encoded = cv2.imencode(".png", image[..., ::-1])
+    return data_uri(encoded.tobytes(), "image/png")
 
 
 def _qc_html(qc: Mapping[str, Any], thumbnails_path: Path | None, jpeg_quality: int) -> str:

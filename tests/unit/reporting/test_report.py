@@ -54,6 +54,13 @@ FLAT = {"psnr": 22.0, "ssim": 0.8, "head_delta_e": 0.7, "lmd_output_vs_dubber": 
         "mouth_corr_composite_vs_dubber": 0.95, "flicker_actor": 4.0, "flicker_output": 2.2, "flicker_ratio": 0.55}
 
 
+QC_A = {"thresholds": {"mouth": 0.1, "identity": 0.5, "jitter": 0.05},
+        "ranges": [{"kind": "identity", "start": 20, "end": 34, "frames": 15, "worst": 31, "value": 0.93},
+                   {"kind": "faceless", "start": 40, "end": 44, "frames": 5, "worst": 40, "value": None,
+                    "actor_face": True}],
+        "more": {"mouth": 2}}
+
+
 def _frames(role: str) -> np.ndarray:
     h, w = SIZES[role]
     frames = np.empty((T, h, w, 3), np.uint8)
@@ -117,11 +124,14 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     manifest = {
         "shot_a": _shot_files(root, "shot_a", {"table": TABLE_A, "unavailable": {"lpips": REASON},
-                                               "psnr_outside_head": 100.0}),
+                                               "psnr_outside_head": 100.0, "qc": QC_A}),
         "shot_b": _shot_files(root, "shot_b", {"table": TABLE_B, "unavailable": {}, "faceless_frames_unchanged": True,
                                                "frames_without_face": [7, 8, 9, 12]}),
         "shot.old-1": _shot_files(root, "shot.old-1", FLAT),
     }
+    manifest["shot_a"]["qc_thumbnails"] = root / "work" / "shot_a" / "qc_thumbnails.npz"
+    save_npz(manifest["shot_a"]["qc_thumbnails"], thumbnails=np.stack(
+        [np.full((16, 48, 3), (200, 30, 30), np.uint8), np.full((16, 48, 3), (30, 30, 200), np.uint8)]))
     for shot, files in manifest.items():
         _make_sheet_and_preview(shot, files)
     html = build_report(manifest, root / "results" / "report.html", ReportConfig(), preset="preview",
@@ -231,7 +241,8 @@ def test_report_is_self_contained_and_shows_every_shot(project):
     parser = _Sources()
     parser.feed(html)
     tags = [tag for tag, _ in parser.sources]
-    assert tags.count("video") == 3 and tags.count("img") == 3 * 4  # sheet, loss curves, QA plot, VD sheet
+    # Sheet, loss curves, QA plot, VD sheet; shot_a's two QC thumbnails.
+    assert tags.count("video") == 3 and tags.count("img") == 3 * 4 + 2
     for tag, src in parser.sources:
         assert src.startswith(("data:image/png;base64,", "data:image/jpeg;base64,", "data:video/mp4;base64,")) or \
             (out_dir / src).is_file(), (tag, src[:80])
@@ -256,6 +267,18 @@ def test_report_project_table_and_na_reasons(project):
     parser.feed(html[html.index('id="shot-shot_a"'):html.index('id="shot-shot_b"')])
     assert parser.na_titles.count(REASON) == 4  # lpips of every variant of shot_a (the parser unescapes)
     assert FLAT_MISSING_REASON in html  # the older metrics.json: metrics it never computed
+
+
+def test_qc_ranges_are_listed_with_their_worst_frame(project):
+    _, _, html = project
+    shot_a = html[html.index('id="shot-shot_a"'):html.index('id="shot-shot_b"')]
+    qc = shot_a[shot_a.index("QC: frames to look at"):shot_a.index("Side-by-side preview")]
+    assert "<td>identity drifts</td><td>20-34</td><td>31 (dlib distance 0.930)</td>" in qc
+    assert "<td>no face in the output (lost: the actor has one)</td><td>40-44</td><td>40</td>" in qc
+    assert qc.count('src="data:image/jpeg;base64,') == 2 and "Not listed: 2 more mouth disagrees" in qc
+    assert "opening error ≥ 0.1, dlib distance ≥ 0.5" in qc  # the thresholds it used
+    shot_b = html[html.index('id="shot-shot_b"'):html.index('id="shot-shot.old-1"')]
+    assert "QC ranges (metrics.json from before QC: re-run evaluate): not available" in shot_b
 
 
 def test_frames_without_a_face_are_listed(project):
