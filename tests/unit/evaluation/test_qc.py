@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support import decode, needs_media
+from support import decode, needs_media
 from vdub.evaluation.qc import QCConfig, frame_ranges, refine_samples, shot_ranges
 
 
@@ -43,6 +43,7 @@ def test_refinement_describes_the_frames_between_a_bad_sample_and_its_neighbours
     assert refine_samples(distances, 5, 0.9).tolist() == []
 
 
+@pytest.mark.media
 @needs_media
 def test_a_planted_foreign_passage_is_found_exactly():
     """Frames 20-34 of a 60-frame shot cut from another actor's clip: identity finds exactly them,
