@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from support import decode, needs_media
+
 from vdub.evaluation.qc import QCConfig, frame_ranges, refine_samples, shot_ranges
 
 
