@@ -82,6 +82,17 @@ def run_dubber(out: dict[str, Path], dubber: Path, audio: Path | None, cfg: Inge
     return ingest_dubber(shot, out["actor_json"], dubber, audio, out["dubber_npy"], out["wav"], out["info"], cfg)
 
 
+def test_actor_range_outside_the_video_is_rejected_before_any_job(derived):
+    actor = str(derived["actor_6s"])  # 199 frames
+    shot = Shot(id="shot_13", actor="a", actor_video=actor, dubber_video=str(derived["dubber"]), actor_in=150,
+                actor_out=250)
+    with pytest.raises(ShotError) as err:
+        probe_input_videos([shot])
+    assert str(err.value) == (f"shot 'shot_13': {actor}: actor range [150, 250) ends at frame 250, past the "
+                              f"video's 199 frames"), str(err.value)
+    probe_input_videos([replace(shot, actor_out=199)])
+
+
 @pytest.fixture(scope="module")
 def derived(tmp_path_factory) -> dict[str, Path]:
     """Small derived clips: scaled (faster, smaller arrays) and cut; rates and audio kept unless named."""

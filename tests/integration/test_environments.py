@@ -55,6 +55,7 @@ IMPORT_TO_DIST = {
     "matplotlib": "matplotlib",
     "mediapipe": "mediapipe",
     "numpy": "numpy",
+    "opentimelineio": "opentimelineio",
     "PIL": "pillow",
     "pytorch_fid": "pytorch-fid",
     "scipy": "scipy",

@@ -140,7 +140,7 @@ def decode_all(path: Path, pix_fmt: str, shape: tuple[int, ...]) -> np.ndarray:
 def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(real_run):
     from vdub.core.io import load_frames
     from vdub.evaluation.metrics import psnr
-    from vdub.media.finishing import source_timecode
+    from vdub.media.timecode import source_timecode
 
     results, work = real_run / "results" / "bluewall_office", real_run / "work" / "bluewall_office"
     actor, output = load_frames(work / "ingest" / "actor.npy"), load_frames(work / "sr" / "frames.npy")
@@ -327,10 +327,11 @@ def test_rerun_is_a_no_op_and_benchmarks_exist(real_run):
 @pytest.mark.slow
 @needs_media
 def test_faceless_and_one_to_three_frame_shots_are_delivered(tmp_path):
-    """Every shot of a batch is delivered: 1-, 2- and 3-frame shots render, and a shot whose actor never
-    shows a face gets the actor's picture unchanged with the dubbed audio, a warning and a line in the report."""
+    """Every shot of a batch is delivered: 1-, 2- and 3-frame shots render (one of them a range of a longer
+    source), and a shot whose actor never shows a face gets the actor's picture unchanged with the dubbed
+    audio, a warning and a line in the report."""
     from vdub.core.io import load_frames
-    from vdub.media.video import probe_video
+    from vdub.media.video import probe_video, read_frames
 
     clips = {}
     for n in (1, 2, 3):
@@ -342,8 +343,12 @@ def test_faceless_and_one_to_three_frame_shots_are_delivered(tmp_path):
                     "crop=200:200:0:0", "-c:v", "libx264", "-crf", "12", "-c:a", "aac", str(clips["faceless"])],
                    check=True)
     dubber = str(MEDIA / "dubber_woman_plain.mp4")
-    make_project(tmp_path, [{"id": shot, "actor": "wall" if shot == "faceless" else "glasses_man",
-                             "actor_video": str(clip), "dubber_video": dubber} for shot, clip in clips.items()])
+    shots = [{"id": shot, "actor": "wall" if shot == "faceless" else "glasses_man", "actor_video": str(clip),
+              "dubber_video": dubber} for shot, clip in clips.items()]
+    # A shot as a range of a longer source: three frames from its middle, no intermediate clip.
+    shots.append({"id": "range_3", "actor": "glasses_man", "actor_video": str(MEDIA / "actor_glasses_man.mp4"),
+                  "actor_in": 200, "actor_out": 203, "dubber_video": dubber})
+    make_project(tmp_path, shots)
     config = yaml.safe_load((tmp_path / "config.yaml").read_text())
     config["presets"]["preview"]["train"]["iterations"] = 20  # the point is that they render, not how well
     config["presets"]["preview"]["sr"]["iterations"] = 20
@@ -354,6 +359,10 @@ def test_faceless_and_one_to_three_frame_shots_are_delivered(tmp_path):
         assert info.n_frames == probe_video(clip).n_frames and info.has_audio, shot
         metrics = json.loads((tmp_path / "results" / shot / "metrics.json").read_text())
         assert metrics["frames"] == info.n_frames, shot
+    source = probe_video(MEDIA / "actor_glasses_man.mp4")
+    assert probe_video(tmp_path / "results" / "range_3" / "dubbed.mp4").n_frames == 3
+    np.testing.assert_array_equal(load_frames(tmp_path / "work" / "range_3" / "ingest" / "actor.npy"),
+                                  np.stack(list(read_frames(source, max_frames=203)))[200:])
     work = tmp_path / "work" / "faceless"
     np.testing.assert_array_equal(load_frames(work / "sr" / "frames.npy"), load_frames(work / "ingest" / "actor.npy"))
     assert not load_frames(work / "sr" / "matte.npy").any()

@@ -14,6 +14,11 @@ def json_object(text: str) -> dict[str, Any]:
     return value
 
 
+def frame_or_timecode(text: str) -> int | str:
+    """A frame number (digits) as an int; anything else (a timecode) as given."""
+    return int(text) if text.isdigit() else text
+
+
 def add_shot_options(p: argparse.ArgumentParser, settings: bool = True) -> None:
     p.add_argument("--shot", required=True, help="shot id (named in every error)")
     if settings:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vdub.cli.arguments import json_object
+from vdub.cli.arguments import frame_or_timecode, json_object
 from vdub.core.errors import ShotError
 
 log = logging.getLogger("vdub")
@@ -18,7 +18,8 @@ log = logging.getLogger("vdub")
 def cmd_ingest_actor(a: argparse.Namespace) -> None:
     from vdub.media.ingest import IngestConfig, ingest_actor
 
-    ingest_actor(a.shot, a.actor_video, a.out_actor, a.out_json, IngestConfig.from_dict(a.settings))
+    ingest_actor(a.shot, a.actor_video, a.out_actor, a.out_json, IngestConfig.from_dict(a.settings),
+                 actor_in=a.actor_in, actor_out=a.actor_out)
 
 
 def cmd_ingest_dubber(a: argparse.Namespace) -> None:
@@ -219,8 +220,13 @@ def cmd_demo(a: argparse.Namespace) -> None:
 
 def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
     """Add the stage subcommands to ``sub``, most through ``add(name, func, help, settings=True, paths=())``."""
-    add("ingest-actor", cmd_ingest_actor, "decode the actor footage (it defines the shot's fps and length)",
-        paths=("actor-video", "out-actor", "out-json"))
+    p = add("ingest-actor", cmd_ingest_actor, "decode the actor footage, or the shot's range of it (it defines the "
+                                              "shot's fps and length)",
+            paths=("actor-video", "out-actor", "out-json"))
+    for option, what in (("in", "first frame"), ("out", "frame after the last")):
+        p.add_argument(f"--actor-{option}", type=frame_or_timecode, default=None,
+                       help=f"the shot's {what} in the actor video: a frame number, or a timecode HH:MM:SS:FF "
+                            "in the file's timecode space (default: the video's start / end)")
     p = add("ingest-dubber", cmd_ingest_dubber, "conform the dubber take to the actor's fps and length, extract "
                                                 "the dubbed audio",
             paths=("actor-json", "dubber-video", "out-dubber", "out-audio", "out-info"))

@@ -19,7 +19,10 @@ from vdub.core.errors import ShotError, require_file
 # Letters, digits, '_', '-', '.'; no leading dot, no '..', no spaces or slashes: an id is
 # a folder name under results/ and a Snakemake wildcard value.
 SHOT_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would let "a\n" in
-FIELDS = {"id", "actor", "actor_video", "dubber_video", "audio", "reference_frame", "virtual_dubber"}
+FIELDS = {"id", "actor", "actor_video", "actor_in", "actor_out", "dubber_video", "audio", "reference_frame",
+          "virtual_dubber"}
+# A timecode in a sample sheet: HH:MM:SS:FF, ';' before the frames for drop-frame.
+TIMECODE = re.compile(r"\d{2}:\d{2}:\d{2}[:;]\d{2,3}")
 #: Virtual-dubber backends a shot may select (config/schema.yaml lists the same for the default).
 VIRTUAL_DUBBER_BACKENDS = ("builtin", "liveportrait")
 
@@ -35,6 +38,10 @@ class Shot:
     audio: str | None = None  # dubbed audio; default: the dubber video's own track
     reference_frame: int | None = None  # override of the automatic reference frame (actor frame index)
     virtual_dubber: str | None = None  # per-shot override of the virtual-dubber backend
+    # The shot as a range of the actor video: first frame and the frame after the last (a frame
+    # number of the file, or a timecode in the file's timecode space); None: from its start / to its end.
+    actor_in: int | str | None = None
+    actor_out: int | str | None = None
 
     def input_files(self) -> dict[str, str]:
         """The shot's input files by role."""
@@ -98,6 +105,16 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
         if backend is not None and backend not in VIRTUAL_DUBBER_BACKENDS:
             raise ShotError(shot_id, None, f"virtual_dubber must be one of {list(VIRTUAL_DUBBER_BACKENDS)}, "
                                            f"got {backend!r}")
+        for key in ("actor_in", "actor_out"):
+            value = entry.get(key)
+            if value is not None and not ((isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+                                          or (isinstance(value, str) and TIMECODE.fullmatch(value))):
+                raise ShotError(shot_id, None, f"{key} must be a frame number (>= 0) or a timecode HH:MM:SS:FF, "
+                                               f"got {value!r}")
+        if isinstance(entry.get("actor_in"), int) and isinstance(entry.get("actor_out"), int) \
+                and entry["actor_out"] <= entry["actor_in"]:
+            raise ShotError(shot_id, None, f"actor_out ({entry['actor_out']}) must be after actor_in "
+                                           f"({entry['actor_in']}): the range is [actor_in, actor_out)")
         audio = entry.get("audio")
         shots.append(Shot(
             id=shot_id,
@@ -107,6 +124,8 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
             audio=_resolve(audio, base) if audio else None,
             reference_frame=ref,
             virtual_dubber=backend,
+            actor_in=entry.get("actor_in"),
+            actor_out=entry.get("actor_out"),
         ))
     return shots
 
@@ -140,11 +159,12 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
     """Probe every actor and dubber video (and audio file) with ffprobe before any job starts.
 
     A file that is not a decodable video fails now, naming shot and file, rather than hours
-    later in the middle of a batch; so does a dubber video without an audio track when the
-    shot names no ``audio`` file (there would be nothing to dub with), and an ``audio``
-    file without an audio stream.
+    later in the middle of a batch; so does an actor range outside its video, a dubber video
+    without an audio track when the shot names no ``audio`` file (there would be nothing to
+    dub with), and an ``audio`` file without an audio stream.
     """
     from vdub.media.audio import audio_duration
+    from vdub.media.timecode import source_range
     from vdub.media.video import probe_video
 
     for shot in shots:
@@ -152,6 +172,8 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
             if file in generated:
                 continue
             info = probe_video(file, shot=shot.id)
+            if role == "actor_video" and (shot.actor_in is not None or shot.actor_out is not None):
+                source_range(shot.id, file, info.fps_str, info.n_frames, shot.actor_in, shot.actor_out)
             if role == "dubber_video" and not shot.audio and not info.has_audio:
                 raise ShotError(shot.id, file, "dubber_video has no audio track and the shot names no 'audio' "
                                                "file: add the dubbed audio as 'audio:' in the sample sheet")

@@ -25,7 +25,8 @@ import numpy as np
 
 from vdub.core.errors import ShotError
 from vdub.core.io import atomic_path, load_frames, load_json
-from vdub.media.process import ffmpeg_url, pipe_frames, run_ffprobe
+from vdub.media.process import ffmpeg_url, pipe_frames
+from vdub.media.timecode import shifted_timecode, source_timecode
 from vdub.media.video import checked_frames
 
 log = logging.getLogger(__name__)
@@ -38,21 +39,6 @@ MASTERS = {
 
 #: RGB -> Y'CbCr as the review file does it: BT.709 matrix, video range, tagged to match.
 _BT709 = {"colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709", "color_range": "tv"}
-
-
-def source_timecode(path: str | Path, shot: str | None = None) -> str | None:
-    """The start timecode of a media file (``HH:MM:SS:FF``, ``;`` before the frames when drop-frame), or None.
-
-    Read from the container's tags or any stream's (a QuickTime ``tmcd`` track shows as a data
-    stream tagged ``timecode``).
-    """
-    info = run_ffprobe(path, shot)
-    tags = [info.get("format", {}).get("tags", {})] + [s.get("tags", {}) for s in info.get("streams", [])]
-    for tag in tags:
-        value = tag.get("timecode")
-        if value:
-            return str(value)
-    return None
 
 
 def _encode(frames: Iterable[np.ndarray], path: str | Path, fps: str, in_pix_fmt: str, size: tuple[int, int],
@@ -125,11 +111,19 @@ def matte_stage(shot: str, matte_path: Path, info_path: Path, out: Path) -> None
 
 def master_stage(shot: str, frames_path: Path, matte_path: Path, audio_path: Path, info_path: Path,
                  actor_video: Path, out: Path, kind: str) -> None:
-    """Rule master: the shot's output frames, matte and dubbed audio as a ProRes master with the actor's timecode."""
+    """Rule master: the shot's output frames, matte and dubbed audio as a ProRes master with the actor's timecode.
+
+    The timecode is the actor file's at the shot's first frame: moved on by the shot's
+    ``actor_in`` when the shot is a range of the file (counted from 00:00:00:00 when the
+    file has none, as the sample sheet counts it).
+    """
     frames, mattes = load_frames(frames_path), load_frames(matte_path)
     if len(frames) == 0:
         raise ShotError(shot, frames_path, "no frames to write")
+    info = load_json(info_path)
     timecode = source_timecode(actor_video, shot)
-    n = write_master(frames, mattes, out, load_json(info_path)["fps_str"], kind, audio_path=audio_path,
-                     timecode=timecode)
+    first = (info.get("actor_range") or [0])[0]
+    if first:
+        timecode = shifted_timecode(timecode or "00:00:00:00", first, info["fps_str"])
+    n = write_master(frames, mattes, out, info["fps_str"], kind, audio_path=audio_path, timecode=timecode)
     log.info("shot %s: %s master of %d frames, timecode %s", shot, kind, n, timecode or "none (none in the actor file)")

@@ -36,6 +36,7 @@ from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_json, save_json
 from vdub.core.settings import Settings
 from vdub.media.audio import audio_duration, extract_audio, loudness_dbfs
+from vdub.media.timecode import source_range
 from vdub.media.video import VideoInfo, parse_rate, probe_video, read_frames
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,8 @@ class _ShortDecode(Exception):
         self.n_decoded = n_decoded
 
 
-def _decode_actor(info: VideoInfo, out_npy: Path, n_frames: int, shot: str) -> int:
-    """Write the first ``n_frames`` actor frames to ``out_npy``; return how many were written.
+def _decode_actor(info: VideoInfo, out_npy: Path, n_frames: int, shot: str, start: int = 0) -> int:
+    """Write ``n_frames`` actor frames from frame ``start`` on to ``out_npy``; return how many were written.
 
     If the file decodes to fewer frames than probed (truncated file, an edit list that
     hides frames), the decode is repeated for the frames that exist: the actor defines the
@@ -169,7 +170,7 @@ def _decode_actor(info: VideoInfo, out_npy: Path, n_frames: int, shot: str) -> i
     try:
         with FrameWriter(out_npy, n_frames, info.display_height, info.display_width) as writer:
             n = 0
-            for frame in read_frames(info, max_frames=n_frames, shot=shot):
+            for frame in read_frames(info, max_frames=n_frames, shot=shot, start=start):
                 writer.write(frame)
                 n += 1
             if n < n_frames:
@@ -181,7 +182,7 @@ def _decode_actor(info: VideoInfo, out_npy: Path, n_frames: int, shot: str) -> i
         log.warning("shot '%s': %s: decoded %d frames, probe said %d; the shot is %d frames long",
                     shot, info.path, short.n_decoded, n_frames, short.n_decoded)
         with FrameWriter(out_npy, short.n_decoded, info.display_height, info.display_width) as writer:
-            for frame in read_frames(info, max_frames=short.n_decoded, shot=shot):
+            for frame in read_frames(info, max_frames=short.n_decoded, shot=shot, start=start):
                 writer.write(frame)
         return short.n_decoded
 
@@ -262,23 +263,31 @@ def _conform_summary(shot: str, policy: str, dubber: VideoInfo, actor: VideoInfo
 
 
 def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, out_actor_json: str | Path,
-                 cfg: IngestConfig | None = None) -> dict[str, Any]:
+                 cfg: IngestConfig | None = None, actor_in: int | str | None = None,
+                 actor_out: int | str | None = None) -> dict[str, Any]:
     """The actor half of ingest: decode the footage that defines the shot.
 
+    actor_in, actor_out: the shot as a range ``[actor_in, actor_out)`` of the video (frame
+    numbers, or timecodes in the file's timecode space; :func:`vdub.media.timecode.source_range`),
+    decoded frame-accurately with no intermediate clip; None: the whole video.
+
     Writes the actor frames (N x H x W x 3 uint8, display geometry) and a JSON with the
-    probe, the full length ``n_full`` (the true decoded length when the file is shorter than
-    its probe) and ``n_frames`` (N: ``n_full`` cut to ``max_frames``). Nothing here depends
+    probe, the range ``range`` ([first, end) frames of the file), the shot's full length
+    ``n_full`` (the true decoded length when the file is shorter than its probe) and
+    ``n_frames`` (N: ``n_full`` cut to ``max_frames``). Nothing here depends
     on a dubber take, so a new take never re-runs it (nor what the actor side feeds: face
     geometry, crops, the per-actor model). The JSON is written last.
     """
     cfg = cfg or IngestConfig()
     actor = probe_video(actor_video, shot=shot)
-    n_full = actor.n_frames
+    first, end = source_range(shot, actor_video, actor.fps_str, actor.n_frames, actor_in, actor_out)
+    n_full = end - first
     n = min(n_full, cfg.max_frames) if cfg.max_frames else n_full
-    n_written = _decode_actor(actor, Path(out_actor_npy), n, shot)
+    n_written = _decode_actor(actor, Path(out_actor_npy), n, shot, start=first)
     if n_written < n:
         n_full = n = n_written  # shorter than probed: the decoded length is the shot
-    info = {"shot": shot, "actor": actor.to_dict(), "n_full": n_full, "n_frames": n}
+    info = {"shot": shot, "actor": actor.to_dict(), "range": [first, first + n_full], "n_full": n_full,
+            "n_frames": n}
     save_json(out_actor_json, info)
     return info
 
@@ -364,6 +373,7 @@ def ingest_dubber(
     info: dict[str, Any] = {
         "shot": shot,
         "actor": actor.to_dict(),
+        "actor_range": own.get("range"),
         "dubber": dubber.to_dict(),
         "fps": actor.fps,
         "fps_str": actor.fps_str,

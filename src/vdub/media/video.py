@@ -250,6 +250,7 @@ def read_frames(
     size: tuple[int, int] | None = None,
     max_frames: int | None = None,
     shot: str | None = None,
+    start: int = 0,
 ) -> Iterator[np.ndarray]:
     """Decode a video frame by frame as ``H x W x 3`` uint8 RGB arrays in display geometry.
 
@@ -259,6 +260,10 @@ def read_frames(
             info.display_height)``, i.e. square pixels at the coded height.
         max_frames: stop after this many frames (ffmpeg stops decoding too).
         shot: named in errors.
+        start: the first frame to yield (a frame number of the file). ffmpeg seeks to half a
+            frame before it and decodes from the keyframe before that, dropping what precedes
+            it: frame-accurate without decoding the file from its start (the same frames bit
+            for bit as a whole decode, on every shared clip).
 
     Every decoded frame is yielded once, in order (no rate conversion). Only one frame is
     held at a time. A truncated or partly corrupt file yields the frames that decode and
@@ -285,8 +290,11 @@ def read_frames(
         if max_frames <= 0:
             return
         out_kwargs["frames:v"] = int(max_frames)
+    in_kwargs: dict[str, Any] = {}
+    if start:
+        in_kwargs["ss"] = f"{(start - 0.5) / float(info.fps):.6f}"
     args = (
-        ffmpeg.input(ffmpeg_url(info.path))
+        ffmpeg.input(ffmpeg_url(info.path), **in_kwargs)
         .output("pipe:", **out_kwargs)
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
         .compile()

@@ -87,3 +87,18 @@ def test_duplicate_ids(tmp_path):
     entry = {"id": "s", "actor": "a", "actor_video": "x", "dubber_video": "y"}
     with pytest.raises(ShotError, match="duplicate"):
         parse_samples({"shots": [entry, entry]}, tmp_path)
+
+
+def test_actor_ranges_are_frame_numbers_or_timecodes(tmp_path):
+    base = {"id": "s1", "actor": "a", "actor_video": "a.mp4", "dubber_video": "d.mp4"}
+    shots = parse_samples({"shots": [{**base, "actor_in": 10, "actor_out": "01:00:02:00"}, {**base, "id": "s2"}]},
+                          tmp_path)
+    assert (shots[0].actor_in, shots[0].actor_out) == (10, "01:00:02:00")
+    assert (shots[1].actor_in, shots[1].actor_out) == (None, None)  # a whole clip, as before
+    for bad, message in (({"actor_in": -1}, "actor_in must be a frame number"),
+                         ({"actor_out": "1:00:02"}, "actor_out must be a frame number"),
+                         ({"actor_in": True}, "actor_in must be a frame number"),
+                         ({"actor_in": 20, "actor_out": 20}, r"actor_out \(20\) must be after actor_in \(20\)")):
+        with pytest.raises(ShotError, match=message) as err:
+            parse_samples({"shots": [{**base, **bad}]}, tmp_path)
+        assert "s1" in str(err.value)

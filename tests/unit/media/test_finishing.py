@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from vdub.evaluation.metrics import psnr
-from vdub.media.finishing import source_timecode, write_master, write_matte
+from vdub.media.finishing import write_master, write_matte
+from vdub.media.timecode import source_timecode
 
 T, H, W = 6, 48, 64
 
@@ -81,3 +82,21 @@ def test_master_rejects_a_matte_of_another_shape(shot, tmp_path):
     with pytest.raises(ValueError, match="matte"):
         write_master(frames, mattes[:-1], tmp_path / "m.mov", "25", "prores_4444")
     assert not (tmp_path / "m.mov").exists()
+
+
+def test_master_of_a_shot_range_carries_the_timecode_of_its_first_frame(shot, tmp_path):
+    from vdub.core.io import save_frames, save_json
+    from vdub.media.finishing import master_stage
+
+    frames, mattes, audio = shot
+    save_frames(tmp_path / "frames.npy", frames)
+    np.save(tmp_path / "matte.npy", mattes)
+    timecoded, plain = tmp_path / "reel.mov", tmp_path / "plain.mov"
+    for path, extra in ((timecoded, ["-timecode", "10:00:00:00"]), (plain, [])):
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=4",
+                        "-c:v", "mpeg4", *extra, str(path)], check=True)
+    save_json(tmp_path / "info.json", {"fps_str": "25/1", "actor_range": [30, 30 + T]})  # frames 30-35 of the reel
+    for actor, expected in ((timecoded, "10:00:01:05"), (plain, "00:00:01:05")):
+        master_stage("s1", tmp_path / "frames.npy", tmp_path / "matte.npy", audio, tmp_path / "info.json", actor,
+                     tmp_path / "master.mov", "prores_422hq")
+        assert source_timecode(tmp_path / "master.mov") == expected

@@ -360,3 +360,24 @@ def test_run_ingest_silent_dub(tmp_path, caplog):
     # an explicit audio file replaces the dubber's silent track
     info = run_ingest(*args[:3], MEDIA / "dub_audio_en.wav", *outs, IngestConfig(max_frames=3))
     assert info["audio"]["from"] == "explicit" and not info["audio"]["silent"]
+
+
+@needs_media
+def test_ingest_actor_decodes_a_shot_range_frame_accurately(tmp_path):
+    """A shot as frames [61, 75) of a clip, by frame numbers and by the timecodes of a timecoded copy: the
+    same frames bit for bit as decoding the clip from its start, with no intermediate clip."""
+    from vdub.core.io import load_frames
+    from vdub.media.ingest import ingest_actor
+
+    clip = MEDIA / "actor_woman_bluewall.mp4"  # 30 fps
+    whole = np.stack(list(read_frames(probe_video(clip), max_frames=75)))
+    info = ingest_actor("r1", clip, tmp_path / "a.npy", tmp_path / "a.json", actor_in=61, actor_out=75)
+    np.testing.assert_array_equal(load_frames(tmp_path / "a.npy"), whole[61:75])
+    assert info["range"] == [61, 75] and info["n_full"] == info["n_frames"] == 14
+    timecoded = tmp_path / "reel.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-timecode", "01:00:00:00",
+                    str(timecoded)], check=True)
+    info = ingest_actor("r1", timecoded, tmp_path / "b.npy", tmp_path / "b.json", IngestConfig(max_frames=10),
+                        actor_in="01:00:02:01", actor_out="01:00:02:15")
+    np.testing.assert_array_equal(load_frames(tmp_path / "b.npy"), whole[61:71])  # max_frames cuts the range
+    assert info["range"] == [61, 75] and info["n_full"] == 14 and info["n_frames"] == 10
