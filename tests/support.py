@@ -92,3 +92,31 @@ def corrupt_copy(src: Path, dst: Path) -> None:
     else:
         raise AssertionError(f"no mdat box in {src}")
     dst.write_bytes(bytes(data))
+
+
+#: The test reel: (clip, first frame, frames) per shot, cut together at 30 fps, 480x480, in this order.
+#: The second shot is a faceless passage (a corner of woman_bluewall's wall).
+REEL_SHOTS = (("actor_glasses_man.mp4", 0, 45), ("actor_woman_bluewall.mp4", 0, 30),
+              ("actor_woman_studio.mp4", 100, 40), ("actor_woman_bluewall.mp4", 60, 45),
+              ("actor_glasses_man.mp4", 300, 40))
+REEL_TIMECODE = "01:00:00:00"
+
+
+def make_reel(path: Path) -> list[tuple[int, int]]:
+    """A reel cut from the shared clips (:data:`REEL_SHOTS`), H.264 with timecode :data:`REEL_TIMECODE`.
+
+    Returns each shot's frame range ``(start, end)`` in the reel.
+    """
+    parts, ranges, start = [], [], 0
+    for k, (clip, first, n) in enumerate(REEL_SHOTS):
+        crop = "crop=160:160:0:0," if k == 1 else ""  # the wall beside the actor: no face
+        parts.append(f"[{k}:v]trim=start_frame={first}:end_frame={first + n},setpts=PTS-STARTPTS,{crop}"
+                     f"scale=480:480,setsar=1,fps=30[v{k}]")
+        ranges.append((start, start + n))
+        start += n
+    graph = ";".join(parts) + ";" + "".join(f"[v{k}]" for k in range(len(parts))) + \
+        f"concat=n={len(parts)}:v=1:a=0[out]"
+    inputs = [arg for clip, _, _ in REEL_SHOTS for arg in ("-i", str(MEDIA / clip))]
+    subprocess.run(["ffmpeg", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264",
+                    "-crf", "14", "-pix_fmt", "yuv420p", "-timecode", REEL_TIMECODE, str(path)], check=True)
+    return ranges

@@ -56,6 +56,8 @@ IMPORT_TO_DIST = {
     "mediapipe": "mediapipe",
     "numpy": "numpy",
     "opentimelineio": "opentimelineio",
+    "otio_cmx3600_adapter": "otio-cmx3600-adapter",  # OpenTimelineIO loads its adapters as plugins
+    "otio_fcp_adapter": "otio-fcp-adapter",
     "PIL": "pillow",
     "pytorch_fid": "pytorch-fid",
     "scipy": "scipy",

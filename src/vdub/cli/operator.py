@@ -117,9 +117,34 @@ def cmd_reprocess(a: argparse.Namespace) -> None:
         raise SystemExit(code)
 
 
+def cmd_sheet(a: argparse.Namespace) -> None:
+    from vdub.editorial.stages import sheet
+
+    sheet(a.out, a.reel, a.actor, a.edit_list, a.takes, a.takes_csv, a.cut_threshold)
+
+
 def add_operator_commands(sub: argparse._SubParsersAction) -> None:
     after = ("Arguments after `--` go to Snakemake as the operator runs it (e.g. -- --profile slurm, or "
              "-- -d PROJECT --configfile PROJECT/config.yaml).")
+    p = sub.add_parser("sheet", help="write samples.yaml from a reel and its edit list (CMX 3600 .edl, FCP 7 .xml, "
+                                     ".otio), or from the reel's detected cuts: one shot per event with a dubber take",
+                       description="One shot per event of the edit list (or per shot between the reel's cuts, "
+                                   "without one), as a range of the reel, with its dubber take found by a naming "
+                                   "rule or listed in a CSV. Events without a take are listed, commented out in the "
+                                   "sheet, never guessed.")
+    p.add_argument("--reel", type=Path, required=True, help="the reel the edit list was cut into (the actor video)")
+    p.add_argument("--actor", required=True, help="the actor id of the shots")
+    p.add_argument("--edit-list", type=Path, default=None, help="the edit list; without it, cuts are detected")
+    p.add_argument("--takes", default=None, help="naming rule of the takes, relative to the sheet's folder: a path "
+                                                 "with {id}, {name} (clip name) or {number} (event), e.g. "
+                                                 "'takes/{name}_fr.mp4'")
+    p.add_argument("--takes-csv", type=Path, default=None, help="CSV with columns event,dubber_video[,audio] "
+                                                                "(event: number, clip name or shot id)")
+    p.add_argument("--cut-threshold", type=float, default=0.3, help="ffmpeg scene score that counts as a cut "
+                                                                    "(without --edit-list; default 0.3)")
+    p.add_argument("--out", type=Path, required=True, help="the sample sheet to write")
+    p.set_defaults(func=cmd_sheet)
+
     p = sub.add_parser("status", help="each shot's state (done, failed with its rule and logs, incomplete, "
                                       "outdated) from Snakemake's summary and last run log",
                        description="Each shot's state from `snakemake --summary` and the project's newest "

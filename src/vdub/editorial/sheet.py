@@ -1,0 +1,135 @@
+"""A sample sheet from a reel's events: one shot per event that has a dubber take.
+
+Each event becomes a shot whose actor video is the reel and whose range is the event's
+(``actor_in`` / ``actor_out`` as reel timecodes, as the edit list names them). Its dubber
+take is found by a naming rule (a path pattern with ``{id}``, ``{name}`` and ``{number}``) or
+in a CSV the operator gives (``event,dubber_video[,audio]``; ``event`` an event number, clip
+name or shot id). An event without a take is listed, commented out in the sheet and on the
+log, never guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import yaml
+
+from vdub.core.errors import ShotError
+from vdub.core.io import atomic_path
+from vdub.core.samples import SHOT_ID
+from vdub.editorial.edit_list import Event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Take:
+    """A dubber take for one event: the video, and an optional separate dubbed-audio file."""
+
+    dubber_video: str
+    audio: str | None = None
+
+
+def shot_ids(events: Sequence[Event]) -> list[str]:
+    """A valid, unique shot id per event: its clip name without extension, else ``event_<number>``.
+
+    Characters a shot id cannot hold become ``_``; a name taken twice gets its event number.
+    """
+    ids: list[str] = []
+    for event in events:
+        stem = Path(event.name).stem if event.name and not event.name.isdigit() else ""
+        candidate = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")[:56].replace("..", ".")
+        if not candidate or not SHOT_ID.fullmatch(candidate):
+            candidate = f"event_{event.number:03d}"
+        if candidate in ids:
+            candidate = f"{candidate}_{event.number:03d}"
+        ids.append(candidate)
+    return ids
+
+
+def takes_by_pattern(events: Sequence[Event], ids: Sequence[str], pattern: str, base: Path) -> dict[str, Take]:
+    """Takes found by a naming rule: ``pattern`` formatted per event (``{id}``, ``{name}``: the clip name
+    without extension, ``{number}``: the event number), relative to ``base``; only files that exist."""
+    found = {}
+    for event, shot in zip(events, ids):
+        stem = Path(event.name).stem if event.name else ""
+        relative = pattern.format(id=shot, name=stem, number=event.number)
+        if (base / relative).is_file():
+            found[shot] = Take(relative)
+    return found
+
+
+def takes_from_csv(events: Sequence[Event], ids: Sequence[str], table: Path) -> dict[str, Take]:
+    """Takes listed by the operator: a CSV with a header ``event,dubber_video[,audio]``; ``event`` is an
+    event number, a clip name or a shot id. A row that names no event of the edit list is an error."""
+    keys: dict[str, str] = {}
+    for event, shot in zip(events, ids):
+        keys.update({str(event.number): shot, event.name: shot, Path(event.name).stem: shot, shot: shot})
+    with open(table, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not {"event", "dubber_video"} <= set(rows[0]):
+        raise ShotError(None, table, "takes CSV: the header must name the columns event,dubber_video[,audio]")
+    found = {}
+    for line, row in enumerate(rows, 2):
+        key = (row.get("event") or "").strip()
+        key = str(int(key)) if key.isdigit() else key
+        if key not in keys:
+            raise ShotError(None, table, f"line {line}: event {key!r} is not in the edit list")
+        found[keys[key]] = Take(row["dubber_video"].strip(), (row.get("audio") or "").strip() or None)
+    return found
+
+
+def write_sheet(out: str | Path, events: Sequence[Event], ids: Sequence[str], takes: dict[str, Take], reel: Path,
+                actor: str, fps: Fraction | str, reel_start: str | None, source: str) -> list[str]:
+    """Write ``samples.yaml``: a shot per event with a take; the others as comments. Returns their ids.
+
+    reel: the reel video; actor: the actor id of every shot; reel_start: the reel's start timecode
+    (None: ranges as frame numbers); source: what the events came from (a comment in the sheet).
+    Paths are written relative to the sheet's folder, as the sheet reads them.
+    """
+    from opentimelineio import opentime
+
+    out = Path(out)
+    rate = float(Fraction(fps))
+
+    def position(frame: int) -> int | str:
+        if reel_start is None:
+            return frame
+        return opentime.to_timecode(opentime.from_timecode(reel_start, rate) + opentime.RationalTime(frame, rate),
+                                    rate)
+
+    reel_path = os.path.relpath(reel.absolute(), out.absolute().parent)
+    shots, missing = [], []
+    for event, shot in zip(events, ids):
+        if shot not in takes:
+            missing.append(shot)
+            continue
+        entry = {"id": shot, "actor": actor, "actor_video": reel_path, "actor_in": position(event.start),
+                 "actor_out": position(event.end), "dubber_video": takes[shot].dubber_video}
+        if takes[shot].audio:
+            entry["audio"] = takes[shot].audio
+        shots.append(entry)
+    lines = [f"# Written by `vdub sheet` from {source}: one shot per event of {reel_path}", "#"]
+    if missing:
+        lines.append("# Events without a dubber take (add one, then uncomment):")
+        for event, shot in zip(events, ids):
+            if shot in missing:
+                lines.append(f"#  - {{id: {shot}, actor: {actor}, actor_video: {reel_path}, "
+                             f"actor_in: {position(event.start)!r}, actor_out: {position(event.end)!r}, "
+                             f"dubber_video: ???}}")
+                log.warning("%s: event %d '%s' (frames %d-%d): no dubber take", source, event.number, event.name,
+                            event.start, event.end - 1)
+    if not shots:
+        raise ShotError(None, out, f"no event of {source} has a dubber take: nothing to write "
+                                   f"({len(missing)} events without one)")
+    text = "\n".join(lines) + "\n" + yaml.safe_dump({"shots": shots}, sort_keys=False, width=200)
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return missing

@@ -1,0 +1,131 @@
+"""From the editor's timeline to a sample sheet: a reel cut from the shared clips and the EDL written
+for it give the expected sheet; bad edit lists fail with one line naming the event; cut detection on
+the same reel finds its cuts."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from support import REEL_SHOTS, make_reel, needs_media
+
+from vdub.core.errors import ShotError
+from vdub.core.samples import load_samples
+from vdub.editorial.cuts import detect_cuts
+from vdub.editorial.stages import sheet
+
+pytestmark = [pytest.mark.media, needs_media]
+NAMES = ("sc01_anna.mov", "sc01_wall.mov", "sc02_ben.mov", "sc03_anna.mov", "sc04_carl.mov")
+
+
+def _timecode(frame: int, fps: int = 30) -> str:
+    return f"01:{frame // (60 * fps):02d}:{frame // fps % 60:02d}:{frame % fps:02d}"
+
+
+def _edl(path, ranges, names=NAMES, record=None) -> None:
+    """A CMX 3600 EDL of the reel's shots: source timecodes of each clip, record timecodes of the reel."""
+    lines = ["TITLE: VDUB TEST REEL", "FCM: NON-DROP FRAME", ""]
+    for k, ((start, end), name, (_, first, n)) in enumerate(zip(record or ranges, names, REEL_SHOTS), 1):
+        src_in, src_out = _timecode(first)[3:], _timecode(first + end - start)[3:]
+        lines += [f"{k:03d}  AX       V     C        00:{src_in} 00:{src_out} {_timecode(start)} {_timecode(end)}",
+                  f"* FROM CLIP NAME: {name}", ""]
+    path.write_text("\n".join(lines))
+
+
+@pytest.fixture(scope="module")
+def reel(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reel")
+    ranges = make_reel(folder / "reel.mov")
+    takes = folder / "takes"
+    takes.mkdir()
+    for name in NAMES[:3] + NAMES[4:]:  # sc03_anna has no take yet
+        (takes / name.replace(".mov", "_fr.mp4")).write_bytes(b"take")
+    return folder, ranges
+
+
+def test_sheet_from_the_edl_is_the_expected_one(reel):
+    folder, ranges = reel
+    _edl(folder / "cut.edl", ranges)
+    result = sheet(folder / "samples.yaml", folder / "reel.mov", "anna", edit_list=folder / "cut.edl",
+                   takes="takes/{name}_fr.mp4")
+    assert result == {"events": 5, "shots": 4, "without_take": ["sc03_anna"]}
+    written = yaml.safe_load((folder / "samples.yaml").read_text())
+    assert written == {"shots": [
+        {"id": "sc01_anna", "actor": "anna", "actor_video": "reel.mov", "actor_in": "01:00:00:00",
+         "actor_out": "01:00:01:15", "dubber_video": "takes/sc01_anna_fr.mp4"},
+        {"id": "sc01_wall", "actor": "anna", "actor_video": "reel.mov", "actor_in": "01:00:01:15",
+         "actor_out": "01:00:02:15", "dubber_video": "takes/sc01_wall_fr.mp4"},
+        {"id": "sc02_ben", "actor": "anna", "actor_video": "reel.mov", "actor_in": "01:00:02:15",
+         "actor_out": "01:00:03:25", "dubber_video": "takes/sc02_ben_fr.mp4"},
+        {"id": "sc04_carl", "actor": "anna", "actor_video": "reel.mov", "actor_in": "01:00:05:10",
+         "actor_out": "01:00:06:20", "dubber_video": "takes/sc04_carl_fr.mp4"}]}
+    text = (folder / "samples.yaml").read_text()
+    assert "#  - {id: sc03_anna, actor: anna, actor_video: reel.mov, actor_in: '01:00:03:25', " \
+           "actor_out: '01:00:05:10', dubber_video: ???}" in text  # listed, not guessed
+    # The sheet reads back as shots, each a range of the reel.
+    shots = load_samples(folder / "samples.yaml")
+    assert [(s.id, s.actor_in, s.actor_out) for s in shots][0] == ("sc01_anna", "01:00:00:00", "01:00:01:15")
+
+
+def test_takes_from_a_csv(reel):
+    folder, ranges = reel
+    _edl(folder / "cut.edl", ranges)
+    (folder / "takes.csv").write_text("event,dubber_video,audio\n3,takes/sc02_ben_fr.mp4,mix/ben.wav\n"
+                                      "sc01_anna.mov,takes/sc01_anna_fr.mp4,\n")
+    result = sheet(folder / "csv.yaml", folder / "reel.mov", "anna", edit_list=folder / "cut.edl",
+                   takes_csv=folder / "takes.csv")
+    assert result["without_take"] == ["sc01_wall", "sc03_anna", "sc04_carl"]
+    shots = yaml.safe_load((folder / "csv.yaml").read_text())["shots"]
+    assert [(s["id"], s["dubber_video"], s.get("audio")) for s in shots] == [
+        ("sc01_anna", "takes/sc01_anna_fr.mp4", None), ("sc02_ben", "takes/sc02_ben_fr.mp4", "mix/ben.wav")]
+    (folder / "bad.csv").write_text("event,dubber_video\n9,takes/x.mp4\n")
+    with pytest.raises(ShotError, match=r"bad\.csv: line 2: event '9' is not in the edit list"):
+        sheet(folder / "bad.yaml", folder / "reel.mov", "anna", edit_list=folder / "cut.edl",
+              takes_csv=folder / "bad.csv")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("outside", r"event 5 'sc04_carl.mov' \(record 01:00:05:10-01:00:07:10\) falls outside the reel "
+                r"\(01:00:00:00-01:00:06:20, 200 frames\)"),
+    ("overlap", r"event 'sc02_ben.mov': its record in 01:00:01:20 overlaps the event before it"),
+    ("rate", r"event 2: timecode 01:00:01:35 has frame 35, beyond the reel's 30 fps"),
+])
+def test_bad_edit_lists_fail_with_one_line_naming_the_event(reel, case, message):
+    folder, ranges = reel
+    record = list(ranges)
+    if case == "outside":
+        record[4] = (160, 220)
+    elif case == "overlap":
+        record[2] = (50, 90)
+    _edl(folder / f"{case}.edl", ranges, record=record)
+    if case == "rate":
+        text = (folder / f"{case}.edl").read_text().replace("01:00:01:15 01:00:02:15", "01:00:01:35 01:00:02:15")
+        (folder / f"{case}.edl").write_text(text)
+    with pytest.raises(ShotError, match=message) as err:
+        sheet(folder / f"{case}.yaml", folder / "reel.mov", "anna", edit_list=folder / f"{case}.edl",
+              takes="takes/{name}_fr.mp4")
+    assert str(err.value).startswith(str(folder / f"{case}.edl")) and "\n" not in str(err.value)
+    assert not (folder / f"{case}.yaml").exists()
+
+
+def test_an_edit_list_at_another_rate_is_refused(reel, tmp_path):
+    import opentimelineio as otio
+
+    folder, ranges = reel
+    timeline = otio.schema.Timeline("cut at 25 fps")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    track.append(otio.schema.Clip("sc01_anna.mov", source_range=otio.opentime.TimeRange(
+        otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(40, 25))))
+    otio.adapters.write_to_file(timeline, str(tmp_path / "cut.otio"))
+    with pytest.raises(ShotError, match=r"cut\.otio: event 1 'sc01_anna.mov': cut at 25 fps, the reel is 30 fps"):
+        sheet(tmp_path / "s.yaml", folder / "reel.mov", "anna", edit_list=tmp_path / "cut.otio", takes="{id}.mp4")
+
+
+def test_cut_detection_finds_the_reels_cuts_and_proposes_the_same_ranges(reel):
+    folder, ranges = reel
+    assert detect_cuts(folder / "reel.mov") == [start for start, _ in ranges[1:]]  # exactly, and no other
+    (folder / "takes" / "cut_003.mp4").write_bytes(b"take")
+    result = sheet(folder / "cuts.yaml", folder / "reel.mov", "anna", takes="takes/{id}.mp4")
+    assert result["events"] == 5 and result["shots"] == 1
+    shot = yaml.safe_load((folder / "cuts.yaml").read_text())["shots"][0]
+    assert (shot["id"], shot["actor_in"], shot["actor_out"]) == ("cut_003", "01:00:02:15", "01:00:03:25")
