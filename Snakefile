@@ -56,6 +56,7 @@ include: "rules/reenact.smk"
 include: "rules/sr.smk"
 include: "rules/mux.smk"
 include: "rules/finishing.smk"
+include: "rules/conform.smk"
 include: "rules/evaluate.smk"
 include: "rules/reporting.smk"
 

@@ -14,12 +14,15 @@ wildcard_constraints:
     shot="|".join(re.escape(s) for s in SHOTS),
     actor="|".join(re.escape(a) for a in ACTORS),
     role="actor|dubber|virtual_dubber",
+    reel="|".join(re.escape(r) for r in REELS) or "(?!)",
 
 
 def all_outputs(wildcards):
-    """Every shot's dubbed video, matte, metrics, contact sheets and preview (and master), and the project report."""
+    """Every shot's dubbed video, matte, metrics, contact sheets and preview (and master), every reel's
+    conform, and the project report."""
     masters = [MASTER.format(shot=s) for s in SHOTS] if config["finishing"]["master"] != "none" else []
-    return [f for s in SHOTS for f in shot_results(s)] + masters + list(PROJECT_RESULTS)
+    conformed = [t.format(reel=r) for r in REELS for t in (CONFORMED_VIDEO, CONFORMED_DIALOGUE, CONFORMED_TIMELINE)]
+    return [f for s in SHOTS for f in shot_results(s)] + masters + conformed + list(PROJECT_RESULTS)
 
 
 def shot_of(wildcards):

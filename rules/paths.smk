@@ -75,3 +75,8 @@ VD_SHEET = f"{RESULTS}/virtual_dubber_sheet.png"
 OUTPUT_SHEET = f"{RESULTS}/output_sheet.png"
 SIDE_BY_SIDE = f"{RESULTS}/side_by_side.mp4"
 REPORT_HTML = "results/report.html"
+
+# A reel's conform: the reel with its dubbed shots in place, its dialogue stem, its timeline.
+CONFORMED_VIDEO = "results/conformed/{reel}.mov"
+CONFORMED_DIALOGUE = "results/conformed/{reel}.dialogue.wav"
+CONFORMED_TIMELINE = "results/conformed/{reel}.otio"

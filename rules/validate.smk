@@ -1,5 +1,5 @@
 # Parse-time checks, before any job: config, preset, sample sheet, LivePortrait, pretraining faces, GPEN, LPIPS, FID.
-# Defines what they check: PRESET, SHOTS, ACTORS, PRETRAIN_FACES, PRETRAIN_IMAGES, GPEN_WEIGHTS.
+# Defines what they check: PRESET, SHOTS, REELS, ACTORS, PRETRAIN_FACES, PRETRAIN_IMAGES, GPEN_WEIGHTS.
 
 import os
 
@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vdub.core.errors import ShotError
-from vdub.core.samples import check_input_files, load_samples, probe_input_videos
+from vdub.core.samples import check_input_files, load_samples, probe_input_videos, reels
 from vdub.virtual_dubber.liveportrait import LivePortraitConfig, LivePortraitNotInstalled, check_installation
 
 validate(config, schema="../config/schema.yaml")
@@ -25,6 +25,8 @@ try:
     probe_input_videos(list(SHOTS.values()), generated=DEMO_INPUTS)
 except ShotError as err:
     raise WorkflowError(f"samples: {err}") from None
+# The reels that shots are ranges of: each is conformed (rule conform).
+REELS = reels(list(SHOTS.values()))
 
 # Shots rendered by LivePortrait need its checkout and weights: a missing file fails now,
 # naming the shots, not when the first virtual_dubber job starts hours into a batch.

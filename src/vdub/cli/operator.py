@@ -117,6 +117,15 @@ def cmd_reprocess(a: argparse.Namespace) -> None:
         raise SystemExit(code)
 
 
+def cmd_conform(a: argparse.Namespace) -> None:
+    from vdub.editorial.conform import conform
+
+    files = [(shot, *(Path(a.layout[k].format(shot=shot)) for k in ("info", "frames", "audio", "dubbed")))
+             for shot in a.shots]
+    conform(a.reel_id, a.reel, files, a.out_video, a.out_dialogue, a.out_timeline,
+            str(a.settings.get("codec", "prores_422hq")))
+
+
 def cmd_sheet(a: argparse.Namespace) -> None:
     from vdub.editorial.stages import sheet
 
@@ -144,6 +153,21 @@ def add_operator_commands(sub: argparse._SubParsersAction) -> None:
                                                                     "(without --edit-list; default 0.3)")
     p.add_argument("--out", type=Path, required=True, help="the sample sheet to write")
     p.set_defaults(func=cmd_sheet)
+
+    p = sub.add_parser("conform", help="the reel with its dubbed shots in place, the dubbed dialogue stem and an "
+                                       "OpenTimelineIO timeline (rule conform)",
+                       description="The reel with its dubbed shots in place: every other frame the original's, "
+                                   "its frame count, rate and timecode; the shots' dubbed audio at their "
+                                   "positions; an OpenTimelineIO timeline of the result.")
+    p.add_argument("--reel-id", required=True, help="the reel's id (named in the log)")
+    p.add_argument("--settings", type=json_object, default={}, help="the config's conform section ({\"codec\": ...})")
+    p.add_argument("--reel", type=Path, required=True, help="the reel video the shots are ranges of")
+    p.add_argument("--layout", type=json_object, required=True,
+                   help="JSON {info, frames, audio, dubbed: path template with {shot}}")
+    p.add_argument("--shots", nargs="+", required=True, help="the reel's shots")
+    for option in ("video", "dialogue", "timeline"):
+        p.add_argument(f"--out-{option}", type=Path, required=True)
+    p.set_defaults(func=cmd_conform)
 
     p = sub.add_parser("status", help="each shot's state (done, failed with its rule and logs, incomplete, "
                                       "outdated) from Snakemake's summary and last run log",

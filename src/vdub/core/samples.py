@@ -130,11 +130,42 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
     return shots
 
 
+class _SheetLoader(yaml.SafeLoader):
+    """YAML with YAML 1.2's integers: ``actor_in: 10:00:01:00`` is a timecode, not YAML 1.1's base-60 number."""
+
+
+_SheetLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:int"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_SheetLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def reels(shots: list[Shot]) -> dict[str, tuple[str, list[str]]]:
+    """The reels to conform: reel id -> (the actor video that shots take ranges of, those shots' ids).
+
+    A reel's id is its file name without extension, made a valid id (``reel`` when nothing is
+    left), numbered when two videos share a name. Shots without a range are not in a reel.
+    """
+    videos: dict[str, list[str]] = {}
+    for shot in shots:
+        if shot.actor_in is not None or shot.actor_out is not None:
+            videos.setdefault(shot.actor_video, []).append(shot.id)
+    out: dict[str, tuple[str, list[str]]] = {}
+    for video, ids in videos.items():
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(video).stem).strip("._-")[:60].replace("..", ".") or "reel"
+        reel = base if SHOT_ID.fullmatch(base) else "reel"
+        k = 2
+        while reel in out:
+            reel, k = f"{base}_{k}", k + 1
+        out[reel] = (video, ids)
+    return out
+
+
 def load_samples(path: str | Path) -> list[Shot]:
     """Read and check a sample sheet (paths inside it are relative to its folder)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SheetLoader)
     except FileNotFoundError:
         raise ShotError(None, path, "sample sheet not found") from None
     except yaml.YAMLError as err:
@@ -159,7 +190,8 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
     """Probe every actor and dubber video (and audio file) with ffprobe before any job starts.
 
     A file that is not a decodable video fails now, naming shot and file, rather than hours
-    later in the middle of a batch; so does an actor range outside its video, a dubber video
+    later in the middle of a batch; so does an actor range outside its video or overlapping
+    another shot's range of it, a dubber video
     without an audio track when the shot names no ``audio`` file (there would be nothing to
     dub with), and an ``audio`` file without an audio stream.
     """
@@ -167,15 +199,23 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
     from vdub.media.timecode import source_range
     from vdub.media.video import probe_video
 
+    ranges: dict[str, list[tuple[int, int, str]]] = {}  # actor video -> its shots' ranges
     for shot in shots:
         for role, file in (("actor_video", shot.actor_video), ("dubber_video", shot.dubber_video)):
             if file in generated:
                 continue
             info = probe_video(file, shot=shot.id)
             if role == "actor_video" and (shot.actor_in is not None or shot.actor_out is not None):
-                source_range(shot.id, file, info.fps_str, info.n_frames, shot.actor_in, shot.actor_out)
+                first, end = source_range(shot.id, file, info.fps_str, info.n_frames, shot.actor_in, shot.actor_out)
+                ranges.setdefault(file, []).append((first, end, shot.id))
             if role == "dubber_video" and not shot.audio and not info.has_audio:
                 raise ShotError(shot.id, file, "dubber_video has no audio track and the shot names no 'audio' "
                                                "file: add the dubbed audio as 'audio:' in the sample sheet")
         if shot.audio and shot.audio not in generated:
             audio_duration(shot.audio, shot=shot.id)  # ShotError if it has no audio stream
+    for file, spans in ranges.items():  # shots of one reel go back into it: they must not overlap
+        spans.sort()
+        for (a0, a1, a), (b0, b1, b) in zip(spans, spans[1:]):
+            if b0 < a1:
+                raise ShotError(b, file, f"its range (frames {b0}-{b1 - 1}) overlaps shot '{a}' ({a0}-{a1 - 1}): "
+                                         f"both cannot go back into the reel")

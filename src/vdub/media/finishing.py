@@ -41,6 +41,20 @@ MASTERS = {
 _BT709 = {"colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709", "color_range": "tv"}
 
 
+def _prores(profile: str, pix_fmt: str) -> dict:
+    """ffmpeg output options of a ProRes encode (``prores_ks``) from RGB, BT.709 video range."""
+    return {"vcodec": "prores_ks", "profile:v": profile, "vendor": "apl0", **_BT709,
+            "vf": f"scale=out_color_matrix=bt709:out_range=tv,format={pix_fmt}"}
+
+
+#: Codecs of a conformed reel (config ``conform.codec``) -> ffmpeg output options: ProRes 422 HQ, what
+#: an editor reads (10-bit 4:2:2, near lossless), or FFV1 lossless RGB (bit for bit, for archive and tests).
+REEL_CODECS = {
+    "prores_422hq": _prores("hq", "yuv422p10le"),
+    "ffv1": {"vcodec": "ffv1", "level": 3, "pix_fmt": "bgr0"},
+}
+
+
 def _encode(frames: Iterable[np.ndarray], path: str | Path, fps: str, in_pix_fmt: str, size: tuple[int, int],
             out_kwargs: dict, audio_path: str | Path | None = None, timecode: str | None = None) -> int:
     """Pipe raw frames (``in_pix_fmt``, ``size`` = (W, H)) into ffmpeg and write ``path`` atomically."""
@@ -94,11 +108,21 @@ def write_master(frames: np.ndarray, mattes: np.ndarray, path: str | Path, fps: 
         for colour, alpha in zip(rgb, checked_frames(mattes, (h, w), "matte frame")):
             yield np.concatenate([colour, alpha[..., None]], axis=-1)
 
-    out_kwargs = {"vcodec": "prores_ks", "profile:v": profile, "vendor": "apl0", **_BT709,
-                  "vf": f"scale=out_color_matrix=bt709:out_range=tv,format={pix_fmt}"}
+    out_kwargs = _prores(profile, pix_fmt)
     if with_alpha:
         return _encode(rgba(), path, fps, "rgba", (w, h), {**out_kwargs, "alpha_bits": 16}, audio_path, timecode)
     return _encode(rgb, path, fps, "rgb24", (w, h), out_kwargs, audio_path, timecode)
+
+
+def write_reel(frames: Iterable[np.ndarray], path: str | Path, fps: str, size: tuple[int, int], codec: str,
+               audio_path: str | Path | None = None, timecode: str | None = None) -> int:
+    """Encode a reel: H x W x 3 uint8 RGB frames (``size`` = (W, H)) in a ``.mov`` of ``codec``
+    (:data:`REEL_CODECS`), with an audio file as 24-bit PCM and a start timecode. Returns the frames written."""
+    if codec not in REEL_CODECS:
+        raise ValueError(f"reel codec must be one of {sorted(REEL_CODECS)}, got {codec!r}")
+    w, h = size
+    return _encode(checked_frames(frames, (h, w, 3), "reel frame"), path, fps, "rgb24", size, REEL_CODECS[codec],
+                   audio_path, timecode)
 
 
 def matte_stage(shot: str, matte_path: Path, info_path: Path, out: Path) -> None:

@@ -102,3 +102,12 @@ def test_actor_ranges_are_frame_numbers_or_timecodes(tmp_path):
         with pytest.raises(ShotError, match=message) as err:
             parse_samples({"shots": [{**base, **bad}]}, tmp_path)
         assert "s1" in str(err.value)
+
+
+def test_unquoted_timecodes_stay_timecodes(tmp_path):
+    # YAML 1.1 reads 10:00:01:00 as the base-60 number 2160060: the sheet must not.
+    path = tmp_path / "samples.yaml"
+    path.write_text("shots:\n  - {id: s1, actor: a, actor_video: a.mp4, dubber_video: d.mp4, actor_in: 10:00:01:00, "
+                    "actor_out: 1500, reference_frame: 3}\n")
+    shot = load_samples(path)[0]
+    assert (shot.actor_in, shot.actor_out, shot.reference_frame) == ("10:00:01:00", 1500, 3)

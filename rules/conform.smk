@@ -1,0 +1,31 @@
+# Editorial: every reel that shots are ranges of, with its dubbed shots put back in place (conform).
+
+#: Each reel shot's files the conform reads, as templates with {shot}.
+CONFORM_LAYOUT = {"info": ACTOR_INFO, "frames": OUTPUT_FRAMES, "audio": DUBBED_AUDIO, "dubbed": DUBBED_VIDEO}
+
+
+rule conform:
+    """The reel with its dubbed shots in place (frame count and timecode of the source), the dubbed
+    dialogue stem at the shots' positions, and an OpenTimelineIO timeline of the result."""
+    input:
+        reel=lambda wildcards: REELS[wildcards.reel][0],
+        shots=lambda wildcards: [t.format(shot=s) for s in REELS[wildcards.reel][1] for t in CONFORM_LAYOUT.values()],
+    output:
+        video=CONFORMED_VIDEO,
+        dialogue=CONFORMED_DIALOGUE,
+        timeline=CONFORMED_TIMELINE,
+    log:
+        "logs/conform/{reel}.log",
+    benchmark:
+        "benchmarks/conform/{reel}.tsv"
+    conda:
+        "../envs/video.yaml"
+    params:
+        settings=lambda wildcards: json.dumps(config["conform"], sort_keys=True),
+        # A function: the templates' {shot} must reach vdub, not Snakemake's wildcard expansion.
+        layout=lambda wildcards: json.dumps(CONFORM_LAYOUT, sort_keys=True),
+        shots=lambda wildcards: " ".join(shlex.quote(s) for s in REELS[wildcards.reel][1]),
+    shell:
+        "python -m vdub conform --reel-id {wildcards.reel:q} --settings {params.settings:q} --reel {input.reel:q}"
+        " --layout {params.layout:q} --shots {params.shots} --out-video {output.video:q}"
+        " --out-dialogue {output.dialogue:q} --out-timeline {output.timeline:q} 2> {log:q}"

@@ -1,0 +1,99 @@
+"""From the editor's timeline to a dubbed reel, as an operator runs it: a reel cut from the shared clips
+(one shot a faceless wall) and the EDL written for it; `vdub sheet` writes the sample sheet, Snakemake
+dubs the shots and conforms the reel. The conformed reel has the source's frame count, rate and
+timecode; outside the dubbed shots its frames are the source's bit for bit (FFV1, lossless), inside
+they are the shots' output frames, none shifted; its timeline opens in OpenTimelineIO's tools. A new
+take re-runs only its shot and the assembly."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from support import MEDIA, REEL_TIMECODE, job_counts, make_project, make_reel, needs_media, snakemake
+
+from vdub.core.io import load_frames
+from vdub.evaluation.metrics import psnr
+from vdub.media.timecode import source_timecode
+from vdub.media.video import probe_video, read_frames
+
+NAMES = ("sc01_anna.mov", "sc01_wall.mov", "sc02_ben.mov", "sc03_anna.mov", "sc04_carl.mov")
+TAKES = {"sc01_anna": "dubber_woman_plain.mp4", "sc01_wall": "dubber_man_office.mp4",
+         "sc02_ben": "dubber_man_office.mp4", "sc04_carl": "dubber_woman_plain.mp4"}  # sc03_anna: no take yet
+
+
+def _timecode(frame: int, hour: int = 1) -> str:
+    return f"{hour:02d}:00:{frame // 30:02d}:{frame % 30:02d}"
+
+
+@pytest.mark.slow
+@pytest.mark.media
+@needs_media
+def test_edit_list_to_a_conformed_reel(tmp_path):
+    ranges = make_reel(tmp_path / "reel.mov")
+    edl = ["TITLE: VDUB TEST REEL", "FCM: NON-DROP FRAME", ""]
+    for k, ((start, end), name) in enumerate(zip(ranges, NAMES), 1):
+        edl += [f"{k:03d}  AX       V     C        00:00:00:00 {_timecode(end - start, hour=0)} "
+                f"{_timecode(start)} {_timecode(end)}", f"* FROM CLIP NAME: {name}", ""]
+    (tmp_path / "cut.edl").write_text("\n".join(edl))
+    (tmp_path / "takes").mkdir()
+    for shot, clip in TAKES.items():
+        shutil.copy(MEDIA / clip, tmp_path / "takes" / f"{shot}_fr.mp4")
+    make_project(tmp_path, [])
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["presets"]["preview"]["train"]["iterations"] = 20  # the point is the reel, not the picture
+    config["presets"]["preview"]["sr"]["iterations"] = 20
+    config["conform"]["codec"] = "ffv1"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    sheet = subprocess.run([sys.executable, "-m", "vdub", "sheet", "--reel", str(tmp_path / "reel.mov"), "--actor",
+                            "anna", "--edit-list", str(tmp_path / "cut.edl"), "--takes", "takes/{name}_fr.mp4",
+                            "--out", str(tmp_path / "samples.yaml")], capture_output=True, text=True)
+    assert sheet.returncode == 0, sheet.stderr
+    assert "event 4 'sc03_anna.mov' (frames 115-159): no dubber take" in sheet.stderr
+    shots = yaml.safe_load((tmp_path / "samples.yaml").read_text())["shots"]
+    assert [s["id"] for s in shots] == list(TAKES)
+
+    snakemake(tmp_path, "--cores", "2")
+
+    source_info = probe_video(tmp_path / "reel.mov")
+    reel = tmp_path / "results" / "conformed" / "reel.mov"
+    info = probe_video(reel)
+    assert (info.n_frames, info.fps_str, info.display_width, info.display_height) == (
+        source_info.n_frames, "30/1", 480, 480)
+    assert source_timecode(reel) == REEL_TIMECODE
+    source = np.stack(list(read_frames(source_info)))
+    result = np.stack(list(read_frames(info)))
+    dubbed = np.zeros(len(source), bool)
+    for (start, end), name in zip(ranges, NAMES):
+        shot = name.removesuffix(".mov")
+        if shot not in TAKES:
+            continue
+        dubbed[start:end] = True
+        output = load_frames(tmp_path / "work" / shot / "sr" / "frames.npy")
+        np.testing.assert_array_equal(result[start:end], output)  # the shot's frames, at its place
+        review = np.stack(list(read_frames(probe_video(tmp_path / "results" / shot / "dubbed.mp4"))))
+        assert min(psnr(a, b) for a, b in zip(result[start:end], review)) > 40  # within the review file's loss
+    np.testing.assert_array_equal(result[~dubbed], source[~dubbed])  # the rest: the source's, none shifted
+    wall = slice(*ranges[1])  # the faceless passage: delivered with the reel's own picture
+    np.testing.assert_array_equal(result[wall], source[wall])
+    # The timeline opens in OpenTimelineIO's own tool and lists each shot.
+    stat = subprocess.run([str(Path(sys.executable).parent / "otiostat"),
+                           str(tmp_path / "results" / "conformed" / "reel.otio")], capture_output=True, text=True)
+    assert stat.returncode == 0 and "parsed: True" in stat.stdout, stat.stderr
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(tmp_path / "results" / "conformed" / "reel.otio"))
+    names = [c.name for c in timeline.video_tracks()[0]]
+    assert [n for n in names if not n.startswith("reel ")] == list(TAKES)
+
+    # A new take for one shot: only that shot's dubber side, the assembly and the report run again.
+    shutil.copy(MEDIA / "dubber_woman_plain.mp4", tmp_path / "takes" / "sc02_ben_fr.mp4")
+    dry = snakemake(tmp_path, "--cores", "2", "-n", "--quiet", "rules").stdout
+    counts = job_counts(dry)
+    assert counts.get("conform") == 1 and counts.get("ingest_dubber") == 1 and "ingest_actor" not in counts, counts
+    assert all(n == 1 for rule, n in counts.items() if rule != "total"), counts
