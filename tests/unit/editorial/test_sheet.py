@@ -129,3 +129,21 @@ def test_cut_detection_finds_the_reels_cuts_and_proposes_the_same_ranges(reel):
     assert result["events"] == 5 and result["shots"] == 1
     shot = yaml.safe_load((folder / "cuts.yaml").read_text())["shots"][0]
     assert (shot["id"], shot["actor_in"], shot["actor_out"]) == ("cut_003", "01:00:02:15", "01:00:03:25")
+
+
+def test_the_same_cut_as_fcp_xml_gives_the_same_sheet(reel):
+    import opentimelineio as otio
+
+    folder, ranges = reel
+    _edl(folder / "cut.edl", ranges)
+    timeline = otio.adapters.read_from_file(str(folder / "cut.edl"), rate=30)
+    track = timeline.tracks[0]
+    timeline.global_start_time = -track.source_range.start_time  # FCP XML keeps the record start on the sequence
+    track.source_range = None
+    otio.adapters.write_to_file(timeline, str(folder / "cut.xml"))
+    sheet(folder / "from_edl.yaml", folder / "reel.mov", "anna", edit_list=folder / "cut.edl",
+          takes="takes/{name}_fr.mp4")
+    sheet(folder / "from_xml.yaml", folder / "reel.mov", "anna", edit_list=folder / "cut.xml",
+          takes="takes/{name}_fr.mp4")
+    assert yaml.safe_load((folder / "from_xml.yaml").read_text()) == \
+        yaml.safe_load((folder / "from_edl.yaml").read_text())
