@@ -53,10 +53,9 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
         result = {"shot": shot, "frames": t_count, "frames_with_face_output": int(tracks["output"].valid.sum()),
                   **scores, "qc": qc}
         if held is not None:
-            result["self_reenactment"] = held.result()
+            result["self_reenactment"] = scored = held.result()
             log.info("shot %s: held-out self-reenactment (%d frames), lower-face PSNR/SSIM: composite %s, "
-                     "repaired %s", shot, len(held.result()["frames"]), held.result()["composite"],
-                     held.result()["repaired"])
+                     "repaired %s", shot, len(scored["frames"]), scored["composite"], scored["repaired"])
     # The thumbnails first: a metrics.json that exists was written with its thumbnails.
     save_npz(out_thumbnails, thumbnails=thumbnails(frames, crops["boxes"], qc["ranges"], qc_cfg.thumbnail_size))
     save_json(out_json, result)
