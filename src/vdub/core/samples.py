@@ -51,6 +51,11 @@ class Shot:
         return files
 
 
+def id_from_name(name: str, limit: int = 60) -> str:
+    """A file or clip name made into a shot id's characters (others become ``_``), or "" when nothing is left."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:limit].replace("..", ".")
+
+
 def validate_shot_id(shot_id: object) -> str:
     """Return ``shot_id`` if it is a safe id, else raise ShotError explaining the rule."""
     if not isinstance(shot_id, str) or not SHOT_ID.fullmatch(shot_id):
@@ -152,7 +157,7 @@ def reels(shots: list[Shot]) -> dict[str, tuple[str, list[str]]]:
             videos.setdefault(shot.actor_video, []).append(shot.id)
     out: dict[str, tuple[str, list[str]]] = {}
     for video, ids in videos.items():
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(video).stem).strip("._-")[:60].replace("..", ".") or "reel"
+        base = id_from_name(Path(video).stem) or "reel"
         reel = base if SHOT_ID.fullmatch(base) else "reel"
         k = 2
         while reel in out:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,8 +22,9 @@ import yaml
 
 from vdub.core.errors import ShotError
 from vdub.core.io import atomic_path
-from vdub.core.samples import SHOT_ID
+from vdub.core.samples import SHOT_ID, id_from_name
 from vdub.editorial.edit_list import Event
+from vdub.media.timecode import shifted_timecode
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def shot_ids(events: Sequence[Event]) -> list[str]:
     ids: list[str] = []
     for event in events:
         stem = Path(event.name).stem if event.name and not event.name.isdigit() else ""
-        candidate = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")[:56].replace("..", ".")
+        candidate = id_from_name(stem, limit=56)
         if not candidate or not SHOT_ID.fullmatch(candidate):
             candidate = f"event_{event.number:03d}"
         if candidate in ids:
@@ -94,16 +94,10 @@ def write_sheet(out: str | Path, events: Sequence[Event], ids: Sequence[str], ta
     (None: ranges as frame numbers); source: what the events came from (a comment in the sheet).
     Paths are written relative to the sheet's folder, as the sheet reads them.
     """
-    from opentimelineio import opentime
-
     out = Path(out)
-    rate = float(Fraction(fps))
 
     def position(frame: int) -> int | str:
-        if reel_start is None:
-            return frame
-        return opentime.to_timecode(opentime.from_timecode(reel_start, rate) + opentime.RationalTime(frame, rate),
-                                    rate)
+        return frame if reel_start is None else shifted_timecode(reel_start, frame, fps)
 
     reel_path = os.path.relpath(reel.absolute(), out.absolute().parent)
     shots, missing = [], []
