@@ -5,8 +5,8 @@ CONFORM_LAYOUT = {"info": ACTOR_INFO, "frames": OUTPUT_FRAMES, "audio": DUBBED_A
 
 
 rule conform:
-    """The reel with its dubbed shots in place (frame count and timecode of the source), the dubbed
-    dialogue stem at the shots' positions, and an OpenTimelineIO timeline of the result."""
+    """The reel with its dubbed shots' cuts in place (frame count and timecode of the source), the dubbed
+    dialogue stem at their positions, and an OpenTimelineIO timeline of the result."""
     input:
         reel=lambda wildcards: REELS[wildcards.reel][0],
         shots=lambda wildcards: [t.format(shot=s) for s in REELS[wildcards.reel][1] for t in CONFORM_LAYOUT.values()],
@@ -25,7 +25,11 @@ rule conform:
         # A function: the templates' {shot} must reach vdub, not Snakemake's wildcard expansion.
         layout=lambda wildcards: json.dumps(CONFORM_LAYOUT, sort_keys=True),
         shots=lambda wildcards: " ".join(shlex.quote(s) for s in REELS[wildcards.reel][1]),
+        # Where the cuts of shots from camera sources go (samples.yaml reel_in): a moved cut re-runs only this.
+        positions=lambda wildcards: json.dumps(
+            {s: SHOTS[s].reel_in for s in REELS[wildcards.reel][1] if SHOTS[s].reel_video}, sort_keys=True
+        ),
     shell:
         "python -m vdub conform --reel-id {wildcards.reel:q} --settings {params.settings:q} --reel {input.reel:q}"
-        " --layout {params.layout:q} --shots {params.shots} --out-video {output.video:q}"
+        " --layout {params.layout:q} --shots {params.shots} --positions {params.positions:q} --out-video {output.video:q}"
         " --out-dialogue {output.dialogue:q} --out-timeline {output.timeline:q} 2> {log:q}"

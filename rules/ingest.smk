@@ -17,11 +17,15 @@ rule ingest_actor:
     params:
         # Only what the actor side uses: a conform or audio setting must not re-run it.
         settings=json.dumps({"max_frames": config["ingest"]["max_frames"]}),
-        # The shot's range of the actor video (samples.yaml actor_in / actor_out): a new range re-runs the shot.
+        # The shot's range of the actor video and its handles (samples.yaml actor_in / actor_out / handles):
+        # a new range re-runs the shot.
         range=lambda wildcards: " ".join(
-            f"--actor-{end} {shlex.quote(str(value))}"
-            for end, value in (("in", shot_of(wildcards).actor_in), ("out", shot_of(wildcards).actor_out))
-            if value is not None
+            [
+                f"--actor-{end} {shlex.quote(str(value))}"
+                for end, value in (("in", shot_of(wildcards).actor_in), ("out", shot_of(wildcards).actor_out))
+                if value is not None
+            ]
+            + ["--handles {} {}".format(*shot_of(wildcards).handles)] * any(shot_of(wildcards).handles)
         ),
     shell:
         "python -m vdub ingest-actor --shot {wildcards.shot:q} --settings {params.settings:q} {params.range}"

@@ -123,13 +123,13 @@ def cmd_conform(a: argparse.Namespace) -> None:
     files = [(shot, *(Path(a.layout[k].format(shot=shot)) for k in ("info", "frames", "audio", "dubbed")))
              for shot in a.shots]
     conform(a.reel_id, a.reel, files, a.out_video, a.out_dialogue, a.out_timeline,
-            str(a.settings.get("codec", "prores_422hq")))
+            str(a.settings.get("codec", "prores_422hq")), a.positions)
 
 
 def cmd_sheet(a: argparse.Namespace) -> None:
     from vdub.editorial.stages import sheet
 
-    sheet(a.out, a.reel, a.actor, a.edit_list, a.takes, a.takes_csv, a.cut_threshold)
+    sheet(a.out, a.reel, a.actor, a.edit_list, a.takes, a.takes_csv, a.cut_threshold, a.sources, a.handles)
 
 
 def add_operator_commands(sub: argparse._SubParsersAction) -> None:
@@ -138,7 +138,8 @@ def add_operator_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sheet", help="write samples.yaml from a reel and its edit list (CMX 3600 .edl, FCP 7 .xml, "
                                      ".otio), or from the reel's detected cuts: one shot per event with a dubber take",
                        description="One shot per event of the edit list (or per shot between the reel's cuts, "
-                                   "without one), as a range of the reel, with its dubber take found by a naming "
+                                   "without one), as a range of the reel or, with --sources, of its camera source "
+                                   "with handles, with its dubber take found by a naming "
                                    "rule or listed in a CSV. Events without a take are listed, commented out in the "
                                    "sheet, never guessed.")
     p.add_argument("--reel", type=Path, required=True, help="the reel the edit list was cut into (the actor video)")
@@ -149,6 +150,11 @@ def add_operator_commands(sub: argparse._SubParsersAction) -> None:
                                                  "'takes/{name}_fr.mp4'")
     p.add_argument("--takes-csv", type=Path, default=None, help="CSV with columns event,dubber_video[,audio] "
                                                                 "(event: number, clip name or shot id)")
+    p.add_argument("--sources", type=Path, default=None,
+                   help="folder of the camera sources the edit list was cut from (files named as its reels or "
+                        "clips): an event found there becomes a range of its source, put back at its record position")
+    p.add_argument("--handles", type=int, default=0, help="frames beyond each cut to dub as well, as far as the "
+                                                          "camera source goes (needs --sources; default 0)")
     p.add_argument("--cut-threshold", type=float, default=0.3, help="ffmpeg scene score that counts as a cut "
                                                                     "(without --edit-list; default 0.3)")
     p.add_argument("--out", type=Path, required=True, help="the sample sheet to write")
@@ -161,10 +167,13 @@ def add_operator_commands(sub: argparse._SubParsersAction) -> None:
                                    "positions; an OpenTimelineIO timeline of the result.")
     p.add_argument("--reel-id", required=True, help="the reel's id (named in the log)")
     p.add_argument("--settings", type=json_object, default={}, help="the config's conform section ({\"codec\": ...})")
-    p.add_argument("--reel", type=Path, required=True, help="the reel video the shots are ranges of")
+    p.add_argument("--reel", type=Path, required=True, help="the reel video the shots' cuts go back into")
     p.add_argument("--layout", type=json_object, required=True,
                    help="JSON {info, frames, audio, dubbed: path template with {shot}}")
     p.add_argument("--shots", nargs="+", required=True, help="the reel's shots")
+    p.add_argument("--positions", type=json_object, default={},
+                   help="JSON {shot: reel_in}: where the cut of a shot whose actor video is a camera source goes "
+                        "(frame number or timecode of the reel); other shots stay at their range")
     for option in ("video", "dialogue", "timeline"):
         p.add_argument(f"--out-{option}", type=Path, required=True)
     p.set_defaults(func=cmd_conform)

@@ -19,7 +19,7 @@ def cmd_ingest_actor(a: argparse.Namespace) -> None:
     from vdub.media.ingest import IngestConfig, ingest_actor
 
     ingest_actor(a.shot, a.actor_video, a.out_actor, a.out_json, IngestConfig.from_dict(a.settings),
-                 actor_in=a.actor_in, actor_out=a.actor_out)
+                 actor_in=a.actor_in, actor_out=a.actor_out, handles=tuple(a.handles))
 
 
 def cmd_ingest_dubber(a: argparse.Namespace) -> None:
@@ -227,6 +227,8 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
         p.add_argument(f"--actor-{option}", type=frame_or_timecode, default=None,
                        help=f"the shot's {what} in the actor video: a frame number, or a timecode HH:MM:SS:FF "
                             "in the file's timecode space (default: the video's start / end)")
+    p.add_argument("--handles", type=int, nargs=2, default=(0, 0), metavar=("HEAD", "TAIL"),
+                   help="frames at the head and tail of the shot outside the editor's cut (default: 0 0)")
     p = add("ingest-dubber", cmd_ingest_dubber, "conform the dubber take to the actor's fps and length, extract "
                                                 "the dubbed audio",
             paths=("actor-json", "dubber-video", "out-dubber", "out-audio", "out-info"))

@@ -19,8 +19,8 @@ from vdub.core.errors import ShotError, require_file
 # Letters, digits, '_', '-', '.'; no leading dot, no '..', no spaces or slashes: an id is
 # a folder name under results/ and a Snakemake wildcard value.
 SHOT_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would let "a\n" in
-FIELDS = {"id", "actor", "actor_video", "actor_in", "actor_out", "dubber_video", "audio", "reference_frame",
-          "virtual_dubber"}
+FIELDS = {"id", "actor", "actor_video", "actor_in", "actor_out", "handles", "reel_video", "reel_in", "dubber_video",
+          "audio", "reference_frame", "virtual_dubber"}
 # A timecode in a sample sheet: HH:MM:SS:FF, ';' before the frames for drop-frame.
 TIMECODE = re.compile(r"\d{2}:\d{2}:\d{2}[:;]\d{2,3}")
 #: Virtual-dubber backends a shot may select (config/schema.yaml lists the same for the default).
@@ -42,12 +42,29 @@ class Shot:
     # number of the file, or a timecode in the file's timecode space); None: from its start / to its end.
     actor_in: int | str | None = None
     actor_out: int | str | None = None
+    # Frames at the head and the tail of that range outside the editor's cut: dubbed, delivered, and
+    # left out of the conformed reel, so that the editor can still trim the cut.
+    handles: tuple[int, int] = (0, 0)
+    # The reel the shot's cut goes back into, and where (a frame number or a timecode of the reel), when
+    # the actor video is a camera source rather than the reel itself.
+    reel_video: str | None = None
+    reel_in: int | str | None = None
+
+    @property
+    def reel(self) -> str | None:
+        """The video the shot is conformed into: its ``reel_video``, else its actor video when the shot is a
+        range of it, else None (a shot on its own)."""
+        if self.reel_video:
+            return self.reel_video
+        return self.actor_video if self.actor_in is not None or self.actor_out is not None else None
 
     def input_files(self) -> dict[str, str]:
         """The shot's input files by role."""
         files = {"actor_video": self.actor_video, "dubber_video": self.dubber_video}
         if self.audio:
             files["audio"] = self.audio
+        if self.reel_video:
+            files["reel_video"] = self.reel_video
         return files
 
 
@@ -110,16 +127,25 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
         if backend is not None and backend not in VIRTUAL_DUBBER_BACKENDS:
             raise ShotError(shot_id, None, f"virtual_dubber must be one of {list(VIRTUAL_DUBBER_BACKENDS)}, "
                                            f"got {backend!r}")
-        for key in ("actor_in", "actor_out"):
+        for key in ("actor_in", "actor_out", "reel_in"):
             value = entry.get(key)
-            if value is not None and not ((isinstance(value, int) and not isinstance(value, bool) and value >= 0)
-                                          or (isinstance(value, str) and TIMECODE.fullmatch(value))):
+            if value is not None and not (_count(value) or (isinstance(value, str) and TIMECODE.fullmatch(value))):
                 raise ShotError(shot_id, None, f"{key} must be a frame number (>= 0) or a timecode HH:MM:SS:FF, "
                                                f"got {value!r}")
-        if isinstance(entry.get("actor_in"), int) and isinstance(entry.get("actor_out"), int) \
-                and entry["actor_out"] <= entry["actor_in"]:
-            raise ShotError(shot_id, None, f"actor_out ({entry['actor_out']}) must be after actor_in "
-                                           f"({entry['actor_in']}): the range is [actor_in, actor_out)")
+        handles = _handles(shot_id, entry.get("handles", 0))
+        reel_video = entry.get("reel_video")
+        if reel_video is not None and (not isinstance(reel_video, str) or not reel_video.strip()):
+            raise ShotError(shot_id, None, f"reel_video must be a path, got {reel_video!r}")
+        if (reel_video is None) != (entry.get("reel_in") is None):
+            raise ShotError(shot_id, None, "reel_video and reel_in go together: the reel the shot's cut goes "
+                                           "back into and the frame or timecode where it starts")
+        if isinstance(entry.get("actor_in"), int) and isinstance(entry.get("actor_out"), int):
+            if entry["actor_out"] <= entry["actor_in"]:
+                raise ShotError(shot_id, None, f"actor_out ({entry['actor_out']}) must be after actor_in "
+                                               f"({entry['actor_in']}): the range is [actor_in, actor_out)")
+            if sum(handles) >= entry["actor_out"] - entry["actor_in"]:
+                raise ShotError(shot_id, None, f"handles {list(handles)} leave no frame of the range "
+                                               f"[{entry['actor_in']}, {entry['actor_out']}) for the cut")
         audio = entry.get("audio")
         shots.append(Shot(
             id=shot_id,
@@ -131,8 +157,24 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
             virtual_dubber=backend,
             actor_in=entry.get("actor_in"),
             actor_out=entry.get("actor_out"),
+            handles=handles,
+            reel_video=_resolve(reel_video, base) if reel_video else None,
+            reel_in=entry.get("reel_in"),
         ))
     return shots
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _handles(shot_id: str, value: object) -> tuple[int, int]:
+    """``handles``: one frame count for both ends, or ``[head, tail]``."""
+    if _count(value):
+        return value, value
+    if isinstance(value, list) and len(value) == 2 and all(_count(v) for v in value):
+        return value[0], value[1]
+    raise ShotError(shot_id, None, f"handles must be a frame count (>= 0) or [head, tail], got {value!r}")
 
 
 class _SheetLoader(yaml.SafeLoader):
@@ -146,15 +188,16 @@ _SheetLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[
 
 
 def reels(shots: list[Shot]) -> dict[str, tuple[str, list[str]]]:
-    """The reels to conform: reel id -> (the actor video that shots take ranges of, those shots' ids).
+    """The reels to conform: reel id -> (the reel video, the ids of the shots that go back into it).
 
     A reel's id is its file name without extension, made a valid id (``reel`` when nothing is
-    left), numbered when two videos share a name. Shots without a range are not in a reel.
+    left), numbered when two videos share a name. Shots without a reel (:attr:`Shot.reel`) are
+    not conformed.
     """
     videos: dict[str, list[str]] = {}
     for shot in shots:
-        if shot.actor_in is not None or shot.actor_out is not None:
-            videos.setdefault(shot.actor_video, []).append(shot.id)
+        if shot.reel:
+            videos.setdefault(shot.reel, []).append(shot.id)
     out: dict[str, tuple[str, list[str]]] = {}
     for video, ids in videos.items():
         base = id_from_name(Path(video).stem) or "reel"
@@ -195,32 +238,38 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
     """Probe every actor and dubber video (and audio file) with ffprobe before any job starts.
 
     A file that is not a decodable video fails now, naming shot and file, rather than hours
-    later in the middle of a batch; so does an actor range outside its video or overlapping
-    another shot's range of it, a dubber video
-    without an audio track when the shot names no ``audio`` file (there would be nothing to
-    dub with), and an ``audio`` file without an audio stream.
+    later in the middle of a batch; so does an actor range outside its video, handles that
+    leave no cut, a cut outside its reel, at another rate than its reel's or overlapping another
+    shot's cut there, a dubber video without an audio track when the shot names no ``audio``
+    file (there would be nothing to dub with), and an ``audio`` file without an audio stream.
     """
     from vdub.media.audio import audio_duration
-    from vdub.media.timecode import source_range
+    from vdub.media.timecode import reel_cut, source_range
     from vdub.media.video import probe_video
 
-    ranges: dict[str, list[tuple[int, int, str]]] = {}  # actor video -> its shots' ranges
+    cuts: dict[str, list[tuple[int, int, str]]] = {}  # reel -> its shots' cuts
     for shot in shots:
-        for role, file in (("actor_video", shot.actor_video), ("dubber_video", shot.dubber_video)):
-            if file in generated:
-                continue
-            info = probe_video(file, shot=shot.id)
-            if role == "actor_video" and (shot.actor_in is not None or shot.actor_out is not None):
-                first, end = source_range(shot.id, file, info.fps_str, info.n_frames, shot.actor_in, shot.actor_out)
-                ranges.setdefault(file, []).append((first, end, shot.id))
-            if role == "dubber_video" and not shot.audio and not info.has_audio:
-                raise ShotError(shot.id, file, "dubber_video has no audio track and the shot names no 'audio' "
-                                               "file: add the dubbed audio as 'audio:' in the sample sheet")
+        actor = None if shot.actor_video in generated else probe_video(shot.actor_video, shot=shot.id)
+        if shot.dubber_video not in generated:
+            dubber = probe_video(shot.dubber_video, shot=shot.id)
+            if not shot.audio and not dubber.has_audio:
+                raise ShotError(shot.id, shot.dubber_video, "dubber_video has no audio track and the shot names no "
+                                                            "'audio' file: add the dubbed audio as 'audio:' in the "
+                                                            "sample sheet")
         if shot.audio and shot.audio not in generated:
             audio_duration(shot.audio, shot=shot.id)  # ShotError if it has no audio stream
-    for file, spans in ranges.items():  # shots of one reel go back into it: they must not overlap
+        if actor is None or shot.reel is None:
+            continue
+        span = source_range(shot.id, shot.actor_video, actor.fps_str, actor.n_frames, shot.actor_in, shot.actor_out)
+        reel = actor if shot.reel == shot.actor_video else probe_video(shot.reel, shot=shot.id)
+        if reel.frame_rate != actor.frame_rate:
+            raise ShotError(shot.id, shot.reel, f"the reel is {reel.fps_str} fps, the shot's actor video "
+                                                f"{shot.actor_video} {actor.fps_str} fps: its cut cannot go back in")
+        start, end = reel_cut(shot.id, shot.reel, reel.fps_str, reel.n_frames, shot.reel_in, span, shot.handles)
+        cuts.setdefault(shot.reel, []).append((start, end, shot.id))
+    for file, spans in cuts.items():  # shots of one reel go back into it: their cuts must not overlap
         spans.sort()
         for (a0, a1, a), (b0, b1, b) in zip(spans, spans[1:]):
             if b0 < a1:
-                raise ShotError(b, file, f"its range (frames {b0}-{b1 - 1}) overlaps shot '{a}' ({a0}-{a1 - 1}): "
-                                         f"both cannot go back into the reel")
+                raise ShotError(b, file, f"its cut (frames {b0}-{b1 - 1} of the reel) overlaps shot '{a}' "
+                                         f"({a0}-{a1 - 1}): both cannot go back into the reel")

@@ -1,7 +1,7 @@
 """The conformed reel: the dubbed shots put back into the reel they were cut from (rule conform).
 
-Every frame of the reel is the original's except inside the dubbed shots, which are the
-shots' output frames at their ranges; the reel's frame count, rate and start timecode are
+Every frame of the reel is the original's except inside the dubbed shots' cuts, which are the
+shots' output frames without their handles; the reel's frame count, rate and start timecode are
 kept. The dubbed audio of every shot is laid at its position on a dialogue stem (silence
 between the shots), written beside the reel and as its sound. An OpenTimelineIO timeline of
 the result references the original reel between the shots and each shot's ``dubbed.mp4``,
@@ -27,37 +27,49 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PlacedShot:
-    """A dubbed shot and where it goes: frames ``[start, end)`` of the reel."""
+    """A dubbed shot and where it goes: its frames ``[offset, offset + end - start)`` to frames
+    ``[start, end)`` of the reel (``offset``: its head handle)."""
 
     id: str
     start: int
     end: int
-    frames: Path  # the shot's output frames (end - start) x H x W x 3
+    offset: int
+    frames: Path  # the shot's output frames, N x H x W x 3
     audio: Path  # its dubbed audio, PCM WAV of exactly the shot's length
     dubbed: Path  # its review file, referenced by the timeline
+    length: int  # N: the review file's frames (the shot with its handles)
 
 
-def place_shots(shots: Sequence[tuple[str, Path, Path, Path, Path]], n_frames: int, reel: Path) -> list[PlacedShot]:
+def place_shots(shots: Sequence[tuple[str, Path, Path, Path, Path]], reel: Path, fps: Fraction | str, n_frames: int,
+                positions: dict[str, int | str] | None = None) -> list[PlacedShot]:
     """The shots in reel order, from ``(id, actor_info, frames, audio, dubbed)`` each.
 
-    The range is the actor info's ``range`` start and its ``n_frames`` (a preview cut by
-    ``max_frames`` covers the start of its range). Raises ShotError for a shot that is not a
-    range of the reel, overlaps another, or ends past the reel's ``n_frames``.
+    A shot's cut is its range (the actor info's ``range``) without its ``handles``; it goes to
+    ``positions[id]`` (a frame number or timecode of the reel: the shot's ``reel_in``) or, for a
+    shot without one, stays where its range is (the actor video is the reel). A preview cut by
+    ``max_frames`` covers the start of its cut; one that ends inside the head handle is left out.
+    Raises ShotError for a cut past the reel's ``n_frames`` or one that overlaps another.
     """
+    from vdub.media.timecode import reel_cut
+
+    positions = positions or {}
     placed = []
     for shot, info_path, frames, audio, dubbed in shots:
         info = load_json(info_path)
-        if not info.get("range"):
-            raise ShotError(shot, info_path, "not a range of the reel (no actor_in / actor_out)")
-        start = int(info["range"][0])
-        placed.append(PlacedShot(shot, start, start + int(info["n_frames"]), Path(frames), Path(audio), Path(dubbed)))
+        head, tail = info.get("handles", (0, 0))
+        start, end = reel_cut(shot, reel, fps, n_frames, positions.get(shot), tuple(info["range"]), (head, tail))
+        n = int(info["n_frames"])
+        end = min(end, start + n - head)
+        if end <= start:
+            log.warning("shot '%s': its %d frames end in its head handle (%d frames): nothing of it goes into %s",
+                        shot, n, head, reel)
+            continue
+        placed.append(PlacedShot(shot, start, end, head, Path(frames), Path(audio), Path(dubbed), n))
     placed.sort(key=lambda s: s.start)
     for before, after in zip(placed, placed[1:]):
         if after.start < before.end:
             raise ShotError(after.id, reel, f"frames {after.start}-{after.end - 1} of the reel overlap shot "
                                             f"'{before.id}' ({before.start}-{before.end - 1})")
-    if placed and placed[-1].end > n_frames:
-        raise ShotError(placed[-1].id, reel, f"ends at frame {placed[-1].end}, past the reel's {n_frames} frames")
     return placed
 
 
@@ -71,11 +83,11 @@ def _reel_frames(reel_frames: Iterator[np.ndarray], placed: Sequence[PlacedShot]
         if current is not None and t >= current.start:
             if frames is None:
                 frames = load_frames(current.frames)
-                if frames.shape[1:] != frame.shape or len(frames) != current.end - current.start:
+                if frames.shape[1:] != frame.shape or len(frames) != current.length:
                     raise ShotError(current.id, current.frames, f"{frames.shape} output frames do not fit its "
-                                                                f"{current.end - current.start} frames of "
-                                                                f"{frame.shape} in the reel")
-            yield np.asarray(frames[t - current.start])
+                                                                f"{current.length} frames of {frame.shape} in the "
+                                                                f"reel")
+            yield np.asarray(frames[t - current.start + current.offset])
         else:
             yield frame
 
@@ -95,9 +107,9 @@ def dialogue_stem(placed: Sequence[PlacedShot], n_frames: int, fps: Fraction, ou
                                                      f"{this[2]} Hz: the stem is 16-bit PCM, {form[0]} channels, "
                                                      f"{form[2]} Hz")
             data = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, form[0])
-        at = round(shot.start / fps * form[2])
-        span = min(len(data), len(samples) - at)
-        samples[at:at + span] = data[:span]
+        at, skip = (round(frame / fps * form[2]) for frame in (shot.start, shot.offset))
+        span = min(len(data) - skip, round(shot.end / fps * form[2]) - at, len(samples) - at)
+        samples[at:at + span] = data[skip:skip + span]
     if form is None:
         raise ShotError(None, out, "no shot to lay on the dialogue stem")
     with atomic_path(out) as tmp, wave.open(str(tmp), "wb") as w:
@@ -111,7 +123,8 @@ def dialogue_stem(placed: Sequence[PlacedShot], n_frames: int, fps: Fraction, ou
 def timeline(reel_id: str, reel: Path, n_frames: int, fps: Fraction, timecode: str | None,
              placed: Sequence[PlacedShot]):
     """The OpenTimelineIO timeline of the conformed reel: a video track of the original reel between the
-    shots and each shot's ``dubbed.mp4``, an audio track of the dubbed shots; starting at the reel's timecode."""
+    shots and each shot's ``dubbed.mp4``, an audio track of the dubbed shots; starting at the reel's timecode.
+    A shot's clip is its cut of ``dubbed.mp4``: its handles are the media's frames around it, to trim into."""
     import opentimelineio as otio
     from opentimelineio import opentime
 
@@ -137,10 +150,9 @@ def timeline(reel_id: str, reel: Path, n_frames: int, fps: Fraction, timecode: s
             sound.append(otio.schema.Gap(source_range=span(0, until - position)))
         if shot is None:
             break
-        length = shot.end - shot.start
         for track in (video, sound):
-            track.append(otio.schema.Clip(name=shot.id, media_reference=reference(shot.dubbed, length),
-                                          source_range=span(0, length),
+            track.append(otio.schema.Clip(name=shot.id, media_reference=reference(shot.dubbed, shot.length),
+                                          source_range=span(shot.offset, shot.end - shot.start),
                                           metadata={"vdub": {"shot": shot.id, "reel_frames": [shot.start, shot.end]}}))
         position = shot.end
     result.tracks.extend([video, sound])
@@ -148,12 +160,13 @@ def timeline(reel_id: str, reel: Path, n_frames: int, fps: Fraction, timecode: s
 
 
 def conform(reel_id: str, reel: Path, shots: Sequence[tuple[str, Path, Path, Path, Path]], out_video: Path,
-            out_audio: Path, out_otio: Path, codec: str) -> dict:
-    """Rule conform: the reel with its dubbed shots in place, its dialogue stem and its timeline.
+            out_audio: Path, out_otio: Path, codec: str, positions: dict[str, int | str] | None = None) -> dict:
+    """Rule conform: the reel with its dubbed shots' cuts in place, its dialogue stem and its timeline.
 
     shots: ``(id, actor_info, output_frames, dubbed_audio, dubbed_mp4)`` of every shot cut from
-    the reel. The video has the reel's display size, rate, frame count and start timecode, in
-    ``codec`` (:data:`vdub.media.finishing.REEL_CODECS`), with the dialogue stem as its sound.
+    the reel; positions: the ``reel_in`` of those whose actor video is not the reel (:func:`place_shots`).
+    The video has the reel's display size, rate, frame count and start timecode, in ``codec``
+    (:data:`vdub.media.finishing.REEL_CODECS`), with the dialogue stem as its sound.
     Returns a summary dict.
     """
     import opentimelineio as otio
@@ -165,7 +178,7 @@ def conform(reel_id: str, reel: Path, shots: Sequence[tuple[str, Path, Path, Pat
     info = probe_video(reel)
     fps = Fraction(info.fps_str)
     timecode = source_timecode(reel)
-    placed = place_shots(shots, info.n_frames, reel)
+    placed = place_shots(shots, reel, info.fps_str, info.n_frames, positions)
     dialogue_stem(placed, info.n_frames, fps, out_audio)
     n = write_reel(_reel_frames(read_frames(info), placed), out_video, info.fps_str,
                    (info.display_width, info.display_height), codec, audio_path=out_audio, timecode=timecode)

@@ -36,6 +36,11 @@ class Event:
     end: int  # the frame after the last
     record_in: str  # record timecodes, as the edit list gives them
     record_out: str
+    # Its camera source, where the edit list names one: the names a source file may have (the media
+    # reference's file name, the EDL's reel, the clip name) and the source timecode of its first frame,
+    # as a frame count at the reel's rate.
+    source_names: tuple[str, ...] = ()
+    source_in: int | None = None
 
 
 def _check_cmx_rates(path: Path, fps: Fraction) -> None:
@@ -70,6 +75,22 @@ def _read_timeline(path: Path, fps: Fraction):
         raise ShotError(None, path, f"cannot read the edit list: {type(e).__name__}: {e}") from None
 
 
+def _source_names(clip) -> tuple[str, ...]:
+    """The names a clip's camera source file may have: its media reference's file name, its EDL reel, its name."""
+    from urllib.parse import unquote, urlparse
+
+    names = []
+    url = getattr(clip.media_reference, "target_url", None)
+    if url:
+        names.append(Path(unquote(urlparse(url).path)).name)
+    reel = clip.metadata.get("cmx_3600", {}).get("reel")
+    if reel:
+        names.append(str(reel))
+    if clip.name:
+        names.append(clip.name)
+    return tuple(names)
+
+
 def read_events(path: str | Path, fps: Fraction | str, reel_start: str | None, reel_frames: int) -> list[Event]:
     """The video events of an edit list as ranges of the reel, in record order.
 
@@ -84,7 +105,7 @@ def read_events(path: str | Path, fps: Fraction | str, reel_start: str | None, r
     origin = timecode_frames(reel_start, fps) if reel_start else 0
     rate = float(fps)
     global_start = timeline.global_start_time.rescaled_to(rate) if timeline.global_start_time else None
-    events: list[tuple[int, int, str, int]] = []
+    events: list[tuple[int, int, str, int, tuple[str, ...], int | None]] = []
     for track in timeline.video_tracks():
         # The EDL adapter keeps the first record timecode as the track's negative start.
         offset = -track.source_range.start_time.rescaled_to(rate).to_frames() if track.source_range else 0
@@ -98,10 +119,12 @@ def read_events(path: str | Path, fps: Fraction | str, reel_start: str | None, r
                                             f"is {rate:g} fps")
             placed = clip.range_in_parent()
             start = offset + placed.start_time.rescaled_to(rate).to_frames()
-            events.append((start, start + placed.duration.rescaled_to(rate).to_frames(), clip.name, index + 1))
+            source_in = clip.source_range.start_time.rescaled_to(rate).to_frames() if clip.source_range else None
+            events.append((start, start + placed.duration.rescaled_to(rate).to_frames(), clip.name, index + 1,
+                           _source_names(clip), source_in))
     events.sort()
     out: list[Event] = []
-    for number, (start, end, name, _) in enumerate(events, 1):
+    for number, (start, end, name, _, source_names, source_in) in enumerate(events, 1):
         record_in, record_out = (opentime.to_timecode(opentime.RationalTime(f, rate), rate) for f in (start, end))
         label = f"event {number} '{name}' (record {record_in}-{record_out})"
         if out and start < out[-1].end:
@@ -110,7 +133,7 @@ def read_events(path: str | Path, fps: Fraction | str, reel_start: str | None, r
             reel_end = opentime.to_timecode(opentime.RationalTime(origin + reel_frames, rate), rate)
             raise ShotError(None, path, f"{label} falls outside the reel ({reel_start or '00:00:00:00'}-{reel_end}, "
                                         f"{reel_frames} frames)")
-        out.append(Event(number, name, start - origin, end - origin, record_in, record_out))
+        out.append(Event(number, name, start - origin, end - origin, record_in, record_out, source_names, source_in))
     if not out:
         raise ShotError(None, path, "no video event in the edit list")
     return out

@@ -1,7 +1,11 @@
 """A sample sheet from a reel's events: one shot per event that has a dubber take.
 
 Each event becomes a shot whose actor video is the reel and whose range is the event's
-(``actor_in`` / ``actor_out`` as reel timecodes, as the edit list names them). Its dubber
+(``actor_in`` / ``actor_out`` as reel timecodes, as the edit list names them). Where the
+operator gives the camera sources the events were cut from, the shot is instead the event's
+range of its source, with handles (frames beyond the cut, as many as the source has up to
+the number asked), and it goes back into the reel at the event's record position
+(``reel_video`` / ``reel_in``). Its dubber
 take is found by a naming rule (a path pattern with ``{id}``, ``{name}`` and ``{number}``) or
 in a CSV the operator gives (``event,dubber_video[,audio]``; ``event`` an event number, clip
 name or shot id). An event without a take is listed, commented out in the sheet and on the
@@ -35,6 +39,58 @@ class Take:
 
     dubber_video: str
     audio: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceRange:
+    """An event's range of its camera source file, handles included (frame numbers of the file)."""
+
+    video: Path
+    first: int
+    end: int
+    handles: tuple[int, int]  # (head, tail) frames of [first, end) outside the cut
+    timecode: str | None  # the file's start timecode
+
+
+def find_sources(events: Sequence[Event], ids: Sequence[str], folder: Path, fps: Fraction | str,
+                 handles: int) -> dict[str, SourceRange]:
+    """Each event's camera source in ``folder`` (a file whose name or stem is one of the event's source
+    names), with up to ``handles`` frames each side, as many as the file has.
+
+    Events whose source is not there are left out (logged): their shots stay ranges of the reel.
+    Raises ShotError, naming the event and the file, for a source at another frame rate than the
+    reel or one that does not hold the event's source range.
+    """
+    from vdub.media.timecode import source_timecode, timecode_frames
+    from vdub.media.video import probe_video
+
+    files: dict[str, Path] = {}
+    for file in sorted(folder.iterdir()):
+        if file.is_file():
+            files.setdefault(file.name, file)
+            files.setdefault(file.stem, file)
+    found = {}
+    for event, shot in zip(events, ids):
+        label = f"event {event.number} '{event.name}'"
+        video = next((files[n] for name in event.source_names for n in (name, Path(name).stem) if n in files), None)
+        if video is None or event.source_in is None:
+            log.warning("%s: no camera source in %s (looked for %s): its shot is the reel's range, without "
+                        "handles", label, folder, ", ".join(event.source_names) or "no name")
+            continue
+        info = probe_video(video, shot=shot)
+        if info.frame_rate != Fraction(fps):
+            raise ShotError(shot, video, f"{label}: the camera source is {info.fps_str} fps, the reel {fps}")
+        timecode = source_timecode(video, shot)
+        first = event.source_in - (timecode_frames(timecode, fps) if timecode else 0)
+        end = first + event.end - event.start
+        if first < 0 or end > info.n_frames:
+            raise ShotError(shot, video, f"{label}: its source frames {first}-{end - 1} are not in the camera "
+                                         f"source ({info.n_frames} frames from {timecode or '00:00:00:00'})")
+        head, tail = min(handles, first), min(handles, info.n_frames - end)
+        if (head, tail) != (handles, handles):
+            log.warning("%s: handles %d + %d frames: the camera source %s has no more", label, head, tail, video.name)
+        found[shot] = SourceRange(video, first - head, end + tail, (head, tail), timecode)
+    return found
 
 
 def shot_ids(events: Sequence[Event]) -> list[str]:
@@ -87,26 +143,38 @@ def takes_from_csv(events: Sequence[Event], ids: Sequence[str], table: Path) -> 
 
 
 def write_sheet(out: str | Path, events: Sequence[Event], ids: Sequence[str], takes: dict[str, Take], reel: Path,
-                actor: str, fps: Fraction | str, reel_start: str | None, source: str) -> list[str]:
+                actor: str, fps: Fraction | str, reel_start: str | None, source: str,
+                sources: dict[str, SourceRange] | None = None) -> list[str]:
     """Write ``samples.yaml``: a shot per event with a take; the others as comments. Returns their ids.
 
     reel: the reel video; actor: the actor id of every shot; reel_start: the reel's start timecode
-    (None: ranges as frame numbers); source: what the events came from (a comment in the sheet).
+    (None: ranges as frame numbers); source: what the events came from (a comment in the sheet);
+    sources: the events' camera sources (:func:`find_sources`), for the shots that are ranges of one.
     Paths are written relative to the sheet's folder, as the sheet reads them.
     """
     out = Path(out)
+    sources = sources or {}
 
-    def position(frame: int) -> int | str:
-        return frame if reel_start is None else shifted_timecode(reel_start, frame, fps)
+    def position(frame: int, start: str | None = reel_start) -> int | str:
+        return frame if start is None else shifted_timecode(start, frame, fps)
 
-    reel_path = os.path.relpath(reel.absolute(), out.absolute().parent)
+    def relative(path: Path) -> str:
+        return os.path.relpath(path.absolute(), out.absolute().parent)
+
+    reel_path = relative(reel)
     shots, missing = [], []
     for event, shot in zip(events, ids):
         if shot not in takes:
             missing.append(shot)
             continue
         entry = {"id": shot, "actor": actor, "actor_video": reel_path, "actor_in": position(event.start),
-                 "actor_out": position(event.end), "dubber_video": takes[shot].dubber_video}
+                 "actor_out": position(event.end)}
+        if shot in sources:
+            camera = sources[shot]
+            entry.update(actor_video=relative(camera.video), actor_in=position(camera.first, camera.timecode),
+                         actor_out=position(camera.end, camera.timecode), handles=list(camera.handles),
+                         reel_video=reel_path, reel_in=position(event.start))
+        entry["dubber_video"] = takes[shot].dubber_video
         if takes[shot].audio:
             entry["audio"] = takes[shot].audio
         shots.append(entry)

@@ -20,16 +20,28 @@ def cut_events(reel: Path, n_frames: int, threshold: float) -> list[Event]:
 
 
 def sheet(out: Path, reel: Path, actor: str, edit_list: Path | None = None, takes: str | None = None,
-          takes_csv: Path | None = None, cut_threshold: float = 0.3) -> dict:
+          takes_csv: Path | None = None, cut_threshold: float = 0.3, sources: Path | None = None,
+          handles: int = 0) -> dict:
     """Write the sample sheet ``out`` for ``reel``: one shot per event of ``edit_list`` (or per detected
     shot when None) that has a take (naming rule ``takes``, relative to the sheet's folder, or ``takes_csv``).
 
+    sources: a folder of the camera sources the edit list's events were cut from; an event found
+    there becomes a range of its source with up to ``handles`` frames each side
+    (:func:`vdub.editorial.sheet.find_sources`), the others ranges of the reel.
+
     Returns ``{"events": n, "shots": n, "without_take": [ids]}``.
     """
-    from vdub.editorial.sheet import shot_ids, takes_by_pattern, takes_from_csv, write_sheet
+    from vdub.editorial.sheet import find_sources, shot_ids, takes_by_pattern, takes_from_csv, write_sheet
     from vdub.media.timecode import source_timecode
     from vdub.media.video import probe_video
 
+    if handles and sources is None:
+        raise ShotError(None, out, "handles need the camera sources (--sources): past an event's cut the reel holds "
+                                   "the next shot, not the camera's frames")
+    if sources is not None and edit_list is None:
+        raise ShotError(None, out, "camera sources (--sources) need an edit list naming them (--edit-list)")
+    if sources is not None and not sources.is_dir():
+        raise ShotError(None, sources, "the camera sources folder does not exist")
     info = probe_video(require_file(reel, role="reel"))
     start = source_timecode(reel)
     if edit_list is not None:
@@ -45,7 +57,8 @@ def sheet(out: Path, reel: Path, actor: str, edit_list: Path | None = None, take
         found = takes_by_pattern(events, ids, takes, out.absolute().parent)
     else:
         raise ShotError(None, out, "give the dubber takes: --takes PATTERN or --takes-csv FILE")
-    missing = write_sheet(out, events, ids, found, reel, actor, info.fps_str, start, source)
+    cameras = find_sources(events, ids, sources, info.fps_str, handles) if sources is not None else {}
+    missing = write_sheet(out, events, ids, found, reel, actor, info.fps_str, start, source, cameras)
     log.info("%s: %d events, %d shots with a take, %d without (%s)", out, len(events), len(events) - len(missing),
              len(missing), ", ".join(missing) or "none")
     return {"events": len(events), "shots": len(events) - len(missing), "without_take": missing}

@@ -94,6 +94,7 @@ def extract_audio(
     channels: int = 2,
     shot: str | None = None,
     tempo: float = 1.0,
+    delay_s: float = 0.0,
 ) -> int:
     """Decode the first audio stream of a video or audio file to 16-bit PCM WAV of exact length.
 
@@ -107,6 +108,7 @@ def extract_audio(
         shot: named in errors.
         tempo: play speed factor applied before trimming (pitch kept, ffmpeg ``atempo``);
             1.0 leaves the audio untouched. Used when the dubber's take is time-stretched.
+        delay_s: silence before the audio (a shot's head handle), within ``duration_s``.
 
     Returns:
         The number of samples per channel written.
@@ -126,6 +128,11 @@ def extract_audio(
     # atempo runs at the input's rate; resample again so apad/atrim count output samples.
     if len(filters) > 1:
         filters.append(f"aresample={sample_rate}")
+    delay = int(round(delay_s * sample_rate))
+    if delay:
+        if len(filters) == 1:
+            filters.append(f"aresample={sample_rate}")
+        filters.append(f"adelay=delays={delay}S:all=1")
     filters += [f"apad=whole_len={n_samples}", f"atrim=end_sample={n_samples}"]
     with atomic_path(out_wav, suffix=".wav") as tmp:
         args = (

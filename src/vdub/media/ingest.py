@@ -120,6 +120,24 @@ def stretch_factor(
     return float(Fraction(n_src - 1, n_dst - 1) * dst / src)
 
 
+def take_indices(n_src: int, fps_src: float | str | Fraction, n_full: int, fps_dst: float | str | Fraction,
+                 policy: str, handles: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """:func:`conform_indices` for a shot with handles: the take is conformed onto the cut.
+
+    The cut is frames ``[head, n_full - tail)`` of the shot; the dubber performed to it, so the
+    take's first frame is shown at frame ``head`` and held before it. ``resample`` runs on past the
+    cut into the tail (a take with post-roll goes on; a shorter one holds its last frame);
+    ``stretch`` fits the take to the cut and holds its last frame over the tail.
+
+    Returns:
+        int64 array of shape ``(n_full,)``, non-decreasing, values in ``[0, n_src - 1]``.
+    """
+    head, tail = handles
+    onto = n_full - head if policy == "resample" else n_full - head - tail
+    take = conform_indices(n_src, fps_src, onto, fps_dst, policy)
+    return np.concatenate([np.zeros(head, np.int64), take, np.full(n_full - head - onto, n_src - 1, np.int64)])
+
+
 @dataclass
 class IngestConfig(Settings):
     """Settings of the ingest stage (the ``ingest`` section of config.yaml)."""
@@ -264,12 +282,14 @@ def _conform_summary(shot: str, policy: str, dubber: VideoInfo, actor: VideoInfo
 
 def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, out_actor_json: str | Path,
                  cfg: IngestConfig | None = None, actor_in: int | str | None = None,
-                 actor_out: int | str | None = None) -> dict[str, Any]:
+                 actor_out: int | str | None = None, handles: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     """The actor half of ingest: decode the footage that defines the shot.
 
     actor_in, actor_out: the shot as a range ``[actor_in, actor_out)`` of the video (frame
     numbers, or timecodes in the file's timecode space; :func:`vdub.media.timecode.source_range`),
-    decoded frame-accurately with no intermediate clip; None: the whole video.
+    decoded frame-accurately with no intermediate clip; None: the whole video. handles:
+    ``(head, tail)`` frames of that range outside the editor's cut (recorded as ``handles``;
+    the dubber side aligns the take to the cut, the conform leaves them out).
 
     Writes the actor frames (N x H x W x 3 uint8, display geometry) and a JSON with the
     probe, the range ``range`` ([first, end) frames of the file), the shot's full length
@@ -286,8 +306,11 @@ def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, 
     n_written = _decode_actor(actor, Path(out_actor_npy), n, shot, start=first)
     if n_written < n:
         n_full = n = n_written  # shorter than probed: the decoded length is the shot
+    if sum(handles) >= n_full:
+        raise ShotError(shot, actor_video, f"handles {list(handles)} leave no frame of the shot's {n_full} for "
+                                           f"the cut")
     info = {"shot": shot, "actor": actor.to_dict(), "range": [first, first + n_full], "n_full": n_full,
-            "n_frames": n}
+            "n_frames": n, "handles": list(handles)}
     save_json(out_actor_json, info)
     return info
 
@@ -329,6 +352,7 @@ def ingest_dubber(
     own = load_json(actor_json)
     actor = VideoInfo(**own["actor"])
     n_full, n = int(own["n_full"]), int(own["n_frames"])
+    head, tail = handles = tuple(own.get("handles", (0, 0)))
     dubber = probe_video(dubber_video, shot=shot)
     if actor.maybe_vfr or dubber.maybe_vfr:
         log.warning("shot '%s': variable frame rate suspected (actor %s, dubber %s); frames are taken "
@@ -337,25 +361,27 @@ def ingest_dubber(
     audio_from = "explicit" if audio else "dubber"
     # max_frames cuts the full shot's mapping rather than conforming the take onto the cut:
     # a preview is then the beginning of the full result, stretch included.
-    indices = conform_indices(dubber.n_frames, dubber.frame_rate, n_full, actor.frame_rate, cfg.conform)[:n]
+    indices = take_indices(dubber.n_frames, dubber.frame_rate, n_full, actor.frame_rate, cfg.conform, handles)[:n]
+    n_cut = n_full - head - tail
     tempo = 1.0
     if cfg.conform == "stretch" and audio_from == "dubber":
-        tempo = stretch_factor(dubber.n_frames, dubber.frame_rate, n_full, actor.frame_rate)
+        tempo = stretch_factor(dubber.n_frames, dubber.frame_rate, n_cut, actor.frame_rate)
 
     def duration_of(frames: int) -> float:
         return float(Fraction(frames) / actor.frame_rate)
 
     source_dbfs, silent = _check_silence(shot, audio_src, cfg)
+    # The take starts at the cut: the head handle is silence, as it is for the picture.
     n_samples = extract_audio(audio_src, out_audio_wav, duration_of(n), sample_rate=cfg.audio_sample_rate,
-                              channels=AUDIO_CHANNELS, shot=shot, tempo=tempo)
+                              channels=AUDIO_CHANNELS, shot=shot, tempo=tempo, delay_s=duration_of(head))
 
     take_s = dubber.n_frames / dubber.fps
-    shot_s = n_full / actor.fps
+    shot_s = n_cut / actor.fps
     held = 0
     if cfg.conform == "resample":
         # Output frames whose time lies past the end of the take (they show its last frame).
         src, dst = dubber.frame_rate, actor.frame_rate
-        i = np.arange(n, dtype=np.int64)
+        i = np.arange(max(n - head, 0), dtype=np.int64)
         held = int(np.count_nonzero(i * (src.numerator * dst.denominator)
                                     >= dubber.n_frames * src.denominator * dst.numerator))
     if held:
@@ -363,17 +389,21 @@ def ingest_dubber(
                     "held for %d frames", shot, take_s, shot_s, held)
     # Cutting or padding the audio is the policy, but a large mismatch usually means a wrong file.
     source_s = audio_duration(audio_src, shot=shot)
-    audio_s = duration_of(n_full) * tempo
+    audio_s = duration_of(n_cut) * tempo
     if source_s is not None and abs(source_s - audio_s) > _AUDIO_MISMATCH_WARN_S:
         log.warning("shot '%s': %s: audio lasts %.2f s, the shot needs %.2f s: %s", shot, audio_src,
                     source_s, audio_s, "padded with silence" if source_s < audio_s else "cut")
-    log.info("%s", _conform_summary(shot, cfg.conform, dubber, actor, n_full, held, audio_from, source_s, tempo))
+    log.info("%s", _conform_summary(shot, cfg.conform, dubber, actor, n_cut, held, audio_from, source_s, tempo))
+    if head or tail:
+        log.info("shot '%s': handles %d + %d frames: the take starts at the cut (frame %d), its first frame held "
+                 "before it", shot, head, tail, head)
     used = _decode_dubber(dubber, Path(out_dubber_npy), indices, shot)
 
     info: dict[str, Any] = {
         "shot": shot,
         "actor": actor.to_dict(),
         "actor_range": own.get("range"),
+        "handles": list(handles),
         "dubber": dubber.to_dict(),
         "fps": actor.fps,
         "fps_str": actor.fps_str,

@@ -89,3 +89,30 @@ def source_range(shot: str, path: str | Path, fps: Fraction | float | str, n_fra
         raise ShotError(shot, path, f"actor range [{first}, {end}) ends at frame {b}, past the video's "
                                     f"{n_frames} frames")
     return a, b
+
+
+def reel_cut(shot: str, reel: str | Path, fps: Fraction | float | str, n_frames: int, reel_in: int | str | None,
+             actor_range: tuple[int, int], handles: tuple[int, int]) -> tuple[int, int]:
+    """Where a shot's cut lies in its reel, as frame numbers ``[start, end)`` of the reel file.
+
+    The cut is the shot's actor range ``[first, end)`` without its ``(head, tail)`` handles. reel_in:
+    where it starts in the reel (a frame number, or a timecode in the reel's timecode space); None when
+    the actor video is the reel itself (the cut then stays where it is). fps, n_frames: the reel's.
+    Raises ShotError, naming the shot and the reel, for handles that leave no cut or a cut past the reel.
+    """
+    first, end = actor_range
+    length = end - first - sum(handles)
+    if length <= 0:
+        raise ShotError(shot, reel, f"handles {list(handles)} leave no frame of the actor range "
+                                    f"[{first}, {end}) for the cut")
+    if reel_in is None:
+        start = first + handles[0]
+    else:
+        try:
+            start = frame_number(reel_in, fps, source_timecode(reel, shot) if isinstance(reel_in, str) else None)
+        except ValueError as e:
+            raise ShotError(shot, reel, f"reel_in: {e}") from None
+    if start + length > n_frames:
+        raise ShotError(shot, reel, f"its cut ({length} frames from reel_in {reel_in}) ends at frame "
+                                    f"{start + length}, past the reel's {n_frames} frames")
+    return start, start + length

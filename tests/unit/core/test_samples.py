@@ -8,7 +8,14 @@ import pytest
 import yaml
 
 from vdub.core.errors import ShotError
-from vdub.core.samples import check_input_files, load_samples, parse_samples, validate_shot_id
+from vdub.core.samples import (
+    check_input_files,
+    load_samples,
+    parse_samples,
+    probe_input_videos,
+    reels,
+    validate_shot_id,
+)
 
 
 @pytest.mark.parametrize("good", ["shot_010", "A-1", "take2.v3", "0abc"])
@@ -98,7 +105,13 @@ def test_actor_ranges_are_frame_numbers_or_timecodes(tmp_path):
     for bad, message in (({"actor_in": -1}, "actor_in must be a frame number"),
                          ({"actor_out": "1:00:02"}, "actor_out must be a frame number"),
                          ({"actor_in": True}, "actor_in must be a frame number"),
-                         ({"actor_in": 20, "actor_out": 20}, r"actor_out \(20\) must be after actor_in \(20\)")):
+                         ({"actor_in": 20, "actor_out": 20}, r"actor_out \(20\) must be after actor_in \(20\)"),
+                         ({"handles": -1}, r"handles must be a frame count \(>= 0\) or \[head, tail\], got -1"),
+                         ({"handles": [1]}, "handles must be"), ({"handles": "3"}, "handles must be"),
+                         ({"actor_in": 10, "actor_out": 20, "handles": [5, 5]},
+                          r"handles \[5, 5\] leave no frame of the range \[10, 20\)"),
+                         ({"reel_video": "reel.mov"}, "reel_video and reel_in go together"),
+                         ({"reel_video": "reel.mov", "reel_in": "1:00"}, "reel_in must be a frame number")):
         with pytest.raises(ShotError, match=message) as err:
             parse_samples({"shots": [{**base, **bad}]}, tmp_path)
         assert "s1" in str(err.value)
@@ -111,3 +124,51 @@ def test_unquoted_timecodes_stay_timecodes(tmp_path):
                     "actor_out: 1500, reference_frame: 3}\n")
     shot = load_samples(path)[0]
     assert (shot.actor_in, shot.actor_out, shot.reference_frame) == ("10:00:01:00", 1500, 3)
+
+
+def test_shots_go_back_into_their_reel(tmp_path):
+    """A range of the actor video goes back into that video; a shot of a camera source into its reel_video;
+    a whole clip into none."""
+    base = {"actor": "a", "dubber_video": "d.mp4"}
+    shots = parse_samples({"shots": [
+        {**base, "id": "s1", "actor_video": "reel.mov", "actor_in": 0, "actor_out": 10},
+        {**base, "id": "s2", "actor_video": "A001.mov", "actor_in": 5, "actor_out": 30, "handles": [5, 3],
+         "reel_video": "reel.mov", "reel_in": "01:00:00:10"},
+        {**base, "id": "s3", "actor_video": "clip.mov"}]}, tmp_path)
+    assert shots[1].handles == (5, 3) and shots[0].handles == (0, 0) and shots[2].reel is None
+    assert reels(shots) == {"reel": (shots[0].actor_video, ["s1", "s2"])}
+    assert shots[1].input_files()["reel_video"] == shots[0].actor_video
+
+
+def _clip(path: Path, frames: int, rate: int = 25, timecode: str | None = None, audio: bool = False) -> str:
+    import subprocess
+
+    inputs = ["-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={rate}"]
+    if audio:
+        inputs += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-shortest"]
+    subprocess.run(["ffmpeg", "-v", "error", *inputs, "-frames:v", str(frames), "-c:v", "libx264",
+                    *(["-timecode", timecode] if timecode else []), str(path)], check=True)
+    return path.name
+
+
+def test_cuts_are_checked_in_their_reel_before_any_job(tmp_path, monkeypatch):
+    """Where a shot's cut goes is checked against its reel: inside it, at its rate, not over another's cut.
+    Ranges of one camera source may overlap (two events of one take), their cuts in the reel may not."""
+    monkeypatch.chdir(tmp_path)
+    reel, camera = _clip(tmp_path / "reel.mov", 60, timecode="10:00:00:00"), _clip(tmp_path / "A001.mov", 100)
+    camera30, take = _clip(tmp_path / "A002.mov", 100, rate=30), _clip(tmp_path / "take.mp4", 25, audio=True)
+    base = {"actor": "a", "dubber_video": take}
+    one = {**base, "id": "s1", "actor_video": camera, "actor_in": 10, "actor_out": 40, "handles": 5,
+           "reel_video": reel, "reel_in": "10:00:00:10"}  # its cut: reel frames 10-29
+    two = {**base, "id": "s2", "actor_video": camera, "actor_in": 20, "actor_out": 50, "handles": 5,
+           "reel_video": reel, "reel_in": 30}  # the same camera frames, another place in the reel
+    probe_input_videos(parse_samples({"shots": [one, two]}, tmp_path))
+    for bad, message in (
+            ({**base, "id": "s3", "actor_video": reel, "actor_in": 25, "actor_out": 35},
+             r"shot 's3'.*its cut \(frames 25-34 of the reel\) overlaps shot 's1' \(10-29\)"),
+            ({**two, "reel_in": 45}, r"shot 's2'.*reel\.mov.*its cut \(20 frames from reel_in 45\) ends at frame 65, "
+                                     r"past the reel's 60 frames"),
+            ({**two, "actor_video": camera30}, r"shot 's2'.*reel\.mov.*the reel is 25/1 fps, the shot's actor "
+                                               r"video A002\.mov 30/1 fps")):
+        with pytest.raises(ShotError, match=message):
+            probe_input_videos(parse_samples({"shots": [one, bad]}, tmp_path))

@@ -92,3 +92,43 @@ def test_overlapping_shots_are_refused_naming_both(reel, tmp_path):
     with pytest.raises(ShotError, match=r"shot 'b': .*reel\.mov: frames 15-24 of the reel overlap shot 'a' \(10-19\)"):
         conform("reel", reel, shots, tmp_path / "c.mov", tmp_path / "d.wav", tmp_path / "c.otio", "ffv1")
     assert not (tmp_path / "c.mov").exists()
+
+
+def test_a_shot_with_handles_goes_in_without_them_at_its_reel_position(reel, tmp_path):
+    """A shot of 20 frames of a camera source with handles (3, 2), put back at reel timecode 10:00:01:10 (frame
+    35): its frames 3-17 fill reel frames 35-49, its audio from frame 3 on lies there on the stem, and its
+    timeline clip is that cut of its dubbed file, whose handles stay available to trim into. A preview of 10
+    frames of it goes in as its first 7 cut frames."""
+    work = tmp_path / "c"
+    work.mkdir()
+    save_json(work / "actor.json", {"range": [100, 120], "n_frames": 20, "handles": [3, 2]})
+    frames = np.zeros((20, H, W, 3), np.uint8)
+    frames[..., 0] = 10 * np.arange(20)[:, None, None]  # each frame tells its index
+    save_frames(work / "frames.npy", frames)
+    with wave.open(str(work / "audio.wav"), "wb") as w:
+        w.setnchannels(2), w.setsampwidth(2), w.setframerate(RATE)
+        w.writeframes(np.repeat(np.arange(20, dtype=np.int16) + 1, 2 * RATE // FPS).tobytes())
+    (work / "dubbed.mp4").write_bytes(b"review file")
+    shot = ("c", work / "actor.json", work / "frames.npy", work / "audio.wav", work / "dubbed.mp4")
+    out = tmp_path / "out"
+    conform("reel", reel, [shot], out / "r.mov", out / "d.wav", out / "r.otio", "ffv1", {"c": "10:00:01:10"})
+    result = np.stack(list(read_frames(probe_video(out / "r.mov"))))
+    source = np.stack(list(read_frames(probe_video(reel))))
+    np.testing.assert_array_equal(result[35:50], frames[3:18])
+    np.testing.assert_array_equal(np.delete(result, range(35, 50), 0), np.delete(source, range(35, 50), 0))
+    with wave.open(str(out / "d.wav")) as w:
+        per_frame = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(T, -1)
+    assert (per_frame[35:50] == np.arange(4, 19)[:, None]).all() and not np.delete(per_frame, range(35, 50), 0).any()
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(out / "r.otio"))
+    clip = next(c for c in timeline.video_tracks()[0] if c.name == "c")
+    assert (clip.range_in_parent().start_time.to_frames(), clip.source_range.start_time.to_frames(),
+            clip.source_range.duration.to_frames(), clip.available_range().duration.to_frames()) == (35, 3, 15, 20)
+
+    save_json(work / "actor.json", {"range": [100, 120], "n_frames": 10, "handles": [3, 2]})  # a preview
+    save_frames(work / "frames.npy", frames[:10])
+    conform("reel", reel, [shot], out / "p.mov", out / "p.wav", out / "p.otio", "ffv1", {"c": 35})
+    preview = np.stack(list(read_frames(probe_video(out / "p.mov"))))
+    np.testing.assert_array_equal(preview[35:42], frames[3:10])
+    np.testing.assert_array_equal(preview[42:], source[42:])

@@ -4,6 +4,8 @@ the same reel finds its cuts."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import yaml
 from support import REEL_SHOTS, make_reel, needs_media
@@ -21,13 +23,14 @@ def _timecode(frame: int, fps: int = 30) -> str:
     return f"01:{frame // (60 * fps):02d}:{frame // fps % 60:02d}:{frame % fps:02d}"
 
 
-def _edl(path, ranges, names=NAMES, record=None) -> None:
-    """A CMX 3600 EDL of the reel's shots: source timecodes of each clip, record timecodes of the reel."""
+def _edl(path, ranges, names=NAMES, record=None, reels=("AX",) * 5, hour="00") -> None:
+    """A CMX 3600 EDL of the reel's shots: source timecodes of each clip (hour ``hour``, source reel ``reels``),
+    record timecodes of the reel."""
     lines = ["TITLE: VDUB TEST REEL", "FCM: NON-DROP FRAME", ""]
-    for k, ((start, end), name, (_, first, n)) in enumerate(zip(record or ranges, names, REEL_SHOTS), 1):
+    for k, ((start, end), name, (_, first, n), source) in enumerate(zip(record or ranges, names, REEL_SHOTS, reels), 1):
         src_in, src_out = _timecode(first)[3:], _timecode(first + end - start)[3:]
-        lines += [f"{k:03d}  AX       V     C        00:{src_in} 00:{src_out} {_timecode(start)} {_timecode(end)}",
-                  f"* FROM CLIP NAME: {name}", ""]
+        lines += [f"{k:03d}  {source:<8} V     C        {hour}:{src_in} {hour}:{src_out} {_timecode(start)} "
+                  f"{_timecode(end)}", f"* FROM CLIP NAME: {name}", ""]
     path.write_text("\n".join(lines))
 
 
@@ -147,3 +150,51 @@ def test_the_same_cut_as_fcp_xml_gives_the_same_sheet(reel):
           takes="takes/{name}_fr.mp4")
     assert yaml.safe_load((folder / "from_xml.yaml").read_text()) == \
         yaml.safe_load((folder / "from_edl.yaml").read_text())
+
+
+def _source(path, frames: int, rate: int = 30) -> None:
+    """A camera source: its frame count, rate and timecode 02:00:00:00 are what the sheet reads of it."""
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size=64x64:rate={rate}", "-frames:v",
+                    str(frames), "-c:v", "libx264", "-timecode", "02:00:00:00", str(path)], check=True)
+
+
+def test_with_camera_sources_shots_are_ranges_of_them_with_handles(reel, tmp_path, caplog):
+    """Events whose source reel is in --sources become ranges of that file with up to --handles frames each
+    side (as many as it has: event 1 starts at its first frame), put back at their record position; the
+    others stay ranges of the reel, and say so."""
+    folder, ranges = reel
+    (folder / "sources").mkdir(exist_ok=True)
+    _source(folder / "sources" / "A001.mov", 400)
+    _edl(folder / "camera.edl", ranges, reels=("A001", "AX", "B002", "A001", "A001"), hour="02")
+    result = sheet(folder / "camera.yaml", folder / "reel.mov", "anna", edit_list=folder / "camera.edl",
+                   takes="takes/{name}_fr.mp4", sources=folder / "sources", handles=5)
+    assert result == {"events": 5, "shots": 4, "without_take": ["sc03_anna"]}
+    shots = {s["id"]: s for s in yaml.safe_load((folder / "camera.yaml").read_text())["shots"]}
+    assert shots["sc01_anna"] == {
+        "id": "sc01_anna", "actor": "anna", "actor_video": "sources/A001.mov", "actor_in": "02:00:00:00",
+        "actor_out": "02:00:01:20", "handles": [0, 5], "reel_video": "reel.mov", "reel_in": "01:00:00:00",
+        "dubber_video": "takes/sc01_anna_fr.mp4"}
+    assert {k: shots["sc04_carl"][k] for k in ("actor_in", "actor_out", "handles", "reel_in")} == {
+        "actor_in": "02:00:09:25", "actor_out": "02:00:11:15", "handles": [5, 5], "reel_in": "01:00:05:10"}
+    assert shots["sc02_ben"]["actor_video"] == "reel.mov" and "handles" not in shots["sc02_ben"]
+    assert "event 3 'sc02_ben.mov': no camera source in" in caplog.text and "B002" in caplog.text
+    assert "event 1 'sc01_anna.mov': handles 0 + 5 frames: the camera source A001.mov has no more" in caplog.text
+    loaded = {s.id: s for s in load_samples(folder / "camera.yaml")}
+    assert loaded["sc04_carl"].handles == (5, 5) and loaded["sc04_carl"].reel == loaded["sc02_ben"].actor_video
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no sources", r"handles need the camera sources \(--sources\)"),
+    ("rate", r"sc01_anna.*A001\.mov: event 1 'sc01_anna\.mov': the camera source is 25/1 fps, the reel 30/1"),
+    ("short", r"sc04_carl.*A001\.mov: event 5 'sc04_carl\.mov': its source frames 300-339 are not in the camera "
+              r"source \(200 frames from 02:00:00:00\)"),
+])
+def test_bad_camera_sources_fail_naming_the_event(reel, tmp_path, case, message):
+    folder, ranges = reel
+    _edl(tmp_path / "camera.edl", ranges, reels=("A001", "AX", "AX", "AX", "A001"), hour="02")
+    (tmp_path / "sources").mkdir()
+    _source(tmp_path / "sources" / "A001.mov", 200, rate=25 if case == "rate" else 30)
+    with pytest.raises(ShotError, match=message):
+        sheet(tmp_path / "s.yaml", folder / "reel.mov", "anna", edit_list=tmp_path / "camera.edl",
+              takes="{id}.mp4", sources=None if case == "no sources" else tmp_path / "sources", handles=5)
+    assert not (tmp_path / "s.yaml").exists()

@@ -20,7 +20,7 @@ from support import MEDIA, needs_media
 
 from vdub.core.errors import ShotError
 from vdub.media.audio import extract_audio, is_silent, loudness_dbfs
-from vdub.media.ingest import IngestConfig, conform_indices, run_ingest, stretch_factor
+from vdub.media.ingest import IngestConfig, conform_indices, run_ingest, stretch_factor, take_indices
 from vdub.media.video import probe_video, read_frames, write_video
 
 media = pytest.mark.media
@@ -381,3 +381,40 @@ def test_ingest_actor_decodes_a_shot_range_frame_accurately(tmp_path):
                         actor_in="01:00:02:01", actor_out="01:00:02:15")
     np.testing.assert_array_equal(load_frames(tmp_path / "b.npy"), whole[61:71])  # max_frames cuts the range
     assert info["range"] == [61, 75] and info["n_full"] == 14 and info["n_frames"] == 10
+
+
+def test_take_indices_start_the_take_at_the_cut():
+    """With (head, tail) handles the take's first frame is shown at the cut's first frame and held before it;
+    resample runs on into the tail, stretch fits the take to the cut and holds its last frame over the tail."""
+    resample = take_indices(20, 25, 30, 30, "resample", (5, 4))
+    np.testing.assert_array_equal(resample[:6], 0)
+    np.testing.assert_array_equal(resample[5:], conform_indices(20, 25, 25, 30, "resample"))
+    stretch = take_indices(20, 25, 30, 30, "stretch", (5, 4))
+    np.testing.assert_array_equal(stretch[5:26], conform_indices(20, 25, 21, 30, "stretch"))
+    assert stretch[25] == 19 and (stretch[26:] == 19).all() and (stretch[:5] == 0).all()
+    np.testing.assert_array_equal(take_indices(20, 25, 30, 30, "resample"), conform_indices(20, 25, 30, 30, "resample"))
+
+
+@needs_media
+def test_a_shot_with_handles_gets_its_take_and_audio_from_the_cut_on(tmp_path):
+    """Frames [55, 80) of a clip with handles (5, 3): the dubber's first frame held over the head handle, then
+    the take from the cut's first frame on as without handles; the audio silent over the head handle and the
+    same samples as the cut's own after it."""
+    from vdub.media.ingest import ingest_actor, ingest_dubber
+
+    clip, take = MEDIA / "actor_woman_bluewall.mp4", MEDIA / "dubber_man_office.mp4"
+    results = {}
+    for name, span, handles in (("cut", (60, 77), (0, 0)), ("handles", (55, 80), (5, 3))):
+        folder = tmp_path / name
+        folder.mkdir()
+        ingest_actor(name, clip, folder / "a.npy", folder / "a.json", actor_in=span[0], actor_out=span[1],
+                     handles=handles)
+        info = ingest_dubber(name, folder / "a.json", take, None, folder / "d.npy", folder / "d.wav",
+                             folder / "i.json")
+        results[name] = info["dubber_indices"], read_wav(folder / "d.wav")[0], np.load(folder / "d.npy")
+    (cut_idx, cut_audio, cut_frames), (idx, audio, frames) = results["cut"], results["handles"]
+    assert (idx[:6] == 0).all() and list(idx[5:5 + 17]) == list(cut_idx)
+    np.testing.assert_array_equal(frames[5:22], cut_frames)
+    head = 5 * 48000 // 30
+    assert not audio[:head].any() and len(audio) == 25 * 48000 // 30
+    np.testing.assert_array_equal(audio[head:head + len(cut_audio)], cut_audio)
