@@ -1,6 +1,7 @@
 """From the editor's timeline to a dubbed reel, as an operator runs it: a reel cut from the shared clips
-(one shot a faceless wall) and the EDL written for it; `vdub sheet` writes the sample sheet, Snakemake
-dubs the shots and conforms the reel. The conformed reel has the source's frame count, rate and
+(one shot a faceless wall) and the EDL written for it, two of its events from a camera source given
+beside it; `vdub sheet` writes the sample sheet (those two as ranges of the source with handles),
+Snakemake dubs the shots and conforms the reel. The conformed reel has the source's frame count, rate and
 timecode; outside the dubbed shots its frames are the source's bit for bit (FFV1, lossless), inside
 they are the shots' output frames, none shifted; its timeline opens in OpenTimelineIO's tools. A new
 take re-runs only its shot and the assembly."""
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from support import MEDIA, REEL_TIMECODE, job_counts, make_project, make_reel, needs_media, snakemake
+from support import MEDIA, REEL_SHOTS, REEL_TIMECODE, job_counts, make_project, make_reel, needs_media, snakemake
 
 from vdub.core.io import load_frames
 from vdub.evaluation.metrics import psnr
@@ -27,8 +28,20 @@ TAKES = {"sc01_anna": "dubber_woman_plain.mp4", "sc01_wall": "dubber_man_office.
          "sc02_ben": "dubber_man_office.mp4", "sc04_carl": "dubber_woman_plain.mp4"}  # sc03_anna: no take yet
 
 
+#: Events cut from the camera source A001 (the glasses clip, in the reel's geometry, from 02:00:00:00).
+CAMERA = {"sc01_anna": 0, "sc04_carl": 4}
+HANDLES = {"sc01_anna": (0, 5), "sc04_carl": (5, 5)}  # sc01_anna starts at the source's first frame
+
+
 def _timecode(frame: int, hour: int = 1) -> str:
     return f"{hour:02d}:00:{frame // 30:02d}:{frame % 30:02d}"
+
+
+def _camera_source(path: Path) -> None:
+    """A001: the glasses clip's first 360 frames as the reel shows them (480x480, 30 fps), timecode 02:00:00:00."""
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_glasses_man.mp4"), "-vf",
+                    "trim=end_frame=360,setpts=PTS-STARTPTS,scale=480:480,setsar=1,fps=30", "-an", "-c:v", "libx264",
+                    "-crf", "14", "-pix_fmt", "yuv420p", "-timecode", "02:00:00:00", str(path)], check=True)
 
 
 @pytest.mark.slow
@@ -37,10 +50,15 @@ def _timecode(frame: int, hour: int = 1) -> str:
 def test_edit_list_to_a_conformed_reel(tmp_path):
     ranges = make_reel(tmp_path / "reel.mov")
     edl = ["TITLE: VDUB TEST REEL", "FCM: NON-DROP FRAME", ""]
-    for k, ((start, end), name) in enumerate(zip(ranges, NAMES), 1):
-        edl += [f"{k:03d}  AX       V     C        00:00:00:00 {_timecode(end - start, hour=0)} "
-                f"{_timecode(start)} {_timecode(end)}", f"* FROM CLIP NAME: {name}", ""]
+    for k, ((start, end), name, (_, first, _)) in enumerate(zip(ranges, NAMES, REEL_SHOTS), 1):
+        if k - 1 in CAMERA.values():
+            source = f"A001     V     C        {_timecode(first, 2)} {_timecode(first + end - start, 2)}"
+        else:
+            source = f"AX       V     C        00:00:00:00 {_timecode(end - start, hour=0)}"
+        edl += [f"{k:03d}  {source} {_timecode(start)} {_timecode(end)}", f"* FROM CLIP NAME: {name}", ""]
     (tmp_path / "cut.edl").write_text("\n".join(edl))
+    (tmp_path / "camera").mkdir()
+    _camera_source(tmp_path / "camera" / "A001.mov")
     (tmp_path / "takes").mkdir()
     for shot, clip in TAKES.items():
         shutil.copy(MEDIA / clip, tmp_path / "takes" / f"{shot}_fr.mp4")
@@ -52,11 +70,15 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     sheet = subprocess.run([sys.executable, "-m", "vdub", "sheet", "--reel", str(tmp_path / "reel.mov"), "--actor",
                             "anna", "--edit-list", str(tmp_path / "cut.edl"), "--takes", "takes/{name}_fr.mp4",
+                            "--sources", str(tmp_path / "camera"), "--handles", "5",
                             "--out", str(tmp_path / "samples.yaml")], capture_output=True, text=True)
     assert sheet.returncode == 0, sheet.stderr
     assert "event 4 'sc03_anna.mov' (frames 115-159): no dubber take" in sheet.stderr
     shots = yaml.safe_load((tmp_path / "samples.yaml").read_text())["shots"]
     assert [s["id"] for s in shots] == list(TAKES)
+    assert {s["id"]: (s["actor_video"], s.get("handles")) for s in shots} == {
+        "sc01_anna": ("camera/A001.mov", [0, 5]), "sc01_wall": ("reel.mov", None), "sc02_ben": ("reel.mov", None),
+        "sc04_carl": ("camera/A001.mov", [5, 5])}
 
     snakemake(tmp_path, "--cores", "2")
 
@@ -74,11 +96,13 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
         if shot not in TAKES:
             continue
         dubbed[start:end] = True
+        head, tail = HANDLES.get(shot, (0, 0))
         output = load_frames(tmp_path / "work" / shot / "sr" / "frames.npy")
-        np.testing.assert_array_equal(result[start:end], output)  # the shot's frames, at its place
+        assert len(output) == head + end - start + tail  # dubbed with its handles
+        np.testing.assert_array_equal(result[start:end], output[head:head + end - start])  # its cut, at its place
         review = np.stack(list(read_frames(probe_video(tmp_path / "results" / shot / "dubbed.mp4"))))
         # Within the review file's own H.264 loss (measured 40.2-45.4 dB on these shots).
-        assert min(psnr(a, b) for a, b in zip(result[start:end], review)) > 38
+        assert min(psnr(a, b) for a, b in zip(result[start:end], review[head:])) > 38
     np.testing.assert_array_equal(result[~dubbed], source[~dubbed])  # the rest: the source's, none shifted
     wall = slice(*ranges[1])  # the faceless passage: delivered with the reel's own picture
     np.testing.assert_array_equal(result[wall], source[wall])
@@ -89,8 +113,11 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
     import opentimelineio as otio
 
     timeline = otio.adapters.read_from_file(str(tmp_path / "results" / "conformed" / "reel.otio"))
-    names = [c.name for c in timeline.video_tracks()[0]]
-    assert [n for n in names if not n.startswith("reel ")] == list(TAKES)
+    clips = {c.name: c for c in timeline.video_tracks()[0]}
+    assert [n for n in clips if not n.startswith("reel ")] == list(TAKES)
+    # A shot's clip is its cut of its dubbed file; the handles around it are there to trim into.
+    assert {n: clips[n].source_range.start_time.to_frames() for n in TAKES} == {
+        n: HANDLES.get(n, (0, 0))[0] for n in TAKES}
 
     # A new take for one shot: only that shot's dubber side, the assembly and the report run again.
     shutil.copy(MEDIA / "dubber_woman_plain.mp4", tmp_path / "takes" / "sc02_ben_fr.mp4")

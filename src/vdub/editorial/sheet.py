@@ -142,6 +142,14 @@ def takes_from_csv(events: Sequence[Event], ids: Sequence[str], table: Path) -> 
     return found
 
 
+class _SheetDumper(yaml.SafeDumper):
+    """Safe YAML with tuples (a shot's handles) on one line: ``handles: [5, 5]``."""
+
+
+_SheetDumper.add_representer(tuple, lambda dumper, value: dumper.represent_sequence("tag:yaml.org,2002:seq", value,
+                                                                                    flow_style=True))
+
+
 def write_sheet(out: str | Path, events: Sequence[Event], ids: Sequence[str], takes: dict[str, Take], reel: Path,
                 actor: str, fps: Fraction | str, reel_start: str | None, source: str,
                 sources: dict[str, SourceRange] | None = None) -> list[str]:
@@ -172,7 +180,7 @@ def write_sheet(out: str | Path, events: Sequence[Event], ids: Sequence[str], ta
         if shot in sources:
             camera = sources[shot]
             entry.update(actor_video=relative(camera.video), actor_in=position(camera.first, camera.timecode),
-                         actor_out=position(camera.end, camera.timecode), handles=list(camera.handles),
+                         actor_out=position(camera.end, camera.timecode), handles=camera.handles,
                          reel_video=reel_path, reel_in=position(event.start))
         entry["dubber_video"] = takes[shot].dubber_video
         if takes[shot].audio:
@@ -191,7 +199,7 @@ def write_sheet(out: str | Path, events: Sequence[Event], ids: Sequence[str], ta
     if not shots:
         raise ShotError(None, out, f"no event of {source} has a dubber take: nothing to write "
                                    f"({len(missing)} events without one)")
-    text = "\n".join(lines) + "\n" + yaml.safe_dump({"shots": shots}, sort_keys=False, width=200)
+    text = "\n".join(lines) + "\n" + yaml.dump({"shots": shots}, Dumper=_SheetDumper, sort_keys=False, width=200)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return missing
