@@ -245,13 +245,20 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
     """
     from vdub.media.audio import audio_duration
     from vdub.media.timecode import reel_cut, source_range
-    from vdub.media.video import probe_video
+    from vdub.media.video import VideoInfo, probe_video
+
+    probed: dict[str, VideoInfo] = {}  # a reel's shots share one probe of it
+
+    def probe(file: str, shot: str) -> VideoInfo:
+        if file not in probed:
+            probed[file] = probe_video(file, shot=shot)
+        return probed[file]
 
     cuts: dict[str, list[tuple[int, int, str]]] = {}  # reel -> its shots' cuts
     for shot in shots:
-        actor = None if shot.actor_video in generated else probe_video(shot.actor_video, shot=shot.id)
+        actor = None if shot.actor_video in generated else probe(shot.actor_video, shot.id)
         if shot.dubber_video not in generated:
-            dubber = probe_video(shot.dubber_video, shot=shot.id)
+            dubber = probe(shot.dubber_video, shot.id)
             if not shot.audio and not dubber.has_audio:
                 raise ShotError(shot.id, shot.dubber_video, "dubber_video has no audio track and the shot names no "
                                                             "'audio' file: add the dubbed audio as 'audio:' in the "
@@ -261,7 +268,7 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
         if actor is None or shot.reel is None:
             continue
         span = source_range(shot.id, shot.actor_video, actor.fps_str, actor.n_frames, shot.actor_in, shot.actor_out)
-        reel = actor if shot.reel == shot.actor_video else probe_video(shot.reel, shot=shot.id)
+        reel = probe(shot.reel, shot.id)
         if reel.frame_rate != actor.frame_rate:
             raise ShotError(shot.id, shot.reel, f"the reel is {reel.fps_str} fps, the shot's actor video "
                                                 f"{shot.actor_video} {actor.fps_str} fps: its cut cannot go back in")
