@@ -170,11 +170,8 @@ def write_sheet(out: str | Path, events: Sequence[Event], ids: Sequence[str], ta
         return os.path.relpath(path.absolute(), out.absolute().parent)
 
     reel_path = relative(reel)
-    shots, missing = [], []
+    shots, missing, lines = [], [], [f"# Written by `vdub sheet` from {source}: one shot per event of {reel_path}", "#"]
     for event, shot in zip(events, ids):
-        if shot not in takes:
-            missing.append(shot)
-            continue
         entry = {"id": shot, "actor": actor, "actor_video": reel_path, "actor_in": position(event.start),
                  "actor_out": position(event.end)}
         if shot in sources:
@@ -182,20 +179,19 @@ def write_sheet(out: str | Path, events: Sequence[Event], ids: Sequence[str], ta
             entry.update(actor_video=relative(camera.video), actor_in=position(camera.first, camera.timecode),
                          actor_out=position(camera.end, camera.timecode), handles=camera.handles,
                          reel_video=reel_path, reel_in=position(event.start))
+        if shot not in takes:
+            if not missing:
+                lines.append("# Events without a dubber take (add one, then uncomment):")
+            missing.append(shot)
+            flow = yaml.dump(entry, Dumper=_SheetDumper, sort_keys=False, default_flow_style=True, width=1000)
+            lines.append(f"#  - {flow.strip()[:-1]}, dubber_video: ???}}")
+            log.warning("%s: event %d '%s' (frames %d-%d): no dubber take", source, event.number, event.name,
+                        event.start, event.end - 1)
+            continue
         entry["dubber_video"] = takes[shot].dubber_video
         if takes[shot].audio:
             entry["audio"] = takes[shot].audio
         shots.append(entry)
-    lines = [f"# Written by `vdub sheet` from {source}: one shot per event of {reel_path}", "#"]
-    if missing:
-        lines.append("# Events without a dubber take (add one, then uncomment):")
-        for event, shot in zip(events, ids):
-            if shot in missing:
-                lines.append(f"#  - {{id: {shot}, actor: {actor}, actor_video: {reel_path}, "
-                             f"actor_in: {position(event.start)!r}, actor_out: {position(event.end)!r}, "
-                             f"dubber_video: ???}}")
-                log.warning("%s: event %d '%s' (frames %d-%d): no dubber take", source, event.number, event.name,
-                            event.start, event.end - 1)
     if not shots:
         raise ShotError(None, out, f"no event of {source} has a dubber take: nothing to write "
                                    f"({len(missing)} events without one)")

@@ -35,6 +35,8 @@ def sheet(out: Path, reel: Path, actor: str, edit_list: Path | None = None, take
     from vdub.media.timecode import source_timecode
     from vdub.media.video import probe_video
 
+    if handles < 0:
+        raise ShotError(None, out, f"handles must be a frame count (>= 0), got {handles}")
     if handles and sources is None:
         raise ShotError(None, out, "handles need the camera sources (--sources): past an event's cut the reel holds "
                                    "the next shot, not the camera's frames")

@@ -177,6 +177,10 @@ def test_with_camera_sources_shots_are_ranges_of_them_with_handles(reel, tmp_pat
     assert {k: shots["sc04_carl"][k] for k in ("actor_in", "actor_out", "handles", "reel_in")} == {
         "actor_in": "02:00:09:25", "actor_out": "02:00:11:15", "handles": [5, 5], "reel_in": "01:00:05:10"}
     assert shots["sc02_ben"]["actor_video"] == "reel.mov" and "handles" not in shots["sc02_ben"]
+    # An event without a take is listed as the shot it would be: a range of its camera source, with handles.
+    assert "#  - {id: sc03_anna, actor: anna, actor_video: sources/A001.mov, actor_in: '02:00:01:25', actor_out: " \
+           "'02:00:03:20', handles: [5, 5], reel_video: reel.mov, reel_in: '01:00:03:25', dubber_video: ???}" \
+           in (folder / "camera.yaml").read_text()
     assert "event 3 'sc02_ben.mov': no camera source in" in caplog.text and "B002" in caplog.text
     assert "event 1 'sc01_anna.mov': handles 0 + 5 frames: the camera source A001.mov has no more" in caplog.text
     loaded = {s.id: s for s in load_samples(folder / "camera.yaml")}
