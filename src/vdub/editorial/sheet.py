@@ -29,6 +29,7 @@ from vdub.core.io import atomic_path
 from vdub.core.samples import SHOT_ID, id_from_name
 from vdub.editorial.edit_list import Event
 from vdub.media.timecode import shifted_timecode
+from vdub.media.video import VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +53,19 @@ class SourceRange:
     timecode: str | None  # the file's start timecode
 
 
-def find_sources(events: Sequence[Event], ids: Sequence[str], folder: Path, fps: Fraction | str,
+def find_sources(events: Sequence[Event], ids: Sequence[str], folder: Path, reel: VideoInfo,
                  handles: int) -> dict[str, SourceRange]:
     """Each event's camera source in ``folder`` (a file whose name or stem is one of the event's source
     names), with up to ``handles`` frames each side, as many as the file has.
 
     Events whose source is not there are left out (logged): their shots stay ranges of the reel.
-    Raises ShotError, naming the event and the file, for a source at another frame rate than the
-    reel or one that does not hold the event's source range.
+    Raises ShotError, naming the event and the file, for a source at another frame rate or picture
+    size than the ``reel`` or one that does not hold the event's source range.
     """
     from vdub.media.timecode import source_timecode, timecode_frames
     from vdub.media.video import probe_video
+
+    fps = reel.fps_str
 
     files: dict[str, Path] = {}
     for file in sorted(folder.iterdir()):
@@ -78,8 +81,9 @@ def find_sources(events: Sequence[Event], ids: Sequence[str], folder: Path, fps:
                         "handles", label, folder, ", ".join(event.source_names) or "no name")
             continue
         info = probe_video(video, shot=shot)
-        if info.frame_rate != Fraction(fps):
-            raise ShotError(shot, video, f"{label}: the camera source is {info.fps_str} fps, the reel {fps}")
+        if info.frame_rate != reel.frame_rate or _size(info) != _size(reel):
+            raise ShotError(shot, video, f"{label}: the camera source is {info.fps_str} fps, {_size(info)}; the "
+                                         f"reel {fps} fps, {_size(reel)}: its shot could not go back into the reel")
         timecode = source_timecode(video, shot)
         first = event.source_in - (timecode_frames(timecode, fps) if timecode else 0)
         end = first + event.end - event.start
@@ -91,6 +95,10 @@ def find_sources(events: Sequence[Event], ids: Sequence[str], folder: Path, fps:
             log.warning("%s: handles %d + %d frames: the camera source %s has no more", label, head, tail, video.name)
         found[shot] = SourceRange(video, first - head, end + tail, (head, tail), timecode)
     return found
+
+
+def _size(info: VideoInfo) -> str:
+    return f"{info.display_width}x{info.display_height}"
 
 
 def shot_ids(events: Sequence[Event]) -> list[str]:

@@ -59,7 +59,7 @@ def sheet(out: Path, reel: Path, actor: str, edit_list: Path | None = None, take
         found = takes_by_pattern(events, ids, takes, out.absolute().parent)
     else:
         raise ShotError(None, out, "give the dubber takes: --takes PATTERN or --takes-csv FILE")
-    cameras = find_sources(events, ids, sources, info.fps_str, handles) if sources is not None else {}
+    cameras = find_sources(events, ids, sources, info, handles) if sources is not None else {}
     missing = write_sheet(out, events, ids, found, reel, actor, info.fps_str, start, source, cameras)
     log.info("%s: %d events, %d shots with a take, %d without (%s)", out, len(events), len(events) - len(missing),
              len(missing), ", ".join(missing) or "none")

@@ -152,10 +152,11 @@ def test_the_same_cut_as_fcp_xml_gives_the_same_sheet(reel):
         yaml.safe_load((folder / "from_edl.yaml").read_text())
 
 
-def _source(path, frames: int, rate: int = 30) -> None:
-    """A camera source: its frame count, rate and timecode 02:00:00:00 are what the sheet reads of it."""
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size=64x64:rate={rate}", "-frames:v",
-                    str(frames), "-c:v", "libx264", "-timecode", "02:00:00:00", str(path)], check=True)
+def _source(path, frames: int, rate: int = 30, size: str = "480x480") -> None:
+    """A camera source: its frame count, rate, size and timecode 02:00:00:00 are what the sheet reads of it."""
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}", "-frames:v",
+                    str(frames), "-c:v", "libx264", "-preset", "ultrafast", "-timecode", "02:00:00:00", str(path)],
+                   check=True)
 
 
 def test_with_camera_sources_shots_are_ranges_of_them_with_handles(reel, tmp_path, caplog):
@@ -189,7 +190,9 @@ def test_with_camera_sources_shots_are_ranges_of_them_with_handles(reel, tmp_pat
 
 @pytest.mark.parametrize("case, message", [
     ("no sources", r"handles need the camera sources \(--sources\)"),
-    ("rate", r"sc01_anna.*A001\.mov: event 1 'sc01_anna\.mov': the camera source is 25/1 fps, the reel 30/1"),
+    ("rate", r"sc01_anna.*A001\.mov: event 1 'sc01_anna\.mov': the camera source is 25/1 fps, 480x480; the reel "
+             r"30/1 fps, 480x480: its shot could not go back into the reel"),
+    ("size", r"event 1 'sc01_anna\.mov': the camera source is 30/1 fps, 64x64; the reel 30/1 fps, 480x480"),
     ("short", r"sc04_carl.*A001\.mov: event 5 'sc04_carl\.mov': its source frames 300-339 are not in the camera "
               r"source \(200 frames from 02:00:00:00\)"),
 ])
@@ -197,7 +200,8 @@ def test_bad_camera_sources_fail_naming_the_event(reel, tmp_path, case, message)
     folder, ranges = reel
     _edl(tmp_path / "camera.edl", ranges, reels=("A001", "AX", "AX", "AX", "A001"), hour="02")
     (tmp_path / "sources").mkdir()
-    _source(tmp_path / "sources" / "A001.mov", 200, rate=25 if case == "rate" else 30)
+    _source(tmp_path / "sources" / "A001.mov", 200, rate=25 if case == "rate" else 30,
+            size="64x64" if case == "size" else "480x480")
     with pytest.raises(ShotError, match=message):
         sheet(tmp_path / "s.yaml", folder / "reel.mov", "anna", edit_list=tmp_path / "camera.edl",
               takes="{id}.mp4", sources=None if case == "no sources" else tmp_path / "sources", handles=5)
