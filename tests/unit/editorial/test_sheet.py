@@ -206,3 +206,25 @@ def test_bad_camera_sources_fail_naming_the_event(reel, tmp_path, case, message)
         sheet(tmp_path / "s.yaml", folder / "reel.mov", "anna", edit_list=tmp_path / "camera.edl",
               takes="{id}.mp4", sources=None if case == "no sources" else tmp_path / "sources", handles=5)
     assert not (tmp_path / "s.yaml").exists()
+
+
+def test_an_fcp_xml_names_its_camera_source_by_file_and_source_timecode(tmp_path):
+    """FCP XML keeps a clip's media file and its in point relative to the file; read back, the event names
+    the file and its source timecode, as an EDL's reel and source in do."""
+    import opentimelineio as otio
+    from opentimelineio import opentime
+
+    from vdub.editorial.edit_list import read_events
+
+    timeline = otio.schema.Timeline("cut")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    media = otio.schema.ExternalReference(target_url="file:///data/camera%20day%201/A001.mov",
+                                          available_range=opentime.TimeRange(opentime.from_timecode("02:00:00:00", 30),
+                                                                             opentime.RationalTime(400, 30)))
+    track.append(otio.schema.Clip("sc04_carl.mov", media_reference=media, source_range=opentime.TimeRange(
+        opentime.from_timecode("02:00:10:00", 30), opentime.RationalTime(40, 30))))
+    otio.adapters.write_to_file(timeline, str(tmp_path / "cut.xml"))
+    (event,) = read_events(tmp_path / "cut.xml", "30/1", None, 100)
+    assert event.source_names[0] == "A001.mov" and event.source_in == opentime.from_timecode("02:00:10:00", 30).value
+    assert (event.start, event.end) == (0, 40)
