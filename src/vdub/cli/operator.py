@@ -93,7 +93,7 @@ def cmd_status(a: argparse.Namespace) -> None:
 
     states = run_status.collect(a.snakemake_args)
     if a.failed:
-        print("\n".join(s.shot for s in states if s.needs_run))
+        print("\n".join(s.shot for s in states if s.needs_run and not s.reel))
     else:
         print(run_status.format_states(states))
 
@@ -178,17 +178,18 @@ def add_operator_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument(f"--out-{option}", type=Path, required=True)
     p.set_defaults(func=cmd_conform)
 
-    p = sub.add_parser("status", help="each shot's state (done, failed with its rule and logs, incomplete, "
-                                      "outdated) from Snakemake's summary and last run log",
+    p = sub.add_parser("status", help="each shot's and conformed reel's state (done, failed with its rule and logs, "
+                                      "incomplete, outdated) from Snakemake's summary and last run log",
                        description="Each shot's state from `snakemake --summary` and the project's newest "
                                    "Snakemake log. " + after)
     p.add_argument("--failed", action="store_true", help="print only the ids of shots that need a run")
     p.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="-- SNAKEMAKE_ARGS")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("reprocess", help="re-run Snakemake on only the shots whose results are missing or "
-                                         "incomplete (failed or unfinished), plus the project report",
-                       description="Re-run Snakemake on the results of only the failed or unfinished shots. "
+    p = sub.add_parser("reprocess", help="re-run Snakemake on only the shots and conformed reels whose results "
+                                         "are missing or incomplete (failed or unfinished), plus the project report",
+                       description="Re-run Snakemake on the results of only the failed or unfinished shots and "
+                                   "conformed reels. "
                                    + after)
     p.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="-- SNAKEMAKE_ARGS")
     p.set_defaults(func=cmd_reprocess)

@@ -26,6 +26,9 @@ from pathlib import Path
 SHOT_RESULTS = ("dubbed.mp4", "matte.mov", "metrics.json", "virtual_dubber_sheet.png", "output_sheet.png",
                 "side_by_side.mp4")
 PROJECT_RESULTS = ("results/report.html",)
+# What a conformed reel has (rule conform), with {reel}.
+REEL_RESULTS = ("results/conformed/{reel}.mov", "results/conformed/{reel}.dialogue.wav",
+                "results/conformed/{reel}.otio")
 
 _SHOT_PATH = re.compile(r"(?:^|/)(?:work|results|logs|benchmarks)/([^/]+)/")
 _NOT_SHOTS = {"actors", "pretrain"}  # work/actors/<actor>/..., work/pretrain/...
@@ -48,14 +51,16 @@ class JobError:
 
 @dataclass
 class ShotState:
-    """A shot's state: ``done``, ``failed``, ``incomplete`` (results missing, no error
-    recorded: not run yet or killed) or ``outdated`` (results there, Snakemake would
-    update them)."""
+    """A shot's (or a conformed reel's) state: ``done``, ``failed``, ``incomplete`` (results
+    missing, no error recorded: not run yet or killed) or ``outdated`` (results there,
+    Snakemake would update them)."""
 
-    shot: str
+    shot: str  # the shot id, or "reel <id>" for a conformed reel
     state: str
     missing: list[str] = field(default_factory=list)
     errors: list[JobError] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)  # its result files: what reprocessing asks for
+    reel: bool = False
 
     @property
     def needs_run(self) -> bool:
@@ -110,21 +115,31 @@ def shot_of_path(path: str) -> str | None:
     return match.group(1)
 
 
+def _state(name: str, results: list[str], summary: dict[str, dict[str, str]], errors: Sequence[JobError],
+           reel: bool = False) -> ShotState:
+    """A shot's state from its results' summary rows; its errors: those of jobs writing its files (a shot:
+    any file under its folders; a reel: its results)."""
+    missing = [f for f in results if summary[f]["status"] in ("missing", "incomplete")]
+    own_errors = [e for e in errors if set(e.outputs) & set(results) or
+                  (not reel and any(shot_of_path(o) == name for o in e.outputs))]
+    if missing:
+        state = "failed" if own_errors else "incomplete"
+    elif any(summary[f]["plan"] != "no update" for f in results):
+        state = "outdated"
+    else:
+        state = "done"
+    return ShotState(name, state, missing, own_errors if missing else [], results, reel)
+
+
 def shot_states(summary: dict[str, dict[str, str]], errors: Sequence[JobError]) -> list[ShotState]:
-    """Every shot of the DAG (each has ``results/<shot>/dubbed.mp4``) with its state."""
+    """Every shot of the DAG (each has ``results/<shot>/dubbed.mp4``) with its state, then every
+    conformed reel (``results/conformed/<reel>.mov``) as ``reel <id>``."""
     shots = sorted({m.group(1) for f in summary if (m := re.fullmatch(r"results/([^/]+)/dubbed\.mp4", f))})
-    states = []
-    for shot in shots:
-        results = [f for f in shot_results(shot) if f in summary]
-        missing = [f for f in results if summary[f]["status"] in ("missing", "incomplete")]
-        shot_errors = [e for e in errors if any(shot_of_path(o) == shot for o in e.outputs)]
-        if missing:
-            state = "failed" if shot_errors else "incomplete"
-        elif any(summary[f]["plan"] != "no update" for f in results):
-            state = "outdated"
-        else:
-            state = "done"
-        states.append(ShotState(shot, state, missing, shot_errors if missing else []))
+    reels = sorted({m.group(1) for f in summary if (m := re.fullmatch(r"results/conformed/([^/]+)\.mov", f))})
+    states = [_state(shot, [f for f in shot_results(shot) if f in summary], summary, errors) for shot in shots]
+    for reel in reels:
+        files = [f for f in (t.format(reel=reel) for t in REEL_RESULTS) if f in summary]
+        states.append(_state(f"reel {reel}", files, summary, errors, reel=True))
     return states
 
 
@@ -183,6 +198,6 @@ def format_states(states: Sequence[ShotState]) -> str:
 
 
 def reprocess_targets(states: Sequence[ShotState]) -> list[str]:
-    """Snakemake targets that rebuild only the shots needing a run (and the project report)."""
-    targets = [f for s in states if s.needs_run for f in shot_results(s.shot)]
+    """Snakemake targets that rebuild only the shots and reels needing a run (and the project report)."""
+    targets = [f for s in states if s.needs_run for f in s.results]
     return targets + list(PROJECT_RESULTS) if targets else []

@@ -99,3 +99,26 @@ def test_status_names_the_failed_shot_and_its_log_after_a_real_run(tmp_path):
     assert "shot 'bad'" in (tmp_path / "logs/bad/ingest_dubber.log").read_text()
     samples = yaml.safe_load((tmp_path / "samples.yaml").read_text())
     assert [s["id"] for s in samples["shots"]] == ["good", "bad"]
+
+
+def test_a_conformed_reel_waiting_on_a_failed_shot_is_reprocessed_with_it():
+    """The reel's conform never ran while one of its shots failed: it is listed as `reel <id>`, incomplete,
+    and reprocessing asks for it with the failed shot; a failed conform is that reel's failure."""
+    reel = {f"results/conformed/{name}": ("missing", "update pending") for name in ("r1.mov", "r1.dialogue.wav",
+                                                                                     "r1.otio")}
+    rows = {**results("done_shot"), **results("broken", status="missing", plan="update pending"), **reel}
+    errors = run_status.parse_errors(ERROR_BLOCK.replace("/bad/", "/broken/"))
+    states = {s.shot: s for s in run_status.shot_states(summary(rows), errors)}
+    assert {k: s.state for k, s in states.items()} == {"broken": "failed", "done_shot": "done",
+                                                       "reel r1": "incomplete"}
+    targets = run_status.reprocess_targets(list(states.values()))
+    assert set(targets) == {*run_status.shot_results("broken"), *reel, "results/report.html"}
+    conform_error = ERROR_BLOCK.replace("rule ingest_dubber", "rule conform").replace(
+        "output: work/bad/ingest/dubber.npy, work/bad/ingest/audio.wav, work/bad/ingest/info.json",
+        "output: results/conformed/r1.mov, results/conformed/r1.dialogue.wav, results/conformed/r1.otio")
+    rows = {**results("done_shot"), **reel}
+    states = {s.shot: s for s in run_status.shot_states(summary(rows), run_status.parse_errors(conform_error))}
+    assert states["reel r1"].state == "failed" and states["reel r1"].errors[0].rule == "conform"
+    assert states["done_shot"].state == "done"
+    (line,) = [x for x in run_status.format_states(list(states.values())).splitlines() if x.startswith("reel r1")]
+    assert line.split()[2:5] == ["failed", "rule", "conform,"]
