@@ -8,6 +8,7 @@ as an edit list names it. Drop-frame timecodes (``;`` before the frames) follow 
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,19 +54,30 @@ def shifted_timecode(timecode: str, frames: int, fps: Fraction | float | str) ->
     return opentime.to_timecode(moved, rate, drop_frame=";" in timecode)
 
 
+#: Start timecodes read, by (real path, modification time, size): a reel's hundreds of shots are
+#: checked at every Snakemake start, and one ffprobe of the reel serves them all.
+_TIMECODES: dict[tuple[str, int, int], str | None] = {}
+
+
 def source_timecode(path: str | Path, shot: str | None = None) -> str | None:
     """The start timecode of a media file (``HH:MM:SS:FF``, ``;`` before the frames when drop-frame), or None.
 
     Read from the container's tags or any stream's (a QuickTime ``tmcd`` track shows as a data
-    stream tagged ``timecode``).
+    stream tagged ``timecode``); read once per version of the file.
     """
+    try:
+        stat = os.stat(path)
+        key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None  # run_ffprobe names the shot and the file
+    if key in _TIMECODES:
+        return _TIMECODES[key]
     info = run_ffprobe(path, shot)
     tags = [info.get("format", {}).get("tags", {})] + [s.get("tags", {}) for s in info.get("streams", [])]
-    for tag in tags:
-        value = tag.get("timecode")
-        if value:
-            return str(value)
-    return None
+    value = next((str(tag["timecode"]) for tag in tags if tag.get("timecode")), None)
+    if key is not None:
+        _TIMECODES[key] = value
+    return value
 
 
 def source_range(shot: str, path: str | Path, fps: Fraction | float | str, n_frames: int,

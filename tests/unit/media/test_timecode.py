@@ -44,3 +44,15 @@ def test_source_range_resolves_and_checks_against_the_file(timecoded):
         with pytest.raises(ShotError, match=message) as err:
             source_range("s1", timecoded, "25/1", 50, first, end)
         assert "s1" in str(err.value) and "reel.mov" in str(err.value)
+
+
+def test_a_timecode_is_read_again_when_the_file_changes(tmp_path):
+    """A reel's timecode is read once for all its shots, and again once the file is replaced."""
+    import os
+
+    path = tmp_path / "reel.mov"
+    for version, timecode in enumerate(("10:00:00:00", "02:00:00:00")):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1",
+                        "-c:v", "mpeg4", "-timecode", timecode, str(path)], check=True)
+        os.utime(path, ns=(0, version))  # a new modification time is a new version, whatever the size
+        assert source_timecode(path) == source_timecode(path) == timecode
