@@ -14,6 +14,7 @@ log, never guessed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from vdub.core.errors import ShotError
@@ -58,7 +60,8 @@ def find_sources(events: Sequence[Event], ids: Sequence[str], folder: Path, reel
     """Each event's camera source in ``folder`` (a file whose name or stem is one of the event's source
     names), with up to ``handles`` frames each side, as many as the file has.
 
-    Events whose source is not there are left out (logged): their shots stay ranges of the reel.
+    Events whose source is not there are left out (logged): their shots stay ranges of the reel. A
+    source whose frame at the cut does not look like the reel's there is logged (:data:`SAME_PICTURE`).
     Raises ShotError, naming the event and the file, for a source at another frame rate or picture
     size than the ``reel`` or one that does not hold the event's source range.
     """
@@ -90,11 +93,36 @@ def find_sources(events: Sequence[Event], ids: Sequence[str], folder: Path, reel
         if first < 0 or end > info.n_frames:
             raise ShotError(shot, video, f"{label}: its source frames {first}-{end - 1} are not in the camera "
                                          f"source ({info.n_frames} frames from {timecode or '00:00:00:00'})")
+        likeness = _likeness(info, first, reel, event.start, shot)
+        if likeness < SAME_PICTURE:
+            log.warning("%s: the camera source's frame %d does not look like the reel's frame %d (correlation %.2f "
+                        "< %.2f): is %s the event's source?", label, first, event.start, likeness, SAME_PICTURE,
+                        video.name)
         head, tail = min(handles, first), min(handles, info.n_frames - end)
         if (head, tail) != (handles, handles):
             log.warning("%s: handles %d + %d frames: the camera source %s has no more", label, head, tail, video.name)
         found[shot] = SourceRange(video, first - head, end + tail, (head, tail), timecode)
     return found
+
+
+#: Below this correlation of their thumbnails, a camera source's first cut frame and the reel's are
+#: not the same picture (a re-encode or a grade keeps it near 1; another shot is far below).
+SAME_PICTURE = 0.8
+
+
+def _likeness(source: VideoInfo, at: int, reel: VideoInfo, reel_at: int, shot: str) -> float:
+    """Correlation of two frames' grey 64 x 64 thumbnails: frame ``at`` of ``source``, ``reel_at`` of ``reel``."""
+    from vdub.media.video import read_frames
+
+    thumbs = []
+    for info, frame in ((source, at), (reel, reel_at)):
+        with contextlib.closing(read_frames(info, size=(64, 64), max_frames=1, shot=shot, start=frame)) as frames:
+            picture = next(frames, None)
+        if picture is None:  # nothing decodes there: nothing alike
+            return 0.0
+        thumbs.append(picture.astype(np.float64).mean(axis=2).ravel())
+    a, b = (t - t.mean() for t in thumbs)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
 
 
 def _size(info: VideoInfo) -> str:

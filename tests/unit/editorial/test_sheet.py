@@ -184,6 +184,9 @@ def test_with_camera_sources_shots_are_ranges_of_them_with_handles(reel, tmp_pat
            in (folder / "camera.yaml").read_text()
     assert "event 3 'sc02_ben.mov': no camera source in" in caplog.text and "B002" in caplog.text
     assert "event 1 'sc01_anna.mov': handles 0 + 5 frames: the camera source A001.mov has no more" in caplog.text
+    # A001 here is a test pattern, not the glasses clip the reel shows: said for each of its events.
+    assert "event 5 'sc04_carl.mov': the camera source's frame 300 does not look like the reel's frame 160" \
+           in caplog.text and "is A001.mov the event's source?" in caplog.text
     loaded = {s.id: s for s in load_samples(folder / "camera.yaml")}
     assert loaded["sc04_carl"].handles == (5, 5) and loaded["sc04_carl"].reel == loaded["sc02_ben"].actor_video
 
