@@ -74,6 +74,7 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
                             "--out", str(tmp_path / "samples.yaml")], capture_output=True, text=True)
     assert sheet.returncode == 0, sheet.stderr
     assert "event 4 'sc03_anna.mov' (frames 115-159): no dubber take" in sheet.stderr
+    assert "does not look like" not in sheet.stderr  # the camera source is the events' own
     shots = yaml.safe_load((tmp_path / "samples.yaml").read_text())["shots"]
     assert [s["id"] for s in shots] == list(TAKES)
     assert {s["id"]: (s["actor_video"], s.get("handles")) for s in shots} == {
