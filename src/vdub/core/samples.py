@@ -269,11 +269,10 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
             continue
         span = source_range(shot.id, shot.actor_video, actor.fps_str, actor.n_frames, shot.actor_in, shot.actor_out)
         reel = probe(shot.reel, shot.id)
-        sizes = [f"{info.display_width}x{info.display_height}" for info in (reel, actor)]
-        if reel.frame_rate != actor.frame_rate or sizes[0] != sizes[1]:
-            raise ShotError(shot.id, shot.reel, f"the reel is {reel.fps_str} fps, {sizes[0]}; the shot's actor "
-                                                f"video {shot.actor_video} {actor.fps_str} fps, {sizes[1]}: its cut "
-                                                f"cannot go back in")
+        if reel.frame_rate != actor.frame_rate or reel.display_size != actor.display_size:
+            raise ShotError(shot.id, shot.reel, f"the reel is {reel.fps_str} fps, {reel.display_size}; the shot's "
+                                                f"actor video {shot.actor_video} {actor.fps_str} fps, "
+                                                f"{actor.display_size}: its cut cannot go back in")
         start, end = reel_cut(shot.id, shot.reel, reel.fps_str, reel.n_frames, shot.reel_in, span, shot.handles)
         cuts.setdefault(shot.reel, []).append((start, end, shot.id))
     for file, spans in cuts.items():  # shots of one reel go back into it: their cuts must not overlap

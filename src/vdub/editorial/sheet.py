@@ -84,9 +84,10 @@ def find_sources(events: Sequence[Event], ids: Sequence[str], folder: Path, reel
                         "handles", label, folder, ", ".join(event.source_names) or "no name")
             continue
         info = probe_video(video, shot=shot)
-        if info.frame_rate != reel.frame_rate or _size(info) != _size(reel):
-            raise ShotError(shot, video, f"{label}: the camera source is {info.fps_str} fps, {_size(info)}; the "
-                                         f"reel {fps} fps, {_size(reel)}: its shot could not go back into the reel")
+        if info.frame_rate != reel.frame_rate or info.display_size != reel.display_size:
+            raise ShotError(shot, video, f"{label}: the camera source is {info.fps_str} fps, {info.display_size}; "
+                                         f"the reel {fps} fps, {reel.display_size}: its shot could not go back into "
+                                         f"the reel")
         timecode = source_timecode(video, shot)
         first = event.source_in - (timecode_frames(timecode, fps) if timecode else 0)
         end = first + event.end - event.start
@@ -123,10 +124,6 @@ def _likeness(source: VideoInfo, at: int, reel: VideoInfo, reel_at: int, shot: s
         thumbs.append(picture.astype(np.float64).mean(axis=2).ravel())
     a, b = (t - t.mean() for t in thumbs)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
-
-
-def _size(info: VideoInfo) -> str:
-    return f"{info.display_width}x{info.display_height}"
 
 
 def shot_ids(events: Sequence[Event]) -> list[str]:

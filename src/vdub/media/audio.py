@@ -129,9 +129,7 @@ def extract_audio(
     if len(filters) > 1:
         filters.append(f"aresample={sample_rate}")
     delay = int(round(delay_s * sample_rate))
-    if delay:
-        if len(filters) == 1:
-            filters.append(f"aresample={sample_rate}")
+    if delay:  # in output samples: every chain above ends at sample_rate
         filters.append(f"adelay=delays={delay}S:all=1")
     filters += [f"apad=whole_len={n_samples}", f"atrim=end_sample={n_samples}"]
     with atomic_path(out_wav, suffix=".wav") as tmp:

@@ -125,6 +125,11 @@ class VideoInfo:
         assert rate is not None
         return rate
 
+    @property
+    def display_size(self) -> str:
+        """``WIDTHxHEIGHT`` of the display geometry, as messages name it."""
+        return f"{self.display_width}x{self.display_height}"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (for the stage's info file)."""
         return asdict(self)
