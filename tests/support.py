@@ -5,6 +5,7 @@ sys.path through pyproject's pytest ``pythonpath``, so tests in any folder impor
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,46 @@ def make_project(workdir: Path, shots: list[dict], warm_start: bool = False, pre
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
+def plumbing_numbers(config: dict, iterations: int = 5) -> dict:
+    """``config`` (a whole config.yaml) with the preview preset's training cut to ``iterations`` steps.
+
+    For tests that check what a run delivers (files, frames, jobs), not how good its picture is: the
+    picture is checked once, at the preset's own numbers, on the shared trained project
+    (tests/workflow/conftest.py).
+    """
+    preview = config["presets"]["preview"]
+    preview["train"].update(iterations=iterations, warmup=0, bn_recalibration=1, log_every=iterations)
+    preview["warm_start"].update(actor_iterations=iterations, finetune_iterations=iterations)
+    preview["pretrain"].update(iterations=iterations)
+    preview["sr"].update(iterations=iterations)
+    return config
+
+
+def write_stand_in_perceptual_weights(folder: Path) -> tuple[Path, Path]:
+    """LPIPS's AlexNet and FID's Inception weights in the upstream files' layout and names, with seeded
+    random values: ``(alexnet file, inception file)`` in ``folder``.
+
+    torchvision's AlexNet state dict is what lpips reads its backbone from; pytorch-fid's Inception state
+    dict is what FID reads. Real weights cannot be downloaded here, so these stand-ins drive the real
+    loading and computing code end to end; the values they give are not the published metrics'.
+    """
+    import torch
+    import torchvision
+
+    from vdub.evaluation import perceptual
+    from vdub.evaluation.shot import FID_FILE, LPIPS_FILE
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), folder / LPIPS_FILE)
+    net = perceptual._fid_inception_architecture()
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")  # keeps features O(1)
+    torch.save(net.state_dict(), folder / FID_FILE)
+    return folder / LPIPS_FILE, folder / FID_FILE
+
+
 def job_counts(out: str) -> dict[str, int]:
     """Jobs per rule from the table of a dry run's ``--quiet rules`` output."""
     counts = {}
@@ -120,3 +161,41 @@ def make_reel(path: Path) -> list[tuple[int, int]]:
     subprocess.run(["ffmpeg", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264",
                     "-crf", "14", "-pix_fmt", "yuv420p", "-timecode", REEL_TIMECODE, str(path)], check=True)
     return ranges
+
+
+#: The shared trained project (tests/conftest.py, ``trained_project``): one shot of the first 2.5 s of
+#: actor_woman_bluewall.mp4, with this timecode, driven by dubber_man_office.mp4 (30 vs 25 fps).
+TRAINED_SHOT = "bluewall_office"
+TRAINED_FRAMES = 75
+TRAINED_TIMECODE = "01:00:10:00"
+
+
+def real_shot(shot_id: str) -> dict:
+    """A sample-sheet entry of the shared pair: woman_bluewall driven by dubber_man_office."""
+    return {"id": shot_id, "actor": "woman_bluewall", "actor_video": str(MEDIA / "actor_woman_bluewall.mp4"),
+            "dubber_video": str(MEDIA / "dubber_man_office.mp4")}
+
+
+def copy_project(project: Path, to: Path) -> Path:
+    """A copy of ``project`` that Snakemake sees as up to date (copy2 keeps mtimes), with its own sample sheet."""
+    shutil.copytree(project, to, symlinks=True)
+    config = yaml.safe_load((to / "config.yaml").read_text())
+    config["samples"] = str(to / "samples.yaml")
+    (to / "config.yaml").write_text(yaml.safe_dump(config))
+    return to
+
+
+#: Learned-quality checks with their margins, printed at the end of the run (tests/conftest.py).
+MARGINS: list[str] = []
+
+
+def assert_margin(what: str, value: float, op: str, bound: float) -> None:
+    """Assert ``value <op> bound`` for a learned-quality figure and record the margin for the run's summary.
+
+    A learned result passes or fails by how far it is from its bound; the summary shows how close each
+    came, so a bound that is about to be crossed is seen before it is.
+    """
+    ops = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
+    line = f"{what}: {value:.4g} {op} {bound:.4g} (margin {abs(value - bound):.3g})"
+    MARGINS.append(line)
+    assert ops[op](float(value), float(bound)), line

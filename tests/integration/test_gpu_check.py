@@ -23,8 +23,8 @@ def test_gpu_check_smoke_runs_every_step(tmp_path):
     assert result["smoke"] is True
     for preset in ("paper_training", "studio_training"):
         step = result[preset]
-        assert step["steps_per_s"] > 0 and step["images_per_s"] == pytest.approx(
-            2 * step["batch_size"] * step["steps_per_s"]), step
+        # A measured rate, not an inflated one: the timed steps fit inside the step's own wall time.
+        assert step["steps_per_s"] > 0 and step["timed_steps"] / step["steps_per_s"] <= step["seconds"], step
         assert step["hours_for_preset_iterations"] > 0
     assert result["gpen_inference"]["ms_per_frame_fp32"] > 0
     e2e = result["end_to_end"]

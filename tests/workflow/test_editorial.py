@@ -4,7 +4,12 @@ beside it; `vdub sheet` writes the sample sheet (those two as ranges of the sour
 Snakemake dubs the shots and conforms the reel. The conformed reel has the source's frame count, rate and
 timecode; outside the dubbed shots its frames are the source's bit for bit (FFV1, lossless), inside
 they are the shots' output frames, none shifted; its timeline opens in OpenTimelineIO's tools. A new
-take re-runs only its shot and the assembly."""
+take re-runs only its shot and the assembly.
+
+The same batch holds the shots at the edges of what a batch may hold: 1-, 2- and 3-frame clips, a
+3-frame range of the reel, and the faceless wall, each delivered (the wall with the actor's picture
+unchanged, a warning and a line in the report). Training is cut to a few steps: this checks what is
+delivered where, not the picture (the shared trained project does)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from support import MEDIA, REEL_SHOTS, REEL_TIMECODE, job_counts, make_project, make_reel, needs_media, snakemake
+from support import (
+    MEDIA,
+    REEL_SHOTS,
+    REEL_TIMECODE,
+    job_counts,
+    make_project,
+    make_reel,
+    needs_media,
+    plumbing_numbers,
+    snakemake,
+)
 
 from vdub.core.io import load_frames
 from vdub.evaluation.metrics import psnr
@@ -31,6 +46,7 @@ TAKES = {"sc01_anna": "dubber_woman_plain.mp4", "sc01_wall": "dubber_man_office.
 #: Events cut from the camera source A001 (the glasses clip, in the reel's geometry, from 02:00:00:00).
 CAMERA = {"sc01_anna": 0, "sc04_carl": 4}
 HANDLES = {"sc01_anna": (0, 5), "sc04_carl": (5, 5)}  # sc01_anna starts at the source's first frame
+RANGE_3 = (120, 123)  # a 3-frame shot of the reel, inside the event that has no take (sc03_anna)
 
 
 def _timecode(frame: int, hour: int = 1) -> str:
@@ -47,7 +63,7 @@ def _camera_source(path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.media
 @needs_media
-def test_edit_list_to_a_conformed_reel(tmp_path):
+def test_edit_list_to_a_conformed_reel_with_every_shot_delivered(tmp_path):
     ranges = make_reel(tmp_path / "reel.mov")
     edl = ["TITLE: VDUB TEST REEL", "FCM: NON-DROP FRAME", ""]
     for k, ((start, end), name, (_, first, _)) in enumerate(zip(ranges, NAMES, REEL_SHOTS), 1):
@@ -63,9 +79,7 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
     for shot, clip in TAKES.items():
         shutil.copy(MEDIA / clip, tmp_path / "takes" / f"{shot}_fr.mp4")
     make_project(tmp_path, [])
-    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    config["presets"]["preview"]["train"]["iterations"] = 20  # the point is the reel, not the picture
-    config["presets"]["preview"]["sr"]["iterations"] = 20
+    config = plumbing_numbers(yaml.safe_load((tmp_path / "config.yaml").read_text()))
     config["conform"]["codec"] = "ffv1"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     sheet = subprocess.run([sys.executable, "-m", "vdub", "sheet", "--reel", str(tmp_path / "reel.mov"), "--actor",
@@ -80,8 +94,11 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
     assert {s["id"]: (s["actor_video"], s.get("handles")) for s in shots} == {
         "sc01_anna": ("camera/A001.mov", [0, 5]), "sc01_wall": ("reel.mov", None), "sc02_ben": ("reel.mov", None),
         "sc04_carl": ("camera/A001.mov", [5, 5])}
+    clips = _add_edge_shots(tmp_path, shots)
 
     snakemake(tmp_path, "--cores", "2")
+
+    _check_edge_shots(tmp_path, clips)
 
     source_info = probe_video(tmp_path / "reel.mov")
     reel = tmp_path / "results" / "conformed" / "reel.mov"
@@ -104,6 +121,9 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
         review = np.stack(list(read_frames(probe_video(tmp_path / "results" / shot / "dubbed.mp4"))))
         # Within the review file's own H.264 loss (measured 40.2-45.4 dB on these shots).
         assert min(psnr(a, b) for a, b in zip(result[start:end], review[head:])) > 38
+    dubbed[slice(*RANGE_3)] = True
+    np.testing.assert_array_equal(result[slice(*RANGE_3)], load_frames(tmp_path / "work" / "range_3" / "sr" /
+                                                                       "frames.npy"))
     np.testing.assert_array_equal(result[~dubbed], source[~dubbed])  # the rest: the source's, none shifted
     wall = slice(*ranges[1])  # the faceless passage: delivered with the reel's own picture
     np.testing.assert_array_equal(result[wall], source[wall])
@@ -128,3 +148,40 @@ def test_edit_list_to_a_conformed_reel(tmp_path):
     jobs = {line.split("wildcards:")[1].strip() for line in dry.splitlines() if "wildcards:" in line}
     assert jobs <= {"shot=sc02_ben", "shot=sc02_ben, role=dubber", "shot=sc02_ben, role=virtual_dubber",
                     "reel=reel"}, jobs
+
+
+def _add_edge_shots(project: Path, shots: list[dict]) -> dict[str, Path]:
+    """Append to the sheet 1-, 2- and 3-frame clips of the glasses man and a 3-frame range of the reel."""
+    clips = {}
+    for n in (1, 2, 3):
+        clips[f"frames_{n}"] = project / f"actor_{n}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_glasses_man.mp4"), "-frames:v", str(n),
+                        "-c:v", "libx264", "-crf", "12", "-c:a", "aac", str(clips[f"frames_{n}"])], check=True)
+    dubber = str(MEDIA / "dubber_woman_plain.mp4")
+    shots += [{"id": shot, "actor": "carl", "actor_video": str(clip), "dubber_video": dubber}
+              for shot, clip in clips.items()]
+    # A range of the reel: three frames from its middle, no intermediate clip, conformed back in place.
+    shots.append({"id": "range_3", "actor": "anna", "actor_video": "reel.mov", "actor_in": RANGE_3[0],
+                  "actor_out": RANGE_3[1], "dubber_video": dubber})
+    (project / "samples.yaml").write_text(yaml.safe_dump({"shots": shots}))
+    return clips
+
+
+def _check_edge_shots(project: Path, clips: dict[str, Path]) -> None:
+    """Every short shot is delivered at its length with audio; the range decoded frame-accurately; the wall
+    shot passed through unchanged, with the warning and the report's line."""
+    import json
+
+    for shot, clip in clips.items():
+        info = probe_video(project / "results" / shot / "dubbed.mp4")
+        assert info.n_frames == probe_video(clip).n_frames and info.has_audio, shot
+        assert json.loads((project / "results" / shot / "metrics.json").read_text())["frames"] == info.n_frames
+    assert probe_video(project / "results" / "range_3" / "dubbed.mp4").n_frames == 3
+    reel = np.stack(list(read_frames(probe_video(project / "reel.mov"), max_frames=RANGE_3[1])))
+    np.testing.assert_array_equal(load_frames(project / "work" / "range_3" / "ingest" / "actor.npy"),
+                                  reel[RANGE_3[0]:])
+    wall = project / "work" / "sc01_wall"
+    np.testing.assert_array_equal(load_frames(wall / "sr" / "frames.npy"), load_frames(wall / "ingest" / "actor.npy"))
+    assert not load_frames(wall / "sr" / "matte.npy").any()
+    assert "no face in any actor frame" in (project / "logs" / "sc01_wall" / "reference.log").read_text()
+    assert "no face in any actor frame</strong>" in (project / "results" / "report.html").read_text()

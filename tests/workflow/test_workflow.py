@@ -1,6 +1,6 @@
 """The whole workflow, run by Snakemake as an operator runs it.
 
-* ``--lint`` is clean and a dry run lists every stage for every shot;
+* a dry run lists every stage for every shot (tests/test_style.py runs ``--lint``);
 * the full DAG at preview settings on a real pair from ../shared/media (the first 2.5 s of
   actor_woman_bluewall.mp4 driven by dubber_man_office.mp4, 30 vs 25 fps) produces a dubbed
   shot with the actor's geometry, frame rate and length, the dubbed audio, a mouth that
@@ -18,25 +18,31 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from support import MEDIA, REPO, job_counts, make_project, needs_media, snakemake
+from support import (
+    MEDIA,
+    REPO,
+    TRAINED_FRAMES,
+    TRAINED_SHOT,
+    TRAINED_TIMECODE,
+    assert_margin,
+    copy_project,
+    job_counts,
+    make_project,
+    needs_media,
+    plumbing_numbers,
+    real_shot,
+    snakemake,
+)
 
 STAGES = ["ingest_actor", "ingest_dubber", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet",
           "align", "actor_crops", "masks", "self_pairs", "train_swapper", "reenact", "train_sr", "super_resolution",
           "mux", "matte", "evaluate", "output_sheet", "side_by_side"]
-N_FRAMES = 75  # 2.5 s of the 30 fps actor
-TIMECODE = "01:00:10:00"
-
-
-def real_shot(shot_id: str) -> dict:
-    return {"id": shot_id, "actor": "woman_bluewall", "actor_video": str(MEDIA / "actor_woman_bluewall.mp4"),
-            "dubber_video": str(MEDIA / "dubber_man_office.mp4")}
+N_FRAMES = TRAINED_FRAMES
 
 
 @needs_media
-def test_lint_and_dry_run_list_every_stage_for_every_shot(tmp_path):
+def test_dry_run_lists_every_stage_for_every_shot(tmp_path):
     make_project(tmp_path, [real_shot("shot_a"), real_shot("shot_b")])
-    lint = snakemake(tmp_path, "--lint", check=False)
-    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
     dry = snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules")
     out = dry.stdout + dry.stderr
     for stage in STAGES:
@@ -94,36 +100,18 @@ def test_missing_input_is_rejected_before_any_job(tmp_path):
     assert not (tmp_path / "work").exists()
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    if not MEDIA.is_dir():
-        pytest.skip(f"shared clips not found at {MEDIA}")
-    workdir = tmp_path_factory.mktemp("project")
-    # The actor file with a timecode (a stream copy: the same frames), for the finishing master. Outside
-    # the project, so that the tests' copies of the project name the same input file.
-    actor = tmp_path_factory.mktemp("media") / "actor_tc.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_woman_bluewall.mp4"), "-map", "0", "-c", "copy",
-                    "-timecode", TIMECODE, str(actor)], check=True)
-    make_project(workdir, [dict(real_shot("bluewall_office"), actor_video=str(actor))], max_frames=N_FRAMES)
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["finishing"]["master"] = "prores_4444"
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    snakemake(workdir, "--cores", "2")
-    return workdir
-
-
 @pytest.mark.slow
-def test_dubbed_shot_matches_actor_geometry_fps_and_length(real_run):
+def test_dubbed_shot_matches_actor_geometry_fps_and_length(trained_project):
     from vdub.media.video import probe_video
 
     actor = probe_video(MEDIA / "actor_woman_bluewall.mp4")
-    out = probe_video(real_run / "results" / "bluewall_office" / "dubbed.mp4")
+    out = probe_video(trained_project / "results" / TRAINED_SHOT / "dubbed.mp4")
     assert (out.display_width, out.display_height) == (actor.display_width, actor.display_height)
     assert out.n_frames == N_FRAMES
     assert out.frame_rate == actor.frame_rate
     assert out.has_audio
     probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-                                       "stream=duration", "-of", "json", str(real_run / "results" / "bluewall_office"
+                                       "stream=duration", "-of", "json", str(trained_project / "results" / TRAINED_SHOT
                                                                             / "dubbed.mp4")],
                                       capture_output=True, text=True, check=True).stdout)
     assert float(probe["streams"][0]["duration"]) == pytest.approx(N_FRAMES / 30, abs=0.05)
@@ -137,12 +125,12 @@ def decode_all(path: Path, pix_fmt: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(real_run):
+def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(trained_project):
     from vdub.core.io import load_frames
     from vdub.evaluation.metrics import psnr
     from vdub.media.timecode import source_timecode
 
-    results, work = real_run / "results" / "bluewall_office", real_run / "work" / "bluewall_office"
+    results, work = trained_project / "results" / TRAINED_SHOT, trained_project / "work" / TRAINED_SHOT
     actor, output = load_frames(work / "ingest" / "actor.npy"), load_frames(work / "sr" / "frames.npy")
     h, w = actor.shape[1:3]
     matte = decode_all(results / "matte.mov", "gray", (h, w))
@@ -160,7 +148,7 @@ def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(real_run):
     assert (video["width"], video["height"], video["r_frame_rate"]) == (w, h, "30/1")
     assert int(video["nb_read_frames"]) == N_FRAMES
     assert any(s["codec_type"] == "audio" and s["codec_name"] == "pcm_s24le" for s in streams)
-    assert source_timecode(master) == TIMECODE
+    assert source_timecode(master) == TRAINED_TIMECODE
     rgba = decode_all(master, "rgba", (h, w, 4))
     dubbed = decode_all(results / "dubbed.mp4", "rgb24", (h, w, 3))
     assert len(rgba) == len(dubbed) == N_FRAMES
@@ -173,29 +161,29 @@ def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(real_run):
 
 
 @pytest.mark.slow
-def test_mouth_follows_dubber_and_rest_is_untouched(real_run):
+def test_mouth_follows_dubber_and_rest_is_untouched(trained_project):
     from vdub.core.io import load_frames, load_npz
     from vdub.evaluation.metrics import psnr
     from vdub.reenactment.masks import uncrop
 
-    metrics = json.loads((real_run / "results" / "bluewall_office" / "metrics.json").read_text())
+    metrics = json.loads((trained_project / "results" / TRAINED_SHOT / "metrics.json").read_text())
     table = metrics["table"]
     # The network's input (aligned virtual dubber composited on the actor frame) carries the
     # dubber's mouth: clearly closer to it than the original actor's mouth.
-    assert table["composite"]["lmd"] < 0.85 * table["actor"]["lmd"], table
-    assert table["composite"]["mouth_corr"] > 0.8, table
+    assert_margin("composite LMD / actor LMD", table["composite"]["lmd"] / table["actor"]["lmd"], "<", 0.85)
+    assert_margin("composite mouth correlation", table["composite"]["mouth_corr"], ">", 0.8)
     # Outside the head nothing changed (before encoding: bit-exact up to the mask's soft edge).
     assert metrics["psnr_outside_head"] > 60, metrics
     # The pasted head's skin has the actor's colour (CIE76 of the Lab means; < 2: not visible).
-    assert table["output"]["head_delta_e"] < 2, table
+    assert_margin("output head colour difference (CIE76)", table["output"]["head_delta_e"], "<", 2)
     # The head is no less steady than the footage (motion-compensated flicker above the nose).
-    assert table["output"]["flicker"] <= 1.2 * table["actor"]["flicker"], table
+    assert_margin("output flicker / actor flicker", table["output"]["flicker"] / table["actor"]["flicker"], "<=", 1.2)
     # Every metric is a number or reported unavailable with its reason.
     for variant, row in table.items():
         for metric, value in row.items():
             assert value is not None or metric in metrics["unavailable"], (variant, metric)
 
-    work = real_run / "work" / "bluewall_office"
+    work = trained_project / "work" / TRAINED_SHOT
     actor = load_frames(work / "ingest" / "actor.npy")
     output = load_frames(work / "sr" / "frames.npy")
     crops = load_npz(work / "crops.npz")
@@ -215,15 +203,15 @@ def test_mouth_follows_dubber_and_rest_is_untouched(real_run):
     # Not garbage: the decoded video is close to the actor outside the head (encoder noise only).
     from vdub.media.video import probe_video, read_frames
 
-    decoded = np.stack(list(read_frames(probe_video(real_run / "results" / "bluewall_office" / "dubbed.mp4"))))
+    decoded = np.stack(list(read_frames(probe_video(trained_project / "results" / TRAINED_SHOT / "dubbed.mp4"))))
     far = np.zeros(actor.shape[1:3], bool)
     far[:, :120] = True  # left strip of the frame: blue wall, far from the head
     assert psnr(decoded[10], np.asarray(actor[10]), far) > 35
 
 
 @pytest.mark.slow
-def test_geometry_qa_on_real_pair(real_run):
-    work = real_run / "work" / "bluewall_office" / "align"
+def test_geometry_qa_on_real_pair(trained_project):
+    work = trained_project / "work" / TRAINED_SHOT / "align"
     qa = json.loads((work / "qa.json").read_text())
     assert qa["aligned_frames"] == N_FRAMES
     assert qa["frames_without_face"] == {"actor": [], "dubber": [], "virtual_dubber": []}
@@ -237,51 +225,48 @@ def test_geometry_qa_on_real_pair(real_run):
 
 
 @pytest.mark.slow
-def test_output_mouth_follows_dubber(real_run):
+def test_output_mouth_follows_dubber(trained_project):
     """The dubbed shot itself, not only the network's input, carries the dubber's mouth with the actor's face."""
-    metrics = json.loads((real_run / "results" / "bluewall_office" / "metrics.json").read_text())
+    metrics = json.loads((trained_project / "results" / TRAINED_SHOT / "metrics.json").read_text())
     table = metrics["table"]
     out, composite, actor = table["output"], table["composite"], table["actor"]
-    assert out["lmd"] < 0.85 * actor["lmd"], table
-    assert out["mouth_corr"] >= 0.7, table
-    assert out["lmd"] <= 1.2 * composite["lmd"], table
-    assert out["identity"] <= 0.35, table
-    assert out["psnr"] >= composite["psnr"] - 1.5, table
-    assert out["flicker"] <= 1.2 * actor["flicker"], table
+    assert_margin("output LMD / actor LMD", out["lmd"] / actor["lmd"], "<", 0.85)
+    assert_margin("output mouth correlation", out["mouth_corr"], ">=", 0.7)
+    assert_margin("output LMD / composite LMD", out["lmd"] / composite["lmd"], "<=", 1.2)
+    assert_margin("output identity distance (dlib)", out["identity"], "<=", 0.35)
+    assert_margin("output PSNR - composite PSNR (dB)", out["psnr"] - composite["psnr"], ">=", -1.5)
 
 
 @pytest.mark.slow
-def test_the_repair_beats_the_composite_on_held_out_self_reenactment(real_run):
+def test_the_repair_beats_the_composite_on_held_out_self_reenactment(trained_project):
     """Frames never trained on: the network's pasted repair is closer to the real actor than its input."""
-    held = json.loads((real_run / "results" / "bluewall_office" / "metrics.json").read_text())["self_reenactment"]
+    held = json.loads((trained_project / "results" / TRAINED_SHOT / "metrics.json").read_text())["self_reenactment"]
     assert len(held["frames"]) >= 5, held
-    assert held["repaired"]["psnr"] > held["composite"]["psnr"], held
+    # A repair, not a tie: the gain is a few tenths of a dB at the preview numbers, measured 0.2-0.4 dB.
+    assert_margin("held-out lower face: repaired - composite PSNR (dB)",
+                  held["repaired"]["psnr"] - held["composite"]["psnr"], ">=", 0.1)
 
 
 @pytest.mark.slow
-def test_project_report_shows_the_shot_table(real_run):
-    html = (real_run / "results" / "report.html").read_text()
-    assert "bluewall_office" in html and "http://" not in html and "https://" not in html
+def test_project_report_shows_the_shot_table(trained_project):
+    html = (trained_project / "results" / "report.html").read_text()
+    assert TRAINED_SHOT in html and "http://" not in html and "https://" not in html
     for variant in ("actor", "composite", "reenact", "output"):
         assert f"<th>{variant}</th>" in html or f">{variant}<" in html, variant
     assert "data:video/mp4;base64," in html and "data:image/" in html
 
 
 @pytest.mark.slow
-def test_new_dubber_take_leaves_the_actor_side_alone(real_run, tmp_path):
+def test_new_dubber_take_leaves_the_actor_side_alone(trained_project, tmp_path):
     """A dubber delivers a new take: only the shot's dubber-dependent jobs are scheduled."""
     import shutil
 
-    project = tmp_path / "project"
-    shutil.copytree(real_run, project, symlinks=True)  # copy2 keeps mtimes: the copy is up to date
+    project = copy_project(trained_project, tmp_path / "project")
     take = tmp_path / "new take.mp4"
     shutil.copy(MEDIA / "dubber_man_office.mp4", take)
     samples = yaml.safe_load((project / "samples.yaml").read_text())
     samples["shots"][0]["dubber_video"] = str(take)
     (project / "samples.yaml").write_text(yaml.safe_dump(samples))
-    config = yaml.safe_load((project / "config.yaml").read_text())
-    config["samples"] = str(project / "samples.yaml")
-    (project / "config.yaml").write_text(yaml.safe_dump(config))
     jobs = job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert jobs.get("ingest_dubber") == 1 and jobs.get("virtual_dubber") == 1, jobs
     for actor_side in ("ingest_actor", "actor_crops", "self_pairs"):
@@ -290,12 +275,9 @@ def test_new_dubber_take_leaves_the_actor_side_alone(real_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_changed_number_reruns_only_what_depends_on_it(real_run, tmp_path):
+def test_a_changed_number_reruns_only_what_depends_on_it(trained_project, tmp_path):
     """Snakemake's params trigger, used deliberately: each stage's params carry only its own numbers."""
-    import shutil
-
-    project = tmp_path / "project"
-    shutil.copytree(real_run, project, symlinks=True)
+    project = copy_project(trained_project, tmp_path / "project")
     base = yaml.safe_load((project / "config.yaml").read_text())
     paste_side = {"super_resolution", "mux", "matte", "master", "evaluate", "output_sheet", "side_by_side", "report"}
     for change, expected in (
@@ -311,63 +293,17 @@ def test_a_changed_number_reruns_only_what_depends_on_it(real_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_rerun_is_a_no_op_and_benchmarks_exist(real_run):
-    proc = snakemake(real_run, "-n", "--cores", "2")
+def test_rerun_is_a_no_op_and_benchmarks_exist(trained_project):
+    proc = snakemake(trained_project, "-n", "--cores", "2")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     for stage in STAGES:
         names = [f"face_geometry_{r}" for r in ("actor", "dubber", "virtual_dubber")] if stage == "face_geometry" \
             else [stage]
         for name in names:
-            bench = real_run / "benchmarks" / "bluewall_office" / f"{name}.tsv"
+            bench = trained_project / "benchmarks" / TRAINED_SHOT / f"{name}.tsv"
             assert bench.is_file(), bench
             header, row = bench.read_text().splitlines()[:2]
             assert header.split("\t")[0] == "s" and float(row.split("\t")[0]) > 0
-
-
-@pytest.mark.slow
-@needs_media
-def test_faceless_and_one_to_three_frame_shots_are_delivered(tmp_path):
-    """Every shot of a batch is delivered: 1-, 2- and 3-frame shots render (one of them a range of a longer
-    source), and a shot whose actor never shows a face gets the actor's picture unchanged with the dubbed
-    audio, a warning and a line in the report."""
-    from vdub.core.io import load_frames
-    from vdub.media.video import probe_video, read_frames
-
-    clips = {}
-    for n in (1, 2, 3):
-        clips[f"frames_{n}"] = tmp_path / f"actor_{n}.mp4"
-        subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_glasses_man.mp4"), "-frames:v", str(n),
-                        "-c:v", "libx264", "-crf", "12", "-c:a", "aac", str(clips[f"frames_{n}"])], check=True)
-    clips["faceless"] = tmp_path / "wall.mp4"  # the wall beside the actor: no face in any frame
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_woman_bluewall.mp4"), "-t", "1", "-vf",
-                    "crop=200:200:0:0", "-c:v", "libx264", "-crf", "12", "-c:a", "aac", str(clips["faceless"])],
-                   check=True)
-    dubber = str(MEDIA / "dubber_woman_plain.mp4")
-    shots = [{"id": shot, "actor": "wall" if shot == "faceless" else "glasses_man", "actor_video": str(clip),
-              "dubber_video": dubber} for shot, clip in clips.items()]
-    # A shot as a range of a longer source: three frames from its middle, no intermediate clip.
-    shots.append({"id": "range_3", "actor": "glasses_man", "actor_video": str(MEDIA / "actor_glasses_man.mp4"),
-                  "actor_in": 200, "actor_out": 203, "dubber_video": dubber})
-    make_project(tmp_path, shots)
-    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    config["presets"]["preview"]["train"]["iterations"] = 20  # the point is that they render, not how well
-    config["presets"]["preview"]["sr"]["iterations"] = 20
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    snakemake(tmp_path, "--cores", "2")
-    for shot, clip in clips.items():
-        info = probe_video(tmp_path / "results" / shot / "dubbed.mp4")
-        assert info.n_frames == probe_video(clip).n_frames and info.has_audio, shot
-        metrics = json.loads((tmp_path / "results" / shot / "metrics.json").read_text())
-        assert metrics["frames"] == info.n_frames, shot
-    source = probe_video(MEDIA / "actor_glasses_man.mp4")
-    assert probe_video(tmp_path / "results" / "range_3" / "dubbed.mp4").n_frames == 3
-    np.testing.assert_array_equal(load_frames(tmp_path / "work" / "range_3" / "ingest" / "actor.npy"),
-                                  np.stack(list(read_frames(source, max_frames=203)))[200:])
-    work = tmp_path / "work" / "faceless"
-    np.testing.assert_array_equal(load_frames(work / "sr" / "frames.npy"), load_frames(work / "ingest" / "actor.npy"))
-    assert not load_frames(work / "sr" / "matte.npy").any()
-    assert "no face in any actor frame" in (tmp_path / "logs" / "faceless" / "reference.log").read_text()
-    assert "no face in any actor frame</strong>" in (tmp_path / "results" / "report.html").read_text()
 
 
 @pytest.mark.slow
@@ -382,6 +318,11 @@ def test_embedded_demo_runs_without_shared_media(tmp_path):
     for item in ("Snakefile", "rules", "config", "profiles", "envs", "samples.yaml"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
+    # The command and the shipped sample sheet as they are; training cut short: the trained project
+    # checks the picture at the preset's numbers, this checks that a fresh checkout delivers.
+    config_file = project / "config" / "config.yaml"
+    config_file.write_text(yaml.safe_dump(plumbing_numbers(yaml.safe_load(config_file.read_text())),
+                                          sort_keys=False))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all"], cwd=project, capture_output=True,
                           text=True, env=env)

@@ -1,6 +1,6 @@
-"""The workflow's style, as .ci/run checks it before the tests: Snakefile and rules/*.smk are as
-snakefmt writes them (pyproject's [tool.snakefmt]) and `snakemake --lint` finds nothing, with the
-checkout's own config. Here too, so that pytest alone catches a regression. Seconds, no media.
+"""The checkout's style, checked once, here: nothing for ruff to report in the Python (pyproject's
+[tool.ruff]), the Snakefile and rules/*.smk as snakefmt writes them (pyproject's [tool.snakefmt]), and
+nothing for `snakemake --lint` to report with the checkout's own config. Seconds, no media.
 """
 
 from __future__ import annotations
@@ -19,6 +19,13 @@ def run(*cmd: str) -> subprocess.CompletedProcess:
     """A command in the checkout's root, with the venv's tools on PATH."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_ruff_finds_nothing():
+    ruff = BIN / "ruff"
+    assert ruff.is_file(), f"{ruff} not found: install the test extra (pip install -e '.[test]')"
+    check = run(str(ruff), "check", ".")
+    assert check.returncode == 0, f"ruff check . (exit {check.returncode}):\n{check.stdout}{check.stderr}"
 
 
 def test_snakefmt_leaves_the_workflow_unchanged():
