@@ -62,7 +62,7 @@ def steps_per_second(size: int, steps: int = 12) -> float:
 
     from vdub.reenactment.swapper.losses import LossWeights
     from vdub.reenactment.swapper.network import SwapperConfig
-    from vdub.reenactment.swapper.train import TrainConfig, train_swapper
+    from vdub.reenactment.swapper.train import TrainConfig, fit_swapper
 
     torch.set_num_threads(2)
     preview = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["presets"]["preview"]
@@ -74,9 +74,9 @@ def steps_per_second(size: int, steps: int = 12) -> float:
     times: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        train_swapper(crops, masks, crops, masks, net, cfg, LossWeights(area_normalised=True), t / "m.pt",
-                      t / "r", t / "c.csv", self_pairs=(crops, crops, masks),
-                      on_step=lambda step, losses: times.append(time.perf_counter()))
+        fit_swapper(crops, masks, crops, masks, net, cfg, LossWeights(area_normalised=True), t / "m.pt",
+                    t / "r", t / "c.csv", self_pairs=(crops, crops, masks),
+                    on_step=lambda step, losses: times.append(time.perf_counter()))
     return float(1.0 / np.diff(times[2:]).mean())
 
 

@@ -15,7 +15,7 @@ Configurations (``--configs``, default all):
 
 For each: parameters; forward GFLOP per crop (PyTorch's FLOP counter); inference milliseconds per crop at batch 1
 and 4 (``torch.inference_mode``, after a warm-up, median of ``--repeats``); training seconds per step at
-``--batch`` (the real :func:`vdub.super_resolution.training.train_sr` loop: one warm-up step, then ``--steps``
+``--batch`` (the real :func:`vdub.super_resolution.training.fit_upscaler` loop: one warm-up step, then ``--steps``
 timed from its loss log); peak memory. Each configuration runs in its own process, so that the peak RSS is its
 own; on CUDA the peak of the allocator is reported too. Prints a Markdown table; ``--json`` also writes the rows.
 """
@@ -40,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vdub.super_resolution.config import SRConfig
 from vdub.super_resolution.networks import build_sr_model
-from vdub.super_resolution.training import train_sr
+from vdub.super_resolution.training import fit_upscaler
 from vdub.training.device import resolve_device
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -89,7 +89,7 @@ def train_seconds_per_step(cfg: SRConfig, steps: int) -> float:
     lr = rng.integers(0, 256, (n, cfg.in_size, cfg.in_size, 3), dtype=np.uint8)
     hr = rng.integers(0, 256, (n, cfg.out_size, cfg.out_size, 3), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
-        train_sr(lr, hr, cfg, Path(tmp) / "m.pt", Path(tmp) / "r.pt", Path(tmp) / "l.csv")
+        fit_upscaler(lr, hr, cfg, Path(tmp) / "m.pt", Path(tmp) / "r.pt", Path(tmp) / "l.csv")
         with (Path(tmp) / "l.csv").open(newline="") as f:
             seconds = [float(r["seconds"]) for r in csv.DictReader(f)]
     # "seconds" is the time since training started, logged after each step: step 1 is the warm-up

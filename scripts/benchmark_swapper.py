@@ -3,7 +3,7 @@
 
     python scripts/benchmark_swapper.py [--preset preview|paper] [--steps N] [--batch B] [--device D]
 
-Runs the real training loop (`vdub.reenactment.swapper.train.train_swapper`: input sampling and
+Runs the real training loop (`vdub.reenactment.swapper.train.fit_swapper`: input sampling and
 augmentation, bf16 autocast and channels_last on CUDA, checkpoints off) on random crops
 of the preset's size and prints a Markdown row: steps/s, images/s (both decoders' crops),
 peak memory (CUDA allocator, else the process's peak RSS), the FLOPs of one step (PyTorch's
@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vdub.reenactment.swapper.batches import stack_subject
 from vdub.reenactment.swapper.losses import LossWeights
 from vdub.reenactment.swapper.network import IdentitySwapper, SwapperConfig, parameter_counts
-from vdub.reenactment.swapper.train import TrainConfig, _autocast_factory, _train_step, train_swapper
+from vdub.reenactment.swapper.train import TrainConfig, _autocast_factory, _train_step, fit_swapper
 from vdub.training.device import resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,8 +75,8 @@ def main() -> int:
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        summary = train_swapper(a, am, d, dm, net_cfg, train_cfg, LossWeights(), Path(tmp) / "m.pt",
-                                Path(tmp) / "r.pt", Path(tmp) / "l.csv")
+        summary = fit_swapper(a, am, d, dm, net_cfg, train_cfg, LossWeights(), Path(tmp) / "m.pt",
+                              Path(tmp) / "r.pt", Path(tmp) / "l.csv")
         wall = time.perf_counter() - t0
     if device.type == "cuda":
         peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB (CUDA)"

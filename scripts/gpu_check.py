@@ -59,7 +59,7 @@ def training_throughput(preset: str, steps: int, warmup: int, smoke: bool, tmp: 
     """Steps/s of the real training loop at a preset's network and batch (random crops)."""
     from vdub.reenactment.swapper.losses import LossWeights
     from vdub.reenactment.swapper.network import SwapperConfig
-    from vdub.reenactment.swapper.train import TrainConfig, train_swapper
+    from vdub.reenactment.swapper.train import TrainConfig, fit_swapper
 
     numbers = CONFIG["presets"][preset]
     size = 32 if smoke else int(numbers["crop_size"])
@@ -89,8 +89,8 @@ def training_throughput(preset: str, steps: int, warmup: int, smoke: bool, tmp: 
     device = resolve_device("auto")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    summary = train_swapper(crops, masks, crops, masks, net, cfg, losses, tmp / f"{preset}.pt",
-                            tmp / f"{preset}.resume", tmp / f"{preset}.csv", self_pairs=pairs, on_step=on_step)
+    summary = fit_swapper(crops, masks, crops, masks, net, cfg, losses, tmp / f"{preset}.pt",
+                          tmp / f"{preset}.resume", tmp / f"{preset}.csv", self_pairs=pairs, on_step=on_step)
     timed = np.diff(times[warmup:])
     per_s = float(1.0 / timed.mean()) if len(timed) else None
     return {"crop_size": size, "batch_size": cfg.batch_size, "amp_bf16": cfg.amp and device.type == "cuda",

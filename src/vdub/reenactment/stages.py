@@ -160,8 +160,7 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     frames are kept out of every actor-side example, and ``train.self_pair_share`` of the
     actor decoder's batches are self-reenactment pairs.
     """
-    from vdub.reenactment.swapper.train import save_untrained
-    from vdub.reenactment.swapper.train import train_swapper as train
+    from vdub.reenactment.swapper.train import fit_swapper, save_untrained_swapper
 
     net_cfg, train_cfg, weights = _swapper_configs(settings)
     data = load_npz(crops_path)
@@ -169,14 +168,14 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     if not valid.any():
         log.warning("shot %s: %s: no frame with a face: the swapper is not trained (the shot's frames pass through)",
                     shot, crops_path)
-        return save_untrained(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
+        return save_untrained_swapper(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
     pairs, (held,) = _self_pair_data([self_pairs] if self_pairs else [], [crops_path],
                                      use=train_cfg.self_pair_share > 0)
     rows = np.flatnonzero(valid)
     actor, actor_masks = _without((data["actor"], data["actor_masks"]), rows, held)
-    summary = train(actor, actor_masks, data["composite"][valid], data["composite_masks"][valid], net_cfg, train_cfg,
-                    weights, out_model, resume_path_for(out_model), out_losses, init_from=init_model,
-                    self_pairs=pairs)
+    summary = fit_swapper(actor, actor_masks, data["composite"][valid], data["composite_masks"][valid], net_cfg,
+                          train_cfg, weights, out_model, resume_path_for(out_model), out_losses, init_from=init_model,
+                          self_pairs=pairs)
     log.info("shot %s: swapper trained%s (%d frames held out): %s", shot,
              f" from {init_model}" if init_model else "", len(held), summary)
     return summary
@@ -192,13 +191,13 @@ def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, settings: 
     """
     import dataclasses
 
-    from vdub.reenactment.swapper.train import train_swapper as train
+    from vdub.reenactment.swapper.train import fit_swapper
 
     net_cfg, train_cfg, weights = _swapper_configs(settings)
     if self_pairs is None:
         train_cfg = dataclasses.replace(train_cfg, self_pair_share=0.0)
-    return train(crops, crop_masks_, crops, crop_masks_, net_cfg, train_cfg, weights, out_model,
-                 resume_path_for(out_model), out_losses, init_from=init_model, self_pairs=self_pairs)
+    return fit_swapper(crops, crop_masks_, crops, crop_masks_, net_cfg, train_cfg, weights, out_model,
+                       resume_path_for(out_model), out_losses, init_from=init_model, self_pairs=self_pairs)
 
 
 def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, settings: dict, mask_cfg: MaskConfig) -> dict:
@@ -235,12 +234,12 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
         crop_masks_.append(own_masks)
     crops_all, masks_all = np.concatenate(crops), np.concatenate(crop_masks_)
     if len(crops_all) == 0:
-        from vdub.reenactment.swapper.train import save_untrained
+        from vdub.reenactment.swapper.train import save_untrained_swapper
 
         net_cfg, _, _ = _swapper_configs(settings)
         log.warning("actor %s: no frame with a face over %d shots: the actor's model is not trained", actor,
                     len(crops_paths))
-        return save_untrained(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
+        return save_untrained_swapper(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
     summary = _train_on_one_subject(crops_all, masks_all, settings, out_model, out_losses, init_model, pairs)
     log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
              summary)

@@ -14,7 +14,7 @@ BACKENDS = ("residual", "gpen")
 
 
 # Fields that only shape one backend's network: left out of the other backend's training
-# fingerprint, so that e.g. adding the GPEN fields did not invalidate residual resume checkpoints.
+# fingerprint, so that changing them keeps the other backend's resume checkpoints.
 BACKEND_ONLY_FIELDS = {
     "residual": ("scale", "channels", "blocks"),
     "gpen": ("gpen_narrow", "gpen_channel_multiplier", "gpen_style_dim", "gpen_n_mlp", "gpen_weights"),
@@ -65,7 +65,7 @@ class SRConfig(Settings):
                 self.gpen_config()
             except ValueError as e:
                 raise ValueError(f"SRConfig: invalid GPEN settings: {e}") from None
-        # The weights file is checked when training starts (train_sr), not here: a trained model file stores
+        # The weights file is checked when training starts (fit_upscaler), not here: a trained model file stores
         # this config, and loading it must not need the file it was fine-tuned from.
 
     def gpen_config(self) -> GPENConfig:

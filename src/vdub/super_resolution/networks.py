@@ -152,7 +152,8 @@ def _to_uint8(y: torch.Tensor) -> np.ndarray:
 
 
 def load_sr(path: str | Path, device: str = "cpu") -> SRModel:
-    """Load a model written by :func:`train_sr`, in eval mode on ``device`` ("auto" allowed).
+    """Load a model written by :func:`~vdub.super_resolution.training.fit_upscaler`, in eval mode on ``device``
+    ("auto" allowed).
 
     Either backend; files written before ``backend`` existed are residual models. The
     trained weights come from the file alone (``gpen_weights`` need not exist any more).

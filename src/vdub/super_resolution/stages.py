@@ -76,7 +76,7 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
     from vdub.reenactment.swapper.inference import load_swapper, swap
     from vdub.super_resolution.data import build_training_pairs
     from vdub.super_resolution.networks import load_sr
-    from vdub.super_resolution.training import save_untrained_sr, train_sr
+    from vdub.super_resolution.training import fit_upscaler, save_untrained_upscaler
 
     size, holdout_every, cfg = _sr_config(settings)
     if cfg.backend == "gpen" and cfg.gpen_weights is None:
@@ -92,7 +92,7 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
         log.warning("shot %s: %s: no frame with a face: the upscaler is not trained (the shot's frames pass through)",
                     shot, actor_frames)
         save_json(out_holdout, {"frames": []})
-        return save_untrained_sr(cfg, out_model, out_losses)
+        return save_untrained_upscaler(cfg, out_model, out_losses, "no frame with a face")
     swapper = load_swapper(swapper_path)
 
     def pairs_for(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +101,7 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
 
     hr, reconstructions = pairs_for(train_idx)
     lr_in, hr_out = build_training_pairs(hr, reconstructions, size, seed=cfg.seed)
-    summary = train_sr(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses)
+    summary = fit_upscaler(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses)
     holdout: dict = {"frames": held.tolist()}
     if len(held):
         model = load_sr(out_model)

@@ -1,31 +1,28 @@
-"""Training of the upscaler: L1 + edge loss, resumable, with a loss log (the differences from
-GPEN's own recipe are in the package docstring)."""
+"""Training of the upscaler: L1 + edge loss in the shared training loop (resumable, with a loss log;
+the differences from GPEN's own recipe are in the package docstring)."""
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from vdub.core.io import atomic_path
 from vdub.super_resolution.config import BACKEND_ONLY_FIELDS, SRConfig
 from vdub.super_resolution.data import check_crops
 from vdub.super_resolution.networks import build_sr_model, weights_path
-from vdub.training.checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, save_torch, stop_on_signals
 from vdub.training.device import resolve_device
+from vdub.training.fingerprint import run_fingerprint
+from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 
 log = logging.getLogger(__name__)
 
 
-_CSV_FIELDS = ("step", "loss", "l1", "edge", "seconds")
+LOSSES = ("loss", "l1", "edge")  # the loss log's columns between step and seconds: total, L1, edge L1
+_LOG_EVERY = 100  # steps between progress lines
 
 
 def _edge_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -35,76 +32,41 @@ def _edge_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (dx.abs().mean() + dy.abs().mean())
 
 
-def _file_identity(path: Path, chunk: int = 1 << 22) -> str:
-    """``"<size bytes>:<sha256>"`` of a file's content (read in chunks: GPEN-BFR-512.pth is ~300 MB)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return f"{path.stat().st_size}:{h.hexdigest()}"
-
-
 def _fingerprint(cfg: SRConfig, lr: np.ndarray, hr: np.ndarray) -> str:
-    """Hash of the training data and of every setting that changes the trained weights.
+    """The run fingerprint (:func:`~vdub.training.fingerprint.run_fingerprint`): the training pairs, every
+    setting that changes the trained weights, and the GPEN weights file's content.
 
-    The GPEN weights file enters by content, not by path: replacing it restarts training,
-    moving it does not. Settings of the backend not in use are left out (see
-    ``BACKEND_ONLY_FIELDS``), and so is ``backend`` itself for "residual", which keeps the
-    fingerprints of residual runs what they were before the GPEN backend existed.
+    Settings of the backend not in use are left out (see ``BACKEND_ONLY_FIELDS``): they do not
+    shape this backend's network, so changing them keeps a resume checkpoint.
     """
-    h = hashlib.sha256()
     skip = {"checkpoint_every", "device", "gpen_weights"}
     for backend, names in BACKEND_ONLY_FIELDS.items():
         if backend != cfg.backend:
             skip.update(names)
-    if cfg.backend == "residual":
-        skip.add("backend")
     settings = {k: v for k, v in cfg.to_dict().items() if k not in skip}
-    weights = weights_path(cfg)
-    if weights is not None:
-        settings["gpen_weights_content"] = _file_identity(weights)
-    h.update(json.dumps(settings, sort_keys=True).encode())
-    for arr in (lr, hr):
-        h.update(repr(arr.shape).encode())
-        h.update(np.ascontiguousarray(arr).data)
-    return h.hexdigest()
+    return run_fingerprint([lr, hr], {"sr": settings}, weights_path(cfg))
 
 
-def _prepare_loss_csv(loss_csv: Path, resumed_step: int) -> None:
-    """Start a fresh log, or keep only the rows up to the resumed step (later rows get redone)."""
-    rows: list[dict[str, str]] = []
-    if resumed_step > 0 and loss_csv.exists():
-        with loss_csv.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resumed_step]
-    with atomic_path(loss_csv) as tmp:
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=_CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-
-def save_untrained_sr(cfg: SRConfig, out_model: str | Path, loss_csv: str | Path) -> dict[str, Any]:
-    """Save the upscaler of a shot with no frame to learn from (its initial weights) and an empty loss log.
+def save_untrained_upscaler(cfg: SRConfig, out_model: str | Path, loss_csv: str | Path, reason: str
+                            ) -> dict[str, Any]:
+    """Save the upscaler of a shot with no frame to learn from: its initial weights, and a loss log with a header only.
 
     The residual backend's initial network is bicubic upscaling; with no face in the shot
-    nothing is upscaled anyway (every frame passes through).
+    nothing is upscaled anyway (every frame passes through). ``reason`` is stored in the
+    model file (:func:`~vdub.training.loop.save_untrained`). Returns ``{"iterations": 0, "untrained": reason}``.
     """
-    weights_path(cfg)
-    model = build_sr_model(cfg)
-    save_torch(out_model, {"config": cfg.to_dict(), "state_dict": {k: v.detach().cpu()
-                                                                   for k, v in model.state_dict().items()}})
-    _prepare_loss_csv(Path(loss_csv), 0)
-    return {"iterations": 0, "untrained": "no frame with a face"}
+    save_untrained(out_model, cfg.to_dict(), build_sr_model(cfg), LossLog(Path(loss_csv), LOSSES), reason)
+    return {"iterations": 0, "untrained": reason}
 
 
-def train_sr(
+def fit_upscaler(
     lr: np.ndarray,
     hr: np.ndarray,
     cfg: SRConfig,
     out_model: str | Path,
     resume_path: str | Path,
     loss_csv: str | Path,
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[int, Mapping[str, float]], None] | None = None,
 ) -> dict[str, Any]:
     """Train the identity-specific SR network (``cfg.backend``) on (lr, hr) pairs; write the model atomically.
 
@@ -116,9 +78,10 @@ def train_sr(
         fingerprint (data + settings) matches, ignored otherwise; deleted once out_model exists.
     loss_csv: per-step log with columns step, loss, l1, edge, seconds (rows past a resumed
         step are dropped, so the log of a resumed run reads like an uninterrupted one).
-    on_step: optional ``callback(step, loss)`` after each step (progress reporting).
+    on_step: optional ``callback(step, losses)`` after each step (``losses`` by column name).
 
-    Loss: L1 + ``cfg.edge_weight`` * L1 of image gradients, Adam, for both backends. The gpen
+    The steps run in the shared training loop (:mod:`vdub.training.loop`). Loss: L1 +
+    ``cfg.edge_weight`` * L1 of image gradients, Adam, for both backends. The gpen
     backend starts from ``cfg.gpen_weights`` when set (FileNotFoundError if it is missing,
     ValueError if it does not fit); the file's content is part of the resume fingerprint.
     ``cfg.iterations == 0`` writes the initial weights unchanged. On CPU the result depends
@@ -134,7 +97,6 @@ def train_sr(
     check_crops("hr", hr, cfg.out_size)
     if len(lr) != len(hr) or len(lr) == 0:
         raise ValueError(f"lr and hr must hold the same, non-zero number of crops, got {len(lr)} and {len(hr)}")
-    out_model, resume_path, loss_csv = Path(out_model), Path(resume_path), Path(loss_csv)
     device = resolve_device(cfg.device)
     fingerprint = _fingerprint(cfg, lr, hr)
 
@@ -145,57 +107,35 @@ def train_sr(
     lr_t = torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 3, 1, 2)
     hr_t = torch.from_numpy(np.ascontiguousarray(hr)).permute(0, 3, 1, 2)
 
-    resumed = load_checkpoint(resume_path, model, optimizer, fingerprint)
-    step = 0 if resumed is None else resumed[0]
-    start_step = step
-    _prepare_loss_csv(loss_csv, step)
+    def step(n: int) -> dict[str, float]:
+        # Sampling uses the global torch RNG, which the checkpoint saves and restores.
+        idx = torch.randint(len(lr_t), (cfg.batch_size,))
+        x = lr_t[idx].to(device, torch.float32) / 255.0
+        y = hr_t[idx].to(device, torch.float32) / 255.0
+        pred = model(x)
+        l1 = (pred - y).abs().mean()
+        edge = _edge_l1(pred, y) if cfg.edge_weight > 0 else torch.zeros((), device=device)
+        loss = l1 + cfg.edge_weight * edge
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach()), "l1": float(l1.detach()), "edge": float(edge.detach())}
 
-    losses: list[float] = []
-    t0 = time.perf_counter()
-    model.train()
-    with stop_on_signals() as stop, loss_csv.open("a", newline="") as log_file:
-        writer = csv.writer(log_file)
-        while step < cfg.iterations:
-            # Sampling uses the global torch RNG, which the checkpoint saves and restores.
-            idx = torch.randint(len(lr_t), (cfg.batch_size,))
-            x = lr_t[idx].to(device, torch.float32) / 255.0
-            y = hr_t[idx].to(device, torch.float32) / 255.0
-            pred = model(x)
-            l1 = (pred - y).abs().mean()
-            edge = _edge_l1(pred, y) if cfg.edge_weight > 0 else torch.zeros((), device=device)
-            loss = l1 + cfg.edge_weight * edge
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
+    loop = TrainingLoop("upscaler", model, optimizer, fingerprint=fingerprint, resume_path=resume_path,
+                        loss_log=LossLog(Path(loss_csv), LOSSES, ".6f"), iterations=cfg.iterations,
+                        checkpoint_every=cfg.checkpoint_every, log_every=_LOG_EVERY)
+    loop.run(step, on_step)
+    loop.save(out_model, cfg.to_dict())
 
-            value = float(loss.detach())
-            losses.append(value)
-            writer.writerow([step, f"{value:.6f}", f"{float(l1.detach()):.6f}", f"{float(edge.detach()):.6f}",
-                             f"{time.perf_counter() - t0:.3f}"])
-            log_file.flush()
-            if on_step is not None:
-                on_step(step, value)
-            if stop:
-                save_checkpoint(resume_path, model, optimizer, step, fingerprint)
-                raise TrainingInterrupted(f"SR training stopped by signal {stop.signum} at step {step}; "
-                                          f"resume checkpoint {resume_path}")
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.iterations:
-                save_checkpoint(resume_path, model, optimizer, step, fingerprint)
-    seconds = time.perf_counter() - t0
-
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    save_torch(out_model, {"config": cfg.to_dict(), "state_dict": state})
-    resume_path.unlink(missing_ok=True)
-
-    done = cfg.iterations - start_step
+    losses = [row[1] for row in loop.history if row[0] > loop.start]
+    done = cfg.iterations - loop.start
     summary = {
         "iterations": cfg.iterations,
-        "resumed_from": start_step,
+        "resumed_from": loop.start,
         "initial_loss": float(np.mean(losses[:10])) if losses else None,
         "final_loss": float(np.mean(losses[-10:])) if losses else None,
-        "seconds": seconds,
-        "seconds_per_iteration": seconds / done if done else None,
+        "seconds": loop.seconds,
+        "seconds_per_iteration": loop.seconds / done if done else None,
         "device": str(device),
     }
     log.info("SR trained: %s", summary)

@@ -1,2 +1,3 @@
-"""What every network's training shares: resumable checkpoints (SIGTERM-safe), state-dict loading and
-the one device resolution (``resolve_device``)."""
+"""What every network's training shares: the one training loop (resume, signals, checkpoints, loss log,
+final model), the run fingerprint, resumable checkpoints, state-dict loading and the one device resolution
+(``resolve_device``)."""

@@ -1,26 +1,23 @@
 """Resumable training state: model, optimiser, step and RNG, written atomically.
 
-A training stage keeps a *resume checkpoint* beside its final output while it runs. It is
-rewritten every N steps and on SIGTERM/SIGINT (how Slurm preempts a job), and it carries a
-fingerprint of the training inputs and settings so that a checkpoint from another dubber
-take or another preset is never resumed by mistake. The stage deletes it once the final
-model is written: it is the job's own scratch state, not a cache shared between jobs.
+A training stage keeps a *resume checkpoint* beside its final output while it runs. The
+training loop (:mod:`vdub.training.loop`) rewrites it every N steps and on SIGTERM/SIGINT (how
+Slurm preempts a job), and it carries the run's fingerprint (:mod:`vdub.training.fingerprint`)
+so that a checkpoint from another dubber take or another preset is never resumed by mistake.
+The loop deletes it once the final model is written: it is the job's own scratch state, not a
+cache shared between jobs.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from vdub.core.errors import TrainingInterrupted  # noqa: F401 - raised by the training loops, caught by the CLI
 from vdub.core.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -111,35 +108,3 @@ def load_checkpoint(
     set_rng_state(payload["rng"])
     log.info("resumed from %s at step %d", path, payload["step"])
     return int(payload["step"]), payload.get("extra", {})
-
-
-class StopRequested:
-    """Flag set by SIGTERM/SIGINT so that a training loop can checkpoint and exit cleanly."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    def __bool__(self) -> bool:
-        return self.signum is not None
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[StopRequested]:
-    """Install SIGTERM/SIGINT handlers for the block; yields a flag the loop polls.
-
-    The loop is expected to save its checkpoint and raise :class:`TrainingInterrupted`
-    when the flag is set; the previous handlers are restored afterwards.
-    """
-    flag = StopRequested()
-
-    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
-        flag.signum = signum
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield flag
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-

@@ -18,9 +18,9 @@ from vdub.reenactment.swapper import (
     LossWeights,
     SwapperConfig,
     TrainConfig,
+    fit_swapper,
     load_swapper,
     swap,
-    train_swapper,
 )
 from vdub.reenactment.swapper.batches import stack_pairs
 from vdub.reenactment.swapper.losses import region_loss
@@ -112,9 +112,9 @@ def test_corrective_network_learns_the_repair_from_self_pairs(tmp_path):
     cfg = SwapperConfig(**TINY, input_skip=0.5)
     train_cfg = TrainConfig(batch_size=8, iterations=120, lr=2e-3, warmup=10, lr_final=0.1, bn_recalibration=5,
                             self_pair_share=0.5, max_shift=0.0, device="cpu", checkpoint_every=1000)
-    train_swapper(clean[train], masks[train], cast[train], masks[train], cfg, train_cfg,
-                  LossWeights(area_normalised=True), tmp_path / "m.pt", tmp_path / "m.resume", tmp_path / "m.csv",
-                  self_pairs=(cast[train], clean[train], masks[train]))
+    fit_swapper(clean[train], masks[train], cast[train], masks[train], cfg, train_cfg,
+                LossWeights(area_normalised=True), tmp_path / "m.pt", tmp_path / "m.resume", tmp_path / "m.csv",
+                self_pairs=(cast[train], clean[train], masks[train]))
     model = load_swapper(tmp_path / "m.pt")
     repaired = swap(model, cast[held], masks[held, 0], "actor")
     before = np.abs(cast[held].astype(float) - clean[held]).mean()
@@ -130,8 +130,8 @@ def test_pairs_are_required_when_their_share_is_set(tmp_path):
     clean, masks = _faces(4, 32, seed=3)
     with pytest.raises(ValueError, match="self-reenactment pairs"):
         cfg = TrainConfig(iterations=1, batch_size=2, self_pair_share=0.5, device="cpu")
-        train_swapper(clean, masks, clean, masks, SwapperConfig(**TINY), cfg, LossWeights(), tmp_path / "m.pt",
-                      tmp_path / "r", tmp_path / "c")
+        fit_swapper(clean, masks, clean, masks, SwapperConfig(**TINY), cfg, LossWeights(), tmp_path / "m.pt",
+                    tmp_path / "r", tmp_path / "c")
 
 
 # ---------------------------------------------------------------- schedule and batch norm
@@ -202,7 +202,7 @@ def test_dubber_batch_size_sets_the_dubber_decoder_s_share_of_each_step(tmp_path
     monkeypatch.setattr(IdentitySwapper, "shared", shared)
     cfg = TrainConfig(batch_size=6, dubber_batch_size=2, iterations=3, bn_recalibration=2, self_pair_share=0.5,
                       device="cpu", checkpoint_every=100)
-    train_swapper(crops, masks, crops, masks, SwapperConfig(**TINY, input_skip=0.5), cfg, LossWeights(),
-                  tmp_path / "m.pt", tmp_path / "r", tmp_path / "c.csv", self_pairs=(crops, crops, masks))
+    fit_swapper(crops, masks, crops, masks, SwapperConfig(**TINY, input_skip=0.5), cfg, LossWeights(),
+                tmp_path / "m.pt", tmp_path / "r", tmp_path / "c.csv", self_pairs=(crops, crops, masks))
     assert seen == [8] * 5  # 3 steps and 2 recalibration batches of 6 actor + 2 dubber crops
     assert TrainConfig(batch_size=6).batch_of("dubber") == 6  # the paper: both decoders alike

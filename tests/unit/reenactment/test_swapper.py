@@ -14,19 +14,19 @@ import torch
 from skimage.metrics import structural_similarity
 from support import assert_same_image
 
+from vdub.core.errors import TrainingInterrupted
 from vdub.reenactment.swapper import (
     IdentitySwapper,
     LossWeights,
     SwapperConfig,
     TrainConfig,
     decoder_loss,
+    fit_swapper,
     load_swapper,
     parameter_counts,
     ssim,
     swap,
-    train_swapper,
 )
-from vdub.training.checkpoint import TrainingInterrupted
 
 PREVIEW = SwapperConfig(
     crop_size=64, width_mult=0.25, middle_blocks=2, latent_dim=128, gblock_channels=128, decoder_channels=(64, 32, 16)
@@ -204,7 +204,7 @@ def _train(data, tmp: Path, name: str, **overrides):
     on_step = overrides.pop("on_step", None)
     cfg.update(overrides)
     paths = dict(out_model=tmp / f"{name}.pt", resume_path=tmp / f"{name}.resume.pt", loss_csv=tmp / f"{name}.csv")
-    summary = train_swapper(*data, TINY, TrainConfig(**cfg), LossWeights(), **paths, on_step=on_step)
+    summary = fit_swapper(*data, TINY, TrainConfig(**cfg), LossWeights(), **paths, on_step=on_step)
     return summary, paths
 
 
@@ -268,8 +268,8 @@ def test_resume_checkpoint_of_other_settings_is_ignored(data, tmp_path, straight
 def test_bad_training_input_is_rejected(data, tmp_path):
     actor, actor_masks, dubber, dubber_masks = data
     with pytest.raises(ValueError, match="dubber masks"):
-        train_swapper(actor, actor_masks, dubber, dubber_masks[:, :1], TINY, TrainConfig(iterations=1), LossWeights(),
-                      tmp_path / "m.pt", tmp_path / "r.pt", tmp_path / "l.csv")
+        fit_swapper(actor, actor_masks, dubber, dubber_masks[:, :1], TINY, TrainConfig(iterations=1), LossWeights(),
+                    tmp_path / "m.pt", tmp_path / "r.pt", tmp_path / "l.csv")
 
 
 # ---------------------------------------------------------------- inference

@@ -15,7 +15,7 @@ from vdub.reenactment.masks import MaskConfig, crop, crop_boxes
 from vdub.super_resolution.config import SRConfig
 from vdub.super_resolution.data import build_training_pairs
 from vdub.super_resolution.networks import bicubic_upscale, load_sr, upscale
-from vdub.super_resolution.training import train_sr
+from vdub.super_resolution.training import fit_upscaler
 
 OUT, IN = 512, 128  # output as GPEN's; input x4 smaller (the paper's swapper crop is 176)
 TRAIN, HELD_OUT = slice(0, 60), slice(60, 90)  # held-out frames come after the training frames
@@ -29,7 +29,7 @@ def held_out_result(real_clips, tmp_path_factory, one_torch_thread):
     lr_train, hr_train = build_training_pairs(hr[TRAIN], None, IN, seed=0)
     cfg = SRConfig(in_size=IN, out_size=OUT, channels=16, blocks=4, batch_size=4, iterations=300, lr=2e-3)
     out = tmp_path_factory.mktemp("sr_real")
-    train_sr(lr_train, hr_train, cfg, out / "model.pt", out / "resume.pt", out / "losses.csv")
+    fit_upscaler(lr_train, hr_train, cfg, out / "model.pt", out / "resume.pt", out / "losses.csv")
     lr_held = np.stack([cv2.resize(f, (IN, IN), interpolation=cv2.INTER_AREA) for f in hr[HELD_OUT]])
     return hr[HELD_OUT], upscale(load_sr(out / "model.pt"), lr_held), bicubic_upscale(lr_held, OUT)
 

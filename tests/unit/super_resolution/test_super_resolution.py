@@ -17,6 +17,7 @@ from skimage import data
 from support import assert_same_image
 
 import vdub.super_resolution.training as sr_training
+from vdub.core.errors import TrainingInterrupted
 from vdub.super_resolution.config import SRConfig
 from vdub.super_resolution.data import build_training_pairs
 from vdub.super_resolution.gpen import FullGenerator, GPENConfig, load_official
@@ -28,8 +29,8 @@ from vdub.super_resolution.networks import (
     load_sr,
     upscale,
 )
-from vdub.super_resolution.training import train_sr
-from vdub.training.checkpoint import TrainingInterrupted, save_checkpoint
+from vdub.super_resolution.training import fit_upscaler
+from vdub.training.checkpoint import save_checkpoint
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -212,7 +213,7 @@ def test_training_beats_bicubic_on_held_out_crops(tmp_path):
     cfg = SRConfig(in_size=32, out_size=64, channels=16, blocks=2, batch_size=16, iterations=200,
                    lr=1e-3, checkpoint_every=100, seed=0, device="cpu")
 
-    summary = train_sr(lr, hr, cfg, tmp_path / "sr.pt", tmp_path / "sr.resume.pt", tmp_path / "loss.csv")
+    summary = fit_upscaler(lr, hr, cfg, tmp_path / "sr.pt", tmp_path / "sr.resume.pt", tmp_path / "loss.csv")
 
     assert (tmp_path / "sr.pt").exists() and not (tmp_path / "sr.resume.pt").exists()
     assert summary["final_loss"] < summary["initial_loss"]  # per-batch losses are noisy: PSNR below is the real check
@@ -229,19 +230,19 @@ def test_training_beats_bicubic_on_held_out_crops(tmp_path):
 def test_resume_after_sigterm_gives_the_same_weights(tmp_path):
     lr, hr = _tiny_data()
     cfg = _tiny_cfg()
-    train_sr(lr, hr, cfg, tmp_path / "ref.pt", tmp_path / "ref.resume.pt", tmp_path / "ref.csv")
+    fit_upscaler(lr, hr, cfg, tmp_path / "ref.pt", tmp_path / "ref.resume.pt", tmp_path / "ref.csv")
 
-    def preempt(step: int, loss: float) -> None:
+    def preempt(step: int, losses: dict) -> None:
         if step == 7:
             signal.raise_signal(signal.SIGTERM)  # what Slurm sends before killing the job
 
     out, resume, log = tmp_path / "sr.pt", tmp_path / "sr.resume.pt", tmp_path / "sr.csv"
     with pytest.raises(TrainingInterrupted):
-        train_sr(lr, hr, cfg, out, resume, log, on_step=preempt)
+        fit_upscaler(lr, hr, cfg, out, resume, log, on_step=preempt)
     assert resume.exists() and not out.exists()
     assert _csv_steps(log) == list(range(1, 8))
 
-    summary = train_sr(lr, hr, cfg, out, resume, log)
+    summary = fit_upscaler(lr, hr, cfg, out, resume, log)
     assert summary["resumed_from"] == 7
     assert not resume.exists()
     assert _csv_steps(log) == list(range(1, 13))
@@ -251,21 +252,21 @@ def test_resume_after_sigterm_gives_the_same_weights(tmp_path):
 def test_resume_after_crash_restarts_from_last_periodic_checkpoint(tmp_path):
     lr, hr = _tiny_data()
     cfg = _tiny_cfg()
-    train_sr(lr, hr, cfg, tmp_path / "ref.pt", tmp_path / "ref.resume.pt", tmp_path / "ref.csv")
+    fit_upscaler(lr, hr, cfg, tmp_path / "ref.pt", tmp_path / "ref.resume.pt", tmp_path / "ref.csv")
 
     class Crash(Exception):
         pass
 
-    def crash(step: int, loss: float) -> None:
+    def crash(step: int, losses: dict) -> None:
         if step == 8:
             raise Crash  # killed hard: no checkpoint at 8, the one from step 5 remains
 
     out, resume, log = tmp_path / "sr.pt", tmp_path / "sr.resume.pt", tmp_path / "sr.csv"
     with pytest.raises(Crash):
-        train_sr(lr, hr, cfg, out, resume, log, on_step=crash)
+        fit_upscaler(lr, hr, cfg, out, resume, log, on_step=crash)
     assert resume.exists()
 
-    summary = train_sr(lr, hr, cfg, out, resume, log)
+    summary = fit_upscaler(lr, hr, cfg, out, resume, log)
     assert summary["resumed_from"] == 5
     assert _csv_steps(log) == list(range(1, 13))  # rows 6-8 of the crashed run were dropped
     _assert_same_weights(out, tmp_path / "ref.pt")
@@ -274,18 +275,18 @@ def test_resume_after_crash_restarts_from_last_periodic_checkpoint(tmp_path):
 def test_checkpoint_with_other_fingerprint_is_ignored(tmp_path, caplog):
     lr, hr = _tiny_data()
     cfg = _tiny_cfg()
-    train_sr(lr, hr, cfg, tmp_path / "ref.pt", tmp_path / "ref.resume.pt", tmp_path / "ref.csv")
+    fit_upscaler(lr, hr, cfg, tmp_path / "ref.pt", tmp_path / "ref.resume.pt", tmp_path / "ref.csv")
 
     # A checkpoint left by a run with other settings (another preset's learning rate)...
     other = _tiny_cfg(lr=5e-3)
     resume = tmp_path / "sr.resume.pt"
 
-    def preempt(step: int, loss: float) -> None:
+    def preempt(step: int, losses: dict) -> None:
         if step == 6:
             signal.raise_signal(signal.SIGTERM)
 
     with pytest.raises(TrainingInterrupted):
-        train_sr(lr, hr, other, tmp_path / "sr.pt", resume, tmp_path / "sr.csv", on_step=preempt)
+        fit_upscaler(lr, hr, other, tmp_path / "sr.pt", resume, tmp_path / "sr.csv", on_step=preempt)
     assert resume.exists()
     # ... and one written for other data
     stranger = tmp_path / "stranger.resume.pt"
@@ -294,7 +295,7 @@ def test_checkpoint_with_other_fingerprint_is_ignored(tmp_path, caplog):
 
     for i, path in enumerate((resume, stranger)):
         with caplog.at_level(logging.WARNING, logger="vdub.training.checkpoint"):
-            summary = train_sr(lr, hr, cfg, tmp_path / f"sr{i}.pt", path, tmp_path / f"sr{i}.csv")
+            summary = fit_upscaler(lr, hr, cfg, tmp_path / f"sr{i}.pt", path, tmp_path / f"sr{i}.csv")
         assert summary["resumed_from"] == 0
         assert "ignoring resume checkpoint" in caplog.text
         assert not path.exists()
@@ -304,7 +305,7 @@ def test_checkpoint_with_other_fingerprint_is_ignored(tmp_path, caplog):
 def test_train_rejects_crops_of_the_wrong_size(tmp_path):
     lr, hr = _tiny_data()
     with pytest.raises(ValueError, match="hr crops are 32 px, expected 48 px"):
-        train_sr(lr, hr, _tiny_cfg(out_size=48), tmp_path / "m.pt", tmp_path / "r.pt", tmp_path / "l.csv")
+        fit_upscaler(lr, hr, _tiny_cfg(out_size=48), tmp_path / "m.pt", tmp_path / "r.pt", tmp_path / "l.csv")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -317,7 +318,7 @@ def _one_torch_thread(one_torch_thread):
 def test_gpen_from_scratch_learns_and_round_trips(tmp_path):
     lr, hr = _tiny_data(16)
     cfg = _tiny_gpen_cfg(iterations=40, checkpoint_every=0)
-    summary = train_sr(lr, hr, cfg, tmp_path / "sr.pt", tmp_path / "sr.resume.pt", tmp_path / "loss.csv")
+    summary = fit_upscaler(lr, hr, cfg, tmp_path / "sr.pt", tmp_path / "sr.resume.pt", tmp_path / "loss.csv")
     # measured: 0.26 -> 0.16 (mean of the first / last 10 steps); from scratch GPEN starts far from the target
     assert summary["final_loss"] < 0.8 * summary["initial_loss"], summary
     assert _csv_steps(tmp_path / "loss.csv") == list(range(1, 41))
@@ -346,16 +347,16 @@ def test_gpen_fine_tunes_from_official_weights(tmp_path):
     official = _save_generator(weights, cfg, seed=5)
 
     # iterations = 0: the model file holds the official weights unchanged (the un-fine-tuned baseline)
-    train_sr(lr, hr, dataclasses.replace(cfg, iterations=0), tmp_path / "base.pt", tmp_path / "base.resume.pt",
-             tmp_path / "base.csv")
+    fit_upscaler(lr, hr, dataclasses.replace(cfg, iterations=0), tmp_path / "base.pt", tmp_path / "base.resume.pt",
+                 tmp_path / "base.csv")
     state = _state(tmp_path / "base.pt")
     assert state.keys() == {f"generator.{k}" for k in official}
     for k, v in official.items():
         assert torch.equal(state[f"generator.{k}"], v), k
 
     # one tiny step moves the weights only slightly away from the file's
-    train_sr(lr, hr, dataclasses.replace(cfg, iterations=1, lr=1e-6), tmp_path / "sr.pt", tmp_path / "sr.resume.pt",
-             tmp_path / "sr.csv")
+    fit_upscaler(lr, hr, dataclasses.replace(cfg, iterations=1, lr=1e-6), tmp_path / "sr.pt", tmp_path / "sr.resume.pt",
+                 tmp_path / "sr.csv")
     state = _state(tmp_path / "sr.pt")
     assert any(not torch.equal(state[f"generator.{k}"], v) for k, v in official.items())
     for k, v in official.items():
@@ -374,8 +375,8 @@ def test_gpen_weights_that_do_not_fit_are_rejected(tmp_path):
     wider = tmp_path / "wider.pth"
     _save_generator(wider, dataclasses.replace(cfg, gpen_narrow=0.125), seed=0)
     with pytest.raises(ValueError, match=r"wider\.pth.*shape mismatch"):
-        train_sr(lr, hr, dataclasses.replace(cfg, gpen_weights=str(wider)), tmp_path / "m.pt", tmp_path / "r.pt",
-                 tmp_path / "l.csv")
+        fit_upscaler(lr, hr, dataclasses.replace(cfg, gpen_weights=str(wider)), tmp_path / "m.pt", tmp_path / "r.pt",
+                     tmp_path / "l.csv")
     assert not (tmp_path / "m.pt").exists()
 
 
@@ -384,7 +385,7 @@ def test_missing_gpen_weights_file_is_named(tmp_path):
     missing = tmp_path / "weights" / "GPEN-BFR-512.pth"
     cfg = _tiny_gpen_cfg(gpen_weights=str(missing))  # the config alone is fine: model files store it
     with pytest.raises(FileNotFoundError, match="GPEN-BFR-512.pth"):
-        train_sr(lr, hr, cfg, tmp_path / "m.pt", tmp_path / "r.pt", tmp_path / "l.csv")
+        fit_upscaler(lr, hr, cfg, tmp_path / "m.pt", tmp_path / "r.pt", tmp_path / "l.csv")
     with pytest.raises(FileNotFoundError, match="GPEN-BFR-512.pth"):
         build_sr_model(cfg)
     assert isinstance(build_sr_model(cfg, pretrained=False), GPENUpscaler)
@@ -395,30 +396,30 @@ def test_gpen_resume_follows_the_weights_content_not_the_path(tmp_path, caplog):
     weights = tmp_path / "a.pth"
     _save_generator(weights, _tiny_gpen_cfg(), seed=1)
     cfg = _tiny_gpen_cfg(gpen_weights=str(weights), iterations=6, checkpoint_every=0)
-    train_sr(lr, hr, cfg, tmp_path / "ref.pt", tmp_path / "ref.resume.pt", tmp_path / "ref.csv")
+    fit_upscaler(lr, hr, cfg, tmp_path / "ref.pt", tmp_path / "ref.resume.pt", tmp_path / "ref.csv")
 
-    def preempt(step: int, loss: float) -> None:
+    def preempt(step: int, losses: dict) -> None:
         if step == 3:
             signal.raise_signal(signal.SIGTERM)
 
     # Same content at another path: resumed, and the weights end up those of the uninterrupted run.
     resume = tmp_path / "sr.resume.pt"
     with pytest.raises(TrainingInterrupted):
-        train_sr(lr, hr, cfg, tmp_path / "sr.pt", resume, tmp_path / "sr.csv", on_step=preempt)
+        fit_upscaler(lr, hr, cfg, tmp_path / "sr.pt", resume, tmp_path / "sr.csv", on_step=preempt)
     moved = tmp_path / "moved" / "a.pth"
     moved.parent.mkdir()
     shutil.copy(weights, moved)
-    summary = train_sr(lr, hr, dataclasses.replace(cfg, gpen_weights=str(moved)), tmp_path / "sr.pt", resume,
-                       tmp_path / "sr.csv")
+    summary = fit_upscaler(lr, hr, dataclasses.replace(cfg, gpen_weights=str(moved)), tmp_path / "sr.pt", resume,
+                           tmp_path / "sr.csv")
     assert summary["resumed_from"] == 3
     _assert_same_weights(tmp_path / "sr.pt", tmp_path / "ref.pt")
 
     # Other content at the same path: the checkpoint is ignored and training starts over from the new weights.
     with pytest.raises(TrainingInterrupted):
-        train_sr(lr, hr, cfg, tmp_path / "sr2.pt", resume, tmp_path / "sr2.csv", on_step=preempt)
+        fit_upscaler(lr, hr, cfg, tmp_path / "sr2.pt", resume, tmp_path / "sr2.csv", on_step=preempt)
     _save_generator(weights, _tiny_gpen_cfg(), seed=2)
     with caplog.at_level(logging.WARNING, logger="vdub.training.checkpoint"):
-        summary = train_sr(lr, hr, cfg, tmp_path / "sr2.pt", resume, tmp_path / "sr2.csv")
+        summary = fit_upscaler(lr, hr, cfg, tmp_path / "sr2.pt", resume, tmp_path / "sr2.csv")
     assert summary["resumed_from"] == 0
     assert "ignoring resume checkpoint" in caplog.text
 

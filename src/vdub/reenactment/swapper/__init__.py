@@ -5,10 +5,10 @@ An autoencoder with a shared Xception encoder, identity / style extractors, a G-
 a masked SSIM + MSE loss; at inference virtual-dubber crops go through the actor decoder.
 """
 
-from vdub.reenactment.swapper.inference import load_swapper, save_model, swap
+from vdub.reenactment.swapper.inference import load_swapper, swap
 from vdub.reenactment.swapper.losses import LossWeights, decoder_loss, region_loss, ssim, ssim_map
 from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, SwapperConfig, parameter_counts
-from vdub.reenactment.swapper.train import TrainConfig, train_swapper
+from vdub.reenactment.swapper.train import TrainConfig, fit_swapper
 
 __all__ = [
     "DECODERS",
@@ -17,12 +17,11 @@ __all__ = [
     "SwapperConfig",
     "TrainConfig",
     "decoder_loss",
+    "fit_swapper",
     "load_swapper",
     "parameter_counts",
     "region_loss",
-    "save_model",
     "ssim",
     "ssim_map",
     "swap",
-    "train_swapper",
 ]

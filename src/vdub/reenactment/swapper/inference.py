@@ -1,5 +1,6 @@
-"""A trained swapper on disk and in use: the model file (settings + weights), loading it, and
-swapping crops through one decoder (the reenactment: composites through the actor decoder)."""
+"""A trained swapper in use: loading its model file (settings + weights, as the training loop writes
+it: :func:`vdub.training.loop.model_payload`) and swapping crops through one decoder (the
+reenactment: composites through the actor decoder)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,6 @@ import numpy as np
 import torch
 
 from vdub.reenactment.swapper.network import IdentitySwapper, SwapperConfig
-from vdub.training.checkpoint import save_torch
-
-
-def save_model(
-    path: str | Path, model: IdentitySwapper, cfg: SwapperConfig, extra: dict[str, Any] | None = None
-) -> None:
-    """Write ``{"config": asdict(cfg), "state_dict": ...}`` (plus ``extra``) atomically, on CPU."""
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_torch(path, {"config": asdict(cfg), "state_dict": state, **(extra or {})})
 
 
 def load_payload(path: str | Path, expect: SwapperConfig | None = None) -> dict[str, Any]:
@@ -30,7 +22,8 @@ def load_payload(path: str | Path, expect: SwapperConfig | None = None) -> dict[
 
 
 def load_swapper(path: str | Path, device: str | torch.device = "cpu") -> IdentitySwapper:
-    """Build the network from a model written by :func:`train_swapper`, load it strictly, ``eval()``."""
+    """Build the network from a model written by :func:`~vdub.reenactment.swapper.train.fit_swapper`, load it
+    strictly, ``eval()``."""
     payload = load_payload(path)
     model = IdentitySwapper(SwapperConfig.from_dict(payload["config"]))
     model.load_state_dict(payload["state_dict"], strict=True)

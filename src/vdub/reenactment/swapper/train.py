@@ -23,43 +23,38 @@ the first step (a zero residual); its crops only keep the shared batch-norm stat
 close to inference's inputs, so the corrective presets give it a small
 ``dubber_batch_size`` and spend the compute on the actor decoder.
 
-The training stage is resumable: a checkpoint beside the final model is rewritten every
-``checkpoint_every`` steps and on SIGTERM/SIGINT, and resumed only when it was written for
-the same crops, masks and settings (see :mod:`vdub.training.checkpoint`).
+The steps run in the shared training loop (:mod:`vdub.training.loop`): resumable from a
+checkpoint beside the final model, rewritten every ``checkpoint_every`` steps and on
+SIGTERM/SIGINT and resumed only when it was written for the same crops, masks, starting
+weights and settings.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import hashlib
-import json
 import logging
 import math
 import random
-import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from vdub.core.io import atomic_path
 from vdub.core.settings import Settings
 from vdub.reenactment.swapper.batches import check_subject, sample_batch, stack_pairs, stack_subject
-from vdub.reenactment.swapper.inference import load_payload, save_model
+from vdub.reenactment.swapper.inference import load_payload
 from vdub.reenactment.swapper.losses import LossWeights, decoder_loss
 from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, SwapperConfig, parameter_counts
-from vdub.training.checkpoint import TrainingInterrupted, load_checkpoint, save_checkpoint, stop_on_signals
 from vdub.training.device import resolve_device
+from vdub.training.fingerprint import run_fingerprint
+from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 
 log = logging.getLogger(__name__)
 
-CSV_HEADER = ("step", "loss_actor", "loss_dubber", "loss_total", "seconds")
+LOSSES = ("loss_actor", "loss_dubber", "loss_total")  # the loss log's columns between step and seconds
 
 
 @dataclass
@@ -126,42 +121,12 @@ _FINGERPRINT_TRAIN_FIELDS = ("batch_size", "dubber_batch_size", "lr", "betas", "
                              "amp", "warmup", "lr_final", "self_pair_share")
 
 
-def _array_digest(a: np.ndarray, chunk: int = 256) -> str:
-    """Hash of an array's shape, dtype and bytes, read in chunks of frames (bounded memory)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{a.shape}{a.dtype}".encode())
-    for i in range(0, a.shape[0], chunk):
-        h.update(np.ascontiguousarray(a[i : i + chunk]))
-    return h.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def training_fingerprint(
-    arrays: list[np.ndarray],
-    net_cfg: SwapperConfig,
-    train_cfg: TrainConfig,
-    loss_weights: LossWeights,
-    init_digest: str | None = None,
-) -> str:
-    """Identify a training run by its data and the settings that change its result."""
+def _fingerprint_settings(net_cfg: SwapperConfig, train_cfg: TrainConfig, loss_weights: LossWeights) -> dict[str, Any]:
+    """The settings that change a run's result, for :func:`~vdub.training.fingerprint.run_fingerprint`."""
     train = {k: getattr(train_cfg, k) for k in _FINGERPRINT_TRAIN_FIELDS}
     if train_cfg.lr_final < 1.0:
         train["iterations"] = train_cfg.iterations  # the decay's length shapes every step's rate
-    summary = {
-        "arrays": [_array_digest(a) for a in arrays],
-        "net": asdict(net_cfg),
-        "train": train,
-        "loss": asdict(loss_weights),
-        "init": init_digest,
-    }
-    return hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
+    return {"net": asdict(net_cfg), "train": train, "loss": asdict(loss_weights)}
 
 
 def _train_step(
@@ -173,7 +138,7 @@ def _train_step(
     autocast: Callable[[], contextlib.AbstractContextManager],
     memory_format: torch.memory_format,
 ) -> dict[str, float]:
-    """One optimiser step on L_total = L_actor + L_dubber; returns the three losses.
+    """One optimiser step on L_total = L_actor + L_dubber; returns the three losses (``LOSSES``).
 
     ``data``: ``actor`` and ``dubber`` (T x 6 x S x S uint8) and, optionally, ``pairs``
     (N x 9 x S x S: self-reenactment pairs mixed into the actor decoder's batch).
@@ -194,14 +159,7 @@ def _train_step(
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     optimizer.step()
-    return {"actor": losses["actor"].item(), "dubber": losses["dubber"].item(), "total": total.item()}
-
-
-def _write_loss_csv(path: Path, rows: list[tuple]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_HEADER)
-        writer.writerows(rows)
+    return {"loss_actor": losses["actor"].item(), "loss_dubber": losses["dubber"].item(), "loss_total": total.item()}
 
 
 def _seed_everything(seed: int) -> None:
@@ -216,7 +174,7 @@ def _autocast_factory(device: torch.device, amp: bool) -> Callable[[], contextli
     return contextlib.nullcontext
 
 
-def train_swapper(
+def fit_swapper(
     actor: np.ndarray,
     actor_masks: np.ndarray,
     dubber: np.ndarray,
@@ -230,7 +188,7 @@ def train_swapper(
     *,
     init_from: str | Path | None = None,
     self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: Callable[[int, Mapping[str, float]], None] | None = None,
 ) -> dict[str, Any]:
     """Train the identity-swapping network on actor and virtual-dubber head crops.
 
@@ -249,7 +207,7 @@ def train_swapper(
         self_pairs: optional self-reenactment pairs ``(inputs N x S x S x 3, targets
             N x S x S x 3, masks N x 3 x S x S)``, all uint8; ``train_cfg.self_pair_share``
             of each actor batch is drawn from them (ignored when the share is 0).
-        on_step: called after every step with the step number and its losses.
+        on_step: called after every step with the step number and its losses (``LOSSES``).
 
     Returns:
         A summary: steps, resumed_from, seconds, it_per_s, final losses (mean of the last
@@ -272,11 +230,9 @@ def train_swapper(
     else:
         check_subject(self_pairs[0], self_pairs[2], s, "self-reenactment input")
         check_subject(self_pairs[1], self_pairs[2], s, "self-reenactment target")
-    out_model, resume_path, loss_csv = Path(out_model), Path(resume_path), Path(loss_csv)
     device = resolve_device(train_cfg.device)
-    init_digest = None if init_from is None else _file_digest(Path(init_from))
     arrays = [actor, actor_masks, dubber, dubber_masks, *(self_pairs or ())]
-    fingerprint = training_fingerprint(arrays, net_cfg, train_cfg, loss_weights, init_digest)
+    fingerprint = run_fingerprint(arrays, _fingerprint_settings(net_cfg, train_cfg, loss_weights), init_from)
 
     _seed_everything(train_cfg.seed)
     model = IdentitySwapper(net_cfg)
@@ -292,78 +248,40 @@ def train_swapper(
     data = {"actor": stack_subject(actor, actor_masks, device), "dubber": stack_subject(dubber, dubber_masks, device)}
     if self_pairs is not None:
         data["pairs"] = stack_pairs(*self_pairs, device)
-
-    start, history, seconds_before = 0, [], 0.0
-    resumed = load_checkpoint(resume_path, model, optimizer, fingerprint)
-    if resumed is not None:
-        start, extra = resumed
-        history, seconds_before = list(extra["history"]), float(extra["seconds"])
-    log.info(
-        "training swapper on %d actor / %d dubber crops%s of %d px, %d steps from %d on %s (%s parameters)",
-        len(actor), len(dubber), f" / {len(self_pairs[0])} self-reenactment pairs" if self_pairs else "", s,
-        train_cfg.iterations, start, device, f"{parameter_counts(model)['total']:,}",
-    )
-
     autocast = _autocast_factory(device, train_cfg.amp)
-    model.train()
-    t0 = time.perf_counter()
-    window_t0, window_step = t0, start
-    # A live bar on a terminal; in a job's log file (not a TTY) a line every 30 s at most.
-    bar = tqdm(total=train_cfg.iterations, initial=start, desc="swapper", unit="it", dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0)
-    with stop_on_signals() as stop, bar:
-        for step in range(start + 1, train_cfg.iterations + 1):
-            for group in optimizer.param_groups:
-                group["lr"] = train_cfg.lr_at(step)
-            losses = _train_step(model, optimizer, data, train_cfg, loss_weights, autocast, memory_format)
-            elapsed = seconds_before + time.perf_counter() - t0
-            history.append((step, losses["actor"], losses["dubber"], losses["total"], round(elapsed, 3)))
-            bar.set_postfix(loss=f"{losses['total']:.4f}", actor=f"{losses['actor']:.4f}",
-                            dubber=f"{losses['dubber']:.4f}", refresh=False)
-            bar.update(1)
-            if on_step is not None:
-                on_step(step, losses)
-            if step % train_cfg.log_every == 0 or step == train_cfg.iterations:
-                now = time.perf_counter()
-                rate = (step - window_step) / max(now - window_t0, 1e-9)
-                window_t0, window_step = now, step
-                log.info(
-                    "step %d/%d  loss %.4f (actor %.4f, dubber %.4f)  %.2f it/s  eta %.0f s",
-                    step, train_cfg.iterations, losses["total"], losses["actor"], losses["dubber"],
-                    rate, (train_cfg.iterations - step) / max(rate, 1e-9),
-                )
-            interrupted = bool(stop) and step < train_cfg.iterations
-            if step % train_cfg.checkpoint_every == 0 or interrupted:
-                save_checkpoint(
-                    resume_path, model, optimizer, step, fingerprint, extra={"history": history, "seconds": elapsed}
-                )
-                _write_loss_csv(loss_csv, history)
-            if interrupted:
-                log.warning("stopped by signal %s at step %d; resume checkpoint %s", stop.signum, step, resume_path)
-                raise TrainingInterrupted(f"stopped at step {step}; resume from {resume_path}")
 
-    if train_cfg.bn_recalibration and history:
+    def step(n: int) -> dict[str, float]:
+        for group in optimizer.param_groups:
+            group["lr"] = train_cfg.lr_at(n)
+        return _train_step(model, optimizer, data, train_cfg, loss_weights, autocast, memory_format)
+
+    loop = TrainingLoop("swapper", model, optimizer, fingerprint=fingerprint, resume_path=resume_path,
+                        loss_log=LossLog(Path(loss_csv), LOSSES), iterations=train_cfg.iterations,
+                        checkpoint_every=train_cfg.checkpoint_every, log_every=train_cfg.log_every)
+    log.info(
+        "training swapper on %d actor / %d dubber crops%s of %d px, %d steps on %s (%s parameters)",
+        len(actor), len(dubber), f" / {len(self_pairs[0])} self-reenactment pairs" if self_pairs else "", s,
+        train_cfg.iterations, device, f"{parameter_counts(model)['total']:,}",
+    )
+    loop.run(step, on_step)
+    if train_cfg.bn_recalibration and loop.history:
         recalibrate_batch_norm(model, data, train_cfg, memory_format)
-    provenance = {"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights)}
-    save_model(out_model, model, net_cfg, extra=provenance)
-    _write_loss_csv(loss_csv, history)
-    resume_path.unlink(missing_ok=True)
-    return _summary(history, start, train_cfg, model, device)
+    loop.save(out_model, asdict(net_cfg), {"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights)})
+    return _summary(loop.history, loop.start, train_cfg, model, device)
 
 
-def save_untrained(net_cfg: SwapperConfig, out_model: str | Path, loss_csv: str | Path, reason: str,
-                   init_from: str | Path | None = None) -> dict[str, Any]:
-    """Save the model a run with nothing to train on delivers: ``init_from``'s weights, else a fresh network.
+def save_untrained_swapper(net_cfg: SwapperConfig, out_model: str | Path, loss_csv: str | Path, reason: str,
+                           init_from: str | Path | None = None) -> dict[str, Any]:
+    """Save the swapper a run with nothing to train on delivers: ``init_from``'s weights, else a fresh network.
 
     A shot without a face in any frame reenacts nothing (every frame passes through), but its
-    rules still need a model file. ``reason`` is stored in the model and returned; the loss CSV
-    has its header only.
+    rules still need a model file (:func:`~vdub.training.loop.save_untrained`: ``reason`` is
+    stored in it) and a loss log (its header only). Returns ``{"steps": 0, "untrained": reason}``.
     """
     model = IdentitySwapper(net_cfg)
     if init_from is not None:
         model.load_state_dict(load_payload(init_from, net_cfg)["state_dict"], strict=True)
-    save_model(out_model, model, net_cfg, extra={"untrained": reason})
-    _write_loss_csv(Path(loss_csv), [])
+    save_untrained(out_model, asdict(net_cfg), model, LossLog(Path(loss_csv), LOSSES), reason)
     return {"steps": 0, "untrained": reason}
 
 

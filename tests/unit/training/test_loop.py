@@ -1,0 +1,175 @@
+"""The shared training loop on a toy regression: resume after a signal or a crash ends exactly where an
+uninterrupted run ends, a checkpoint of another run is ignored, the loss log reads like one run."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vdub.core.errors import TrainingInterrupted
+from vdub.training.fingerprint import array_digest, file_digest, run_fingerprint
+from vdub.training.loop import LossLog, TrainingLoop, save_untrained
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread(one_torch_thread):
+    """Bit-exact comparisons on one thread."""
+
+
+class _Toy:
+    """A linear regression trained by Adam on random batches; its step draws from torch's and NumPy's
+    global generators, so a resume is exact only if the checkpoint restores both."""
+
+    def __init__(self, tmp: Path, name: str, fingerprint: str = "toy", iterations: int = 12,
+                 checkpoint_every: int = 5) -> None:
+        torch.manual_seed(0)
+        np.random.seed(0)
+        self.x = torch.randn(32, 3)
+        self.y = self.x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+        self.model = torch.nn.Linear(3, 1)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.05)
+        self.steps_run: list[int] = []
+        self.out = tmp / f"{name}.pt"
+        self.loop = TrainingLoop("toy", self.model, self.optimizer, fingerprint=fingerprint,
+                                 resume_path=tmp / f"{name}.resume", loss_log=LossLog(tmp / f"{name}.csv", ("mse",)),
+                                 iterations=iterations, checkpoint_every=checkpoint_every, log_every=4)
+
+    def step(self, n: int) -> dict[str, float]:
+        self.steps_run.append(n)
+        idx = torch.randint(len(self.x), (4,))
+        noise = float(np.random.normal(0.0, 0.01))
+        loss = ((self.model(self.x[idx]).squeeze(1) + noise - self.y[idx]) ** 2).mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return {"mse": loss.item()}
+
+    def train(self, on_step=None) -> _Toy:
+        self.loop.run(self.step, on_step)
+        self.loop.save(self.out, {"kind": "toy"})
+        return self
+
+
+def _signal_at(step_to_stop: int):
+    def on_step(step: int, losses: dict) -> None:
+        if step == step_to_stop:
+            signal.raise_signal(signal.SIGTERM)  # what Slurm sends before killing the job
+
+    return on_step
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def _without_seconds(rows: list[list[str]]) -> list[list[str]]:
+    assert rows[0] == ["step", "mse", "seconds"]
+    return [r[:-1] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> _Toy:
+    return _Toy(tmp_path_factory.mktemp("straight"), "run").train()
+
+
+def _assert_same_end(run: _Toy, straight: _Toy) -> None:
+    a, b = torch.load(run.out, weights_only=True), torch.load(straight.out, weights_only=True)
+    assert a["config"] == {"kind": "toy"} and a.keys() == {"config", "state_dict"}
+    for k in b["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    assert [r[:-1] for r in run.loop.history] == [r[:-1] for r in straight.loop.history]
+    assert _without_seconds(_rows(run.loop.loss_log.path)) == _without_seconds(_rows(straight.loop.loss_log.path))
+    assert not run.loop.resume_path.exists()
+
+
+def test_uninterrupted_run_logs_every_step(straight):
+    rows = _rows(straight.loop.loss_log.path)
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 13))
+    # The loss text reads back as the exact float that was logged; seconds grow.
+    assert [float(r[1]) for r in rows[1:]] == [r[1] for r in straight.loop.history]
+    assert np.all(np.diff([float(r[2]) for r in rows[1:]]) >= 0)
+    assert straight.loop.start == 0 and straight.steps_run == list(range(1, 13))
+    assert straight.loop.history[-1][1] < straight.loop.history[0][1]
+
+
+def test_resume_after_a_signal_ends_like_an_uninterrupted_run(tmp_path, straight):
+    with pytest.raises(TrainingInterrupted, match="stopped at step 7"):
+        _Toy(tmp_path, "run").train(on_step=_signal_at(7))
+    assert (tmp_path / "run.resume").exists() and not (tmp_path / "run.pt").exists()
+    assert [r[0] for r in _rows(tmp_path / "run.csv")[1:]] == [str(n) for n in range(1, 8)]
+
+    resumed = _Toy(tmp_path, "run").train()
+    assert resumed.loop.start == 7 and resumed.steps_run == list(range(8, 13))
+    _assert_same_end(resumed, straight)
+    seconds = [float(r[2]) for r in _rows(tmp_path / "run.csv")[1:]]
+    assert np.all(np.diff(seconds) >= 0)  # counted from the run's start, across the resume
+
+
+def test_resume_after_a_crash_drops_the_log_rows_past_the_checkpoint(tmp_path, straight):
+    class Crash(Exception):
+        pass
+
+    def crash(step: int, losses: dict) -> None:
+        if step == 8:
+            raise Crash  # killed hard: no checkpoint at 8, the one from step 5 remains
+
+    with pytest.raises(Crash):
+        _Toy(tmp_path, "run").train(on_step=crash)
+    assert [r[0] for r in _rows(tmp_path / "run.csv")[1:]] == [str(n) for n in range(1, 9)]
+
+    resumed = _Toy(tmp_path, "run").train()
+    assert resumed.loop.start == 5 and resumed.steps_run == list(range(6, 13))
+    _assert_same_end(resumed, straight)  # rows 6-8 of the crashed run appear once, as redone
+
+
+def test_checkpoint_of_another_run_is_ignored(tmp_path, straight, caplog):
+    with pytest.raises(TrainingInterrupted):
+        _Toy(tmp_path, "run", fingerprint="another dubber take").train(on_step=_signal_at(6))
+    with caplog.at_level(logging.WARNING, logger="vdub.training.checkpoint"):
+        run = _Toy(tmp_path, "run").train()
+    assert "ignoring resume checkpoint" in caplog.text
+    assert run.loop.start == 0 and run.steps_run == list(range(1, 13))
+    _assert_same_end(run, straight)
+
+
+def test_a_signal_during_the_last_step_finishes_the_run(tmp_path, straight):
+    run = _Toy(tmp_path, "run").train(on_step=_signal_at(12))
+    _assert_same_end(run, straight)
+
+
+def test_untrained_model_and_header_only_log(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    log = LossLog(tmp_path / "l.csv", ("loss", "l1"), ".6f")
+    save_untrained(tmp_path / "m.pt", {"kind": "toy"}, model, log, "no frame with a face")
+    saved = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert saved["untrained"] == "no frame with a face" and saved["config"] == {"kind": "toy"}
+    assert all(torch.equal(saved["state_dict"][k], v) for k, v in model.state_dict().items())
+    assert _rows(tmp_path / "l.csv") == [["step", "loss", "l1", "seconds"]]
+    assert log.cells(log.row(3, {"loss": 0.25, "l1": 1 / 3}, 1.23456)) == ["3", "0.250000", "0.333333", "1.235"]
+
+
+def test_fingerprint_follows_data_settings_and_file_content(tmp_path):
+    a = np.arange(600, dtype=np.uint8).reshape(300, 2)  # more rows than one digest chunk
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"weights")
+    fp = run_fingerprint([a], {"lr": 1e-3}, weights)
+    moved = tmp_path / "moved.pth"
+    moved.write_bytes(b"weights")
+    assert run_fingerprint([a.copy()], {"lr": 1e-3}, moved) == fp  # content, not path
+    assert run_fingerprint([a], {"lr": 1e-3}, None) != fp
+    assert run_fingerprint([a], {"lr": 2e-3}, weights) != fp
+    changed = a.copy()
+    changed[299, 1] += 1
+    assert array_digest(changed) != array_digest(a)
+    assert array_digest(a.astype(np.int16)) != array_digest(a)
+    assert array_digest(a.reshape(2, 300)) != array_digest(a)
+    weights.write_bytes(b"other weights")
+    assert file_digest(weights) != file_digest(moved)
