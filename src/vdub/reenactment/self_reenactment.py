@@ -226,8 +226,8 @@ def repair_holdout(model, pairs: dict[str, np.ndarray], crops: dict[str, np.ndar
         return cv2.resize(image, (r, r), interpolation=cv2.INTER_LINEAR)
 
     def up(image: np.ndarray) -> np.ndarray:
-        # A uint8 input is resized in uint8 (inference warps it as float32): up to half a grey
-        # level apart, kept so that the held-out scores stay comparable with earlier runs'.
+        # A uint8 input is resized in uint8, rounded to whole grey levels (inference warps it as
+        # float32); kept so that the held-out scores stay those of earlier runs, bit for bit.
         return resize(image).astype(np.float32)
 
     repaired, network = [], []
