@@ -155,13 +155,12 @@ def cmd_pretrain(a: argparse.Namespace) -> None:
 
 
 def cmd_reenact(a: argparse.Namespace) -> None:
-    from vdub.reenactment.stabilise import StabiliseConfig
+    from vdub.reenactment.compositing import PasteConfig
     from vdub.reenactment.stages import reenact
 
-    settings = dict(a.settings)
-    detail = float(settings.pop("detail", 0.0))
+    # The rule sends the reenact block and the preset's paste detail as one flat object.
     reenact(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.out_swapped, a.out_frames,
-            StabiliseConfig.from_dict(settings), detail)
+            PasteConfig.from_dict(a.settings))
 
 
 def cmd_train_sr(a: argparse.Namespace) -> None:
@@ -172,10 +171,13 @@ def cmd_train_sr(a: argparse.Namespace) -> None:
 
 
 def cmd_super_resolution(a: argparse.Namespace) -> None:
+    from vdub.reenactment.compositing import PasteConfig
     from vdub.super_resolution.stages import super_resolution
 
-    super_resolution(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.swapped, a.out_frames,
-                     a.settings, out_matte=a.out_matte)
+    settings = dict(a.settings)  # the reenact block under its name, the preset's paste detail beside it
+    paste = PasteConfig.from_dict({**settings.pop("reenact"), **settings})
+    super_resolution(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.swapped, a.out_frames, paste,
+                     out_matte=a.out_matte)
 
 
 def cmd_mux(a: argparse.Namespace) -> None:
@@ -202,6 +204,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from vdub.evaluation.shot import EvaluationConfig
     from vdub.evaluation.stages import evaluate
     from vdub.face.mesh import FaceMeshConfig
+    from vdub.reenactment.compositing import PasteConfig
 
     settings = dict(a.settings)
     frames = {"actor": a.actor_frames, "composite": a.composite_frames, "reenact": a.reenact_frames,
@@ -209,7 +212,8 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, a.out_qc_thumbnails,
              FaceMeshConfig.from_dict(settings.get("face_mesh")),
              EvaluationConfig.from_dict(settings.get("evaluation")), QCConfig.from_dict(settings.get("qc")),
-             model_path=a.model, pairs_path=a.self_pairs, detail=float(settings.get("detail", 0.0)))
+             # Only the paste's detail applies to the held-out repair (colour and stabilisation need a shot).
+             PasteConfig(detail=settings.get("detail", 0.0)), model_path=a.model, pairs_path=a.self_pairs)
 
 
 def cmd_demo(a: argparse.Namespace) -> None:

@@ -36,6 +36,7 @@ import numpy as np
 from vdub.core.settings import Settings
 from vdub.face import landmarks as lm
 from vdub.face.mesh import FaceTrack
+from vdub.reenactment.compositing import PasteConfig
 
 VARIANTS = ("actor", "composite", "reenact", "output")
 METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "mouth_corr", "flicker", "identity", "head_delta_e",
@@ -194,20 +195,21 @@ def _pooled_difference(sums: np.ndarray, reference: np.ndarray) -> float | None:
     return float(np.linalg.norm(sums[:3] / sums[3] - reference[:3] / reference[3]))
 
 
-def self_reenactment_scores(model_path: str | Path, pairs_path: str | Path, crops_path: str | Path, detail: float,
-                            cfg: EvaluationConfig) -> dict[str, Any]:
+def self_reenactment_scores(model_path: str | Path, pairs_path: str | Path, crops_path: str | Path,
+                            paste: PasteConfig, cfg: EvaluationConfig) -> dict[str, Any]:
     """Held-out self-reenactment frames: the composite, the network and its pasted repair against the real frames.
 
-    pairs_path: the shot's ``self_pairs.npz``; crops_path: its ``crops.npz``; detail: the
-    preset's paste form. See :func:`vdub.reenactment.self_reenactment.score_holdout` for the
-    result; LPIPS is null (``unavailable``) without its weights.
+    pairs_path: the shot's ``self_pairs.npz``; crops_path: its ``crops.npz``; paste: the
+    shot's paste settings (:func:`vdub.reenactment.self_reenactment.repair_holdout`). See
+    :func:`vdub.reenactment.self_reenactment.score_holdout` for the result; LPIPS is null
+    (``unavailable``) without its weights.
     """
     from vdub.core.io import load_npz
     from vdub.reenactment.self_reenactment import repair_holdout, score_holdout
     from vdub.reenactment.swapper.inference import load_swapper
 
     pairs = load_npz(pairs_path)
-    repaired, network = repair_holdout(load_swapper(model_path), pairs, load_npz(crops_path), detail)
+    repaired, network = repair_holdout(load_swapper(model_path), pairs, load_npz(crops_path), paste)
     path, reason = find_weights(cfg.lpips_weights, LPIPS_FILE)
     lpips = None
     if path is not None:

@@ -12,19 +12,20 @@ from vdub.core.io import load_frames, load_npz, save_json, save_npz
 from vdub.evaluation.qc import QCConfig
 from vdub.evaluation.shot import EvaluationConfig
 from vdub.face.mesh import FaceMeshConfig, load_track, track_faces
+from vdub.reenactment.compositing import PasteConfig
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_mesh: Path, crops_path: Path,
              out_json: Path, out_thumbnails: Path, cfg: FaceMeshConfig, eval_cfg: EvaluationConfig, qc_cfg: QCConfig,
-             model_path: Path | None = None, pairs_path: Path | None = None, detail: float = 0.0) -> dict:
+             paste: PasteConfig, model_path: Path | None = None, pairs_path: Path | None = None) -> dict:
     """The shot's metric table: every variant (actor, composite, reenact, output) against the actor and dubber.
 
     frames_paths: variant -> frames file (:data:`vdub.evaluation.shot.VARIANTS`); the variants
     other than the actor are face-tracked here for LMD, flicker and identity. With the
     swapper (``model_path``) and the self-reenactment pairs (``pairs_path``), the held-out
-    pairs are repaired by the network, pasted with ``detail`` and scored against the real
+    pairs are repaired by the network, pasted by ``paste`` and scored against the real
     frames (``self_reenactment`` in the result). The QC ranges (:mod:`vdub.evaluation.qc`) are
     ``qc`` in the result; their worst frames' thumbnails go to ``out_thumbnails``
     (``thumbnails``: K x S x 3S x 3 uint8, in the order of ``qc["ranges"]``).
@@ -43,7 +44,7 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as side:
         held = None
         if model_path is not None and pairs_path is not None:
-            held = side.submit(self_reenactment_scores, model_path, pairs_path, crops_path, detail, eval_cfg)
+            held = side.submit(self_reenactment_scores, model_path, pairs_path, crops_path, paste, eval_cfg)
         tracks = {v: load_track(actor_mesh) if v == "actor" else track_faces(iter(frames[v]), t_count, cfg)
                   for v in VARIANTS}
         identity = side.submit(identity_distances, frames_paths, tracks, eval_cfg.identity_every, qc_cfg.identity)

@@ -1,3 +1,3 @@
 """Paper section 2.2, full-head reenactment: head / eyes / mouth masks, the identity-swapping network
-(`swapper/`), generic pretraining, self-reenactment pairs (the repair's ground truth), crop stabilisation
-and the paste of the swapped head into the actor's frames."""
+(`swapper/`), generic pretraining, self-reenactment pairs (the repair's ground truth) and the compositing
+of the swapped head into the actor's frames (colour, stabilisation, paste, matte)."""

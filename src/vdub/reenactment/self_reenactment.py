@@ -37,8 +37,8 @@ from vdub.core.settings import Settings
 from vdub.face.mesh import FaceMeshConfig, FaceTrack, track_faces
 from vdub.face.smoothing import SmoothingConfig
 from vdub.face.warp import triangulate
+from vdub.reenactment.compositing import PasteConfig, blend_corrected, still_weight
 from vdub.reenactment.masks import MaskConfig, crop, crop_mouth_mask
-from vdub.reenactment.stabilise import still_weight
 from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track
 from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber
 
@@ -200,18 +200,18 @@ def training_pairs(pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray]
     return (pairs["composite"][idx], crops["actor"][idx], masks), held
 
 
-def repair_holdout(model, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray], detail: float
+def repair_holdout(model, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray], paste: PasteConfig
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The network's repair of the held-out self-composites, pasted as inference pastes it.
 
     model: a loaded :class:`vdub.reenactment.swapper.network.IdentitySwapper`; pairs: a
-    ``self_pairs.npz``; crops: the shot's ``crops.npz``; detail: the preset's paste form
-    (:mod:`vdub.reenactment.paste`). At the scoring size R the head is ``detail * composite + (1 -
-    detail) * up(x) + up(net(x) - x)``, blended into the actor crop through the head mask
-    (no colour match or stabilisation: those need the neighbouring frames). Returns
-    ``(repaired, network)``, both N x R x R x 3 uint8 (``network``: its output upscaled).
+    ``self_pairs.npz``; crops: the shot's ``crops.npz``; paste: the shot's paste settings, of
+    which only ``detail`` applies (no colour match or stabilisation: those need the
+    neighbouring frames). At the scoring size R the head is inference's corrective head
+    (:func:`vdub.reenactment.compositing.blend_corrected`, crops resized to R), blended into
+    the actor crop through the head mask. Returns ``(repaired, network)``, both N x R x R x 3
+    uint8 (``network``: its output upscaled).
     """
-    from vdub.face.warp import blend
     from vdub.reenactment.swapper.inference import swap
 
     held = np.asarray(pairs["holdout"], np.int64)
@@ -222,17 +222,21 @@ def repair_holdout(model, pairs: dict[str, np.ndarray], crops: dict[str, np.ndar
     inputs = pairs["composite"][held]
     heads = swap(model, inputs, crops["actor_masks"][held, 0], decoder="actor")
 
-    def up(image: np.ndarray) -> np.ndarray:
+    def resize(image: np.ndarray) -> np.ndarray:
         return cv2.resize(image, (r, r), interpolation=cv2.INTER_LINEAR)
+
+    def up(image: np.ndarray) -> np.ndarray:
+        # A uint8 input is resized in uint8, rounded to whole grey levels (inference warps it as
+        # float32); kept so that the held-out scores stay those of earlier runs, bit for bit.
+        return resize(image).astype(np.float32)
 
     repaired, network = [], []
     for i in range(len(held)):
         residual = heads[i].astype(np.float32) - inputs[i].astype(np.float32)
-        head = (detail * pairs["holdout_composite"][i].astype(np.float32)
-                + (1.0 - detail) * up(inputs[i]).astype(np.float32) + up(residual))
-        head = np.clip(np.round(head), 0, 255).astype(np.uint8)
-        repaired.append(blend(pairs["holdout_actor"][i], head, pairs["holdout_head"][i].astype(np.float32) / 255.0))
-        network.append(up(heads[i]))
+        alpha = pairs["holdout_head"][i].astype(np.float32) / 255.0
+        repaired.append(blend_corrected(pairs["holdout_actor"][i], pairs["holdout_composite"][i], residual,
+                                        inputs[i], alpha, paste.detail, up))
+        network.append(resize(heads[i]))
     return np.stack(repaired), np.stack(network)
 
 

@@ -17,8 +17,8 @@ from vdub.face import landmarks as lm
 from vdub.face.mesh import FaceMeshConfig, load_track
 from vdub.face.segmentation import person_segmentation
 from vdub.face.smoothing import SmoothingConfig
+from vdub.reenactment.compositing import PasteConfig
 from vdub.reenactment.masks import MaskConfig, crop, crop_boxes, crop_masks, crop_mouth_mask, crop_units
-from vdub.reenactment.stabilise import StabiliseConfig
 from vdub.virtual_dubber.alignment import AlignConfig
 from vdub.virtual_dubber.builtin import VirtualDubberConfig
 from vdub.virtual_dubber.reference import ReferenceConfig
@@ -247,16 +247,16 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
 
 
 def reenact(shot: str, actor_frames: Path, composite_frames: Path, crops_path: Path, model_path: Path,
-            out_swapped: Path, out_frames: Path, cfg: StabiliseConfig, detail: float = 0.0) -> None:
+            out_swapped: Path, out_frames: Path, paste: PasteConfig) -> None:
     """Composite crops through the actor decoder; paste the whole head back with the head mask.
 
     Writes the swapped head crops (T x S x S x 3, the super-resolution stage's input) and
     the frames with the heads pasted at crop resolution (the pipeline without SR);
-    ``detail`` chooses the paste (:mod:`vdub.reenactment.paste`: 0 the paper's, 1 the corrective one on
-    the full-resolution composite frames).
+    ``paste.detail`` chooses the paste (:mod:`vdub.reenactment.compositing`: 0 the paper's, 1
+    the corrective one on the full-resolution composite frames).
     """
     from vdub.core.io import save_frames
-    from vdub.reenactment.paste import paste_heads
+    from vdub.reenactment.compositing import paste_heads
     from vdub.reenactment.swapper.inference import load_swapper, swap
 
     data = load_npz(crops_path)
@@ -265,7 +265,7 @@ def reenact(shot: str, actor_frames: Path, composite_frames: Path, crops_path: P
     swapped = swap(model, data["composite"], head_masks, decoder="actor")
     save_frames(out_swapped, swapped)
     colour = paste_heads(load_frames(actor_frames), swapped, data["composite_masks"], data["actor"], data["boxes"],
-                         data["valid"], data["actor_points"], cfg, out_frames, detail=detail,
+                         data["valid"], data["actor_points"], paste, out_frames,
                          composite=load_frames(composite_frames), inputs=data["composite"])
     log.info("shot %s: head colour vs actor (Lab, CIE76) %.2f before, %.2f after correction", shot,
              colour["head_delta_e_before"], colour["head_delta_e_after"])

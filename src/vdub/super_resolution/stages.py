@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vdub.core.io import FrameWriter, load_frames, load_npz, resume_path_for, save_json
+from vdub.reenactment.compositing import PasteConfig
 from vdub.reenactment.masks import crop
-from vdub.reenactment.stabilise import StabiliseConfig
 
 if TYPE_CHECKING:  # torch is imported by the stages that train, not by every stage
     from vdub.super_resolution.config import SRConfig
@@ -117,20 +117,20 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
 
 
 def super_resolution(shot: str, actor_frames: Path, composite_frames: Path, crops_path: Path, model_path: Path,
-                     swapped_path: Path, out_frames: Path, settings: dict, out_matte: Path | None = None) -> dict:
+                     swapped_path: Path, out_frames: Path, paste: PasteConfig, out_matte: Path | None = None) -> dict:
     """Identity-specific SR, paste: the swapped heads upscaled and pasted at full resolution.
 
-    Colour-matched and stabilised like the reenactment (``settings["reenact"]``) and pasted
-    by ``settings["detail"]`` (:mod:`vdub.reenactment.paste`): in the corrective form the upscaler's
-    output for the network's input is upscaled too, so that only the network's change,
-    at the upscaler's resolution, is added to the full-resolution composite. Returns the
-    head's Lab colour difference to the actor before and after the correction. ``out_matte``:
-    where to write the pasted head's alpha at full resolution (:func:`vdub.reenactment.paste.matte`).
+    Colour-matched, stabilised and pasted as the reenactment is, by ``paste``
+    (:mod:`vdub.reenactment.compositing`): in the corrective form the upscaler's output for
+    the network's input is upscaled too, so that only the network's change, at the
+    upscaler's resolution, is added to the full-resolution composite. Returns the head's Lab
+    colour difference to the actor before and after the correction. ``out_matte``: where to
+    write the pasted head's alpha at full resolution (:func:`vdub.reenactment.compositing.matte`).
     """
-    from vdub.reenactment.paste import paste_heads
+    from vdub.reenactment.compositing import paste_heads
     from vdub.super_resolution.networks import load_sr, upscale
 
-    detail = float(settings.get("detail", 0.0))
+    detail = paste.detail
     model = load_sr(model_path, device="auto")
     out_size = int(model.config.out_size)
     actor = load_frames(actor_frames)
@@ -151,9 +151,8 @@ def super_resolution(shot: str, actor_frames: Path, composite_frames: Path, crop
                     for head in upscale(model, np.asarray(crops[start:start + 32])):
                         writer.write(head)
         colour = paste_heads(actor, load_frames(scratch["heads"]), data["composite_masks"],
-                             _LazyCrops(actor, boxes, out_size), boxes, data["valid"], data["actor_points"],
-                             StabiliseConfig.from_dict(settings["reenact"]), out_frames, detail=detail,
-                             composite=load_frames(composite_frames) if detail > 0 else None,
+                             _LazyCrops(actor, boxes, out_size), boxes, data["valid"], data["actor_points"], paste,
+                             out_frames, composite=load_frames(composite_frames) if detail > 0 else None,
                              inputs=load_frames(scratch["inputs"]) if detail > 0 else None, out_matte=out_matte)
     finally:
         for path in scratch.values():

@@ -1,4 +1,4 @@
-"""Self-reenactment pairs, the actor's own inner mouth, and the corrective paste (issue 15)."""
+"""Self-reenactment pairs, the actor's own inner mouth, and the held-out score (issue 15)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from vdub.evaluation.metrics import inner_mouth_lab, psnr
 from vdub.face import landmarks as lm
 from vdub.face.geometry import robust_umeyama
 from vdub.face.warp import blend
-from vdub.reenactment.paste import paste_corrected
 from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, render_virtual_dubber
 from vdub.virtual_dubber.reference import score_frames, select_reference
 
@@ -84,37 +83,6 @@ def test_actor_source_gives_the_actor_s_own_mouth_colour(actor_clip, dubber_clip
     assert delta["actor"] < delta["dubber"]
 
 
-# ---------------------------------------------------------------- the corrective paste
-
-
-def test_corrective_paste_is_the_composite_where_the_network_changed_nothing():
-    rng = np.random.default_rng(0)
-    frame = rng.integers(0, 256, (120, 160, 3), np.uint8)
-    composite = frame.copy()
-    composite[60:90, 60:100] = rng.integers(0, 256, (30, 40, 3), np.uint8)  # the dubbed lower face
-    box = np.array([80.0, 70.0, 80.0])
-    size = 32
-    mask = np.zeros((size, size), np.float32)
-    mask[4:28, 4:28] = 1.0
-    network_input = rng.integers(0, 256, (size, size, 3), np.uint8)
-    out = paste_corrected(frame, composite, np.zeros((size, size, 3), np.float32), network_input, mask, box, 1.0)
-    inside = out != frame
-    assert inside.any()
-    # Exactly the composite blended through the mask: full-resolution detail, nothing redrawn.
-    from vdub.reenactment.masks import uncrop
-
-    alpha = np.clip(uncrop(mask, box, frame.shape[:2]), 0, 1)
-    np.testing.assert_array_equal(out, blend(frame, composite, alpha))
-    np.testing.assert_array_equal(out[:, :30], frame[:, :30])  # outside the box: untouched
-    # A residual moves the head by that much (up to rounding), inside the mask only.
-    residual = np.full((size, size, 3), 10.0, np.float32)
-    lifted = paste_corrected(frame, composite, residual, network_input, mask, box, 1.0)
-    full = alpha > 0.999
-    change = lifted[full].astype(int) - np.clip(composite[full].astype(int) + 10, 0, 255)
-    assert np.abs(change).max() <= 1
-    np.testing.assert_array_equal(lifted[alpha == 0], frame[alpha == 0])
-
-
 # ---------------------------------------------------------------- the pairs of a real shot
 
 
@@ -180,13 +148,14 @@ def test_training_pairs_leave_the_held_out_frames_out(shot_pairs):
 
 def test_held_out_scores_of_an_untrained_corrective_network_equal_the_composite(shot_pairs):
     """An untrained corrective network returns its input, so its repair scores exactly as the composite."""
+    from vdub.reenactment.compositing import PasteConfig
     from vdub.reenactment.self_reenactment import repair_holdout, score_holdout
     from vdub.reenactment.swapper import IdentitySwapper, SwapperConfig
 
     _, pairs, crops = shot_pairs
     model = IdentitySwapper(SwapperConfig(crop_size=64, width_mult=0.25, middle_blocks=1, latent_dim=32,
                                           gblock_channels=32, decoder_channels=(32, 16, 8), input_skip=0.5)).eval()
-    repaired, network = repair_holdout(model, pairs, crops, detail=1.0)
+    repaired, network = repair_holdout(model, pairs, crops, PasteConfig(detail=1.0))
     expected = np.stack([blend(pairs["holdout_actor"][i], pairs["holdout_composite"][i],
                                pairs["holdout_head"][i].astype(np.float32) / 255) for i in range(len(repaired))])
     np.testing.assert_array_equal(repaired, expected)
