@@ -12,8 +12,8 @@ self-pairs) runs locally first; the rest goes through Slurm:
 * shot `bad` has a corrupt dubber video (it probes as a video, but no stream decodes): its
   `ingest_dubber` fails three times (two retries, each with more memory), `good` still
   completes, and `vdub status` names the rule and the log;
-* once the file is fixed, `vdub reprocess` runs only `bad`, whose training starts from
-  the actor's model trained in the first run;
+* once the file is fixed (and its preparation run locally), `vdub reprocess` runs only
+  `bad`, whose training starts from the actor's model trained in the first run;
 * a new take of `good`'s dubber schedules only `good`'s dubber-side jobs.
 
 Without a reachable Slurm these tests skip (in CI, VDUB_CI=1, a skip is a failure: tests/conftest.py).
@@ -257,10 +257,11 @@ def test_corrupt_take_fails_alone_with_growing_retries_and_is_reported(cluster):
 
 @pytest.fixture(scope="module")
 def reprocessed(cluster):
-    """The bad take replaced by a good file, then `vdub reprocess` through Slurm."""
+    """The bad take replaced by a good file, its preparation run locally, then `vdub reprocess` through Slurm."""
     project = cluster["project"]
     shutil.copy(MEDIA / "dubber_man_office.mp4", cluster["bad_take"])
     good_results = {f: f.stat().st_mtime_ns for f in (project / "results" / "good").iterdir()}
+    snakemake(project, "--cores", "2", "work/bad/crops.npz")
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
     dry = vdub(cluster, "reprocess", "-n", "--quiet", "rules")
     proc = vdub(cluster, "reprocess")
@@ -274,8 +275,8 @@ def test_reprocess_runs_only_the_fixed_shot_warm_started(cluster, reprocessed):
     dry = reprocessed["dry"]
     assert dry.returncode == 0, dry.stderr[-3000:]
     counts = job_counts(dry.stdout)
-    assert counts.get("ingest_dubber") == 1 and counts.get("train_swapper") == 1, counts
-    for done_before in ("ingest_actor", "actor_crops", "train_actor"):
+    assert counts.get("train_swapper") == 1 and counts.get("report") == 1, counts
+    for done_before in ("ingest_actor", "actor_crops", "train_actor", "ingest_dubber"):
         assert done_before not in counts, counts
     proc = reprocessed["proc"]
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
