@@ -213,7 +213,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
-    from vdub.media.demo import make_demo
+    from vdub.demo import make_demo
 
     make_demo(a.out_actor, a.out_dubber)
 
