@@ -21,8 +21,7 @@ from vdub.reenactment.masks import MaskConfig, crop, crop_boxes, crop_masks, cro
 from vdub.reenactment.stabilise import StabiliseConfig
 from vdub.virtual_dubber.alignment import AlignConfig
 from vdub.virtual_dubber.builtin import VirtualDubberConfig
-from vdub.virtual_dubber.reference import ReferenceConfig
-from vdub.virtual_dubber.stages import pick_reference
+from vdub.virtual_dubber.reference import ReferenceConfig, pick_reference
 
 log = logging.getLogger(__name__)
 

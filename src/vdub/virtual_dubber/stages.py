@@ -11,34 +11,15 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, load_json, save_json, save_npz
 from vdub.face import landmarks as lm
-from vdub.face.mesh import FaceTrack, load_track
+from vdub.face.mesh import load_track
 from vdub.face.smoothing import SmoothingConfig
 from vdub.face.warp import triangulate
 from vdub.virtual_dubber import geometry_qa
 from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track, stable_residual
 from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber
-from vdub.virtual_dubber.reference import ReferenceConfig, score_frames, select_reference
+from vdub.virtual_dubber.reference import ReferenceConfig, pick_reference
 
 log = logging.getLogger(__name__)
-
-
-def pick_reference(shot: str, role: str, frames_path: Path, track: FaceTrack, forced: int | None,
-                   cfg: ReferenceConfig) -> dict:
-    """Score one role's frames and pick its reference (``{"frame", "overridden", "scores"}``).
-
-    The actor's reference is the frame the virtual dubber (and the self-reenactment pairs)
-    are built from; the dubber's is the neutral the dubber's expression is measured from.
-    """
-    if not track.valid.any():
-        raise ShotError(shot, frames_path, f"no face found in any {role} frame")
-    scores = score_frames(load_frames(frames_path), track.points, track.valid, cfg)
-    try:
-        index = select_reference(scores, forced)
-    except ValueError as err:
-        raise ShotError(shot, frames_path, f"{role} reference: {err}") from None
-    log.info("shot %s: %s reference frame %d%s", shot, role, index, " (override)" if forced is not None else "")
-    return {"frame": index, "overridden": forced is not None,
-            "scores": {k: np.where(np.isfinite(v), v, np.nan) for k, v in scores.items()}}
 
 
 def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
