@@ -86,7 +86,7 @@ def _liveportrait_dubber(a: argparse.Namespace, settings: dict[str, Any]) -> Non
 
 
 def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
-    from vdub.virtual_dubber.stages import virtual_dubber_sheet
+    from vdub.reporting.stages import virtual_dubber_sheet
 
     virtual_dubber_sheet(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames,
                          a.reference, a.out, a.frames)

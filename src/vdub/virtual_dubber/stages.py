@@ -1,5 +1,6 @@
-"""Section 2.1 stages, file to file: reference frames, the builtin virtual dubber, its contact sheet and
-the alignment onto the actor (rules reference, virtual_dubber, virtual_dubber_sheet, align)."""
+"""Section 2.1 stages, file to file: reference frames, the builtin virtual dubber and the alignment onto
+the actor (rules reference, virtual_dubber, align); its contact sheet is a report
+(:func:`vdub.reporting.stages.virtual_dubber_sheet`)."""
 
 from __future__ import annotations
 
@@ -82,30 +83,6 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
                                               sources=sources):
             writer.write(frame)
     return log_mouth_sources(shot, "virtual dubber", sources)
-
-
-def virtual_dubber_sheet(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
-                         vd_frames: Path, reference_json: Path, out_png: Path, count: int = 6) -> list[int]:
-    """Contact sheet of the virtual dubber (dubber | virtual dubber | actor reference).
-
-    Shows ``count`` frames spread over the shot, one of them where the dubber's mouth is
-    widest open. Returns the frame indices shown.
-    """
-    from vdub.reporting.contact_sheet import contact_sheet, pick_frames
-
-    track = load_track(dubber_mesh)
-    opening = np.where(track.valid, lm.mouth_opening(np.nan_to_num(track.points)), np.nan)
-    indices = pick_frames(opening, count)
-    # A shot without an actor face has no reference: its first frame stands in (the sheet shows
-    # that the virtual dubber is the actor's picture unchanged).
-    ref = load_json(reference_json)["actor"]["frame"]
-    reference_image = np.array(load_frames(actor_frames)[ref if ref is not None else 0])
-    actor_track = load_track(actor_mesh)
-    contact_sheet(load_frames(dubber_frames), load_frames(vd_frames), reference_image, indices, out_png,
-                  dubber_points=np.where(track.valid[:, None, None], track.points, np.nan),
-                  reference_points=actor_track.points[ref] if ref is not None and actor_track.valid[ref] else None)
-    log.info("shot %s: virtual-dubber contact sheet of frames %s: %s", shot, indices.tolist(), out_png)
-    return indices.tolist()
 
 
 def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_mesh: Path, dubber_mesh: Path,
