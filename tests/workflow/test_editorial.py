@@ -19,9 +19,9 @@ import yaml
 from support import MEDIA, REEL_SHOTS, REEL_TIMECODE, job_counts, make_project, make_reel, needs_media, snakemake
 
 from vdub.core.io import load_frames
-from vdub.evaluation.metrics import psnr
 from vdub.media.timecode import source_timecode
 from vdub.media.video import probe_video, read_frames
+from vdub.metrics.image import psnr
 
 NAMES = ("sc01_anna.mov", "sc01_wall.mov", "sc02_ben.mov", "sc03_anna.mov", "sc04_carl.mov")
 TAKES = {"sc01_anna": "dubber_woman_plain.mp4", "sc01_wall": "dubber_man_office.mp4",

@@ -139,8 +139,8 @@ def decode_all(path: Path, pix_fmt: str, shape: tuple[int, ...]) -> np.ndarray:
 @pytest.mark.slow
 def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(real_run):
     from vdub.core.io import load_frames
-    from vdub.evaluation.metrics import psnr
     from vdub.media.timecode import source_timecode
+    from vdub.metrics.image import psnr
 
     results, work = real_run / "results" / "bluewall_office", real_run / "work" / "bluewall_office"
     actor, output = load_frames(work / "ingest" / "actor.npy"), load_frames(work / "sr" / "frames.npy")
@@ -175,7 +175,7 @@ def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(real_run):
 @pytest.mark.slow
 def test_mouth_follows_dubber_and_rest_is_untouched(real_run):
     from vdub.core.io import load_frames, load_npz
-    from vdub.evaluation.metrics import psnr
+    from vdub.metrics.image import psnr
     from vdub.reenactment.masks import uncrop
 
     metrics = json.loads((real_run / "results" / "bluewall_office" / "metrics.json").read_text())

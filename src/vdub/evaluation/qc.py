@@ -73,7 +73,7 @@ def head_jitter(points: np.ndarray, valid: np.ndarray, reference: np.ndarray, re
     own head moves are not the dubbing's), over the actor's inter-ocular distance; NaN where
     a neighbouring frame has no face in either.
     """
-    from vdub.evaluation.metrics import landmark_acceleration
+    from vdub.metrics.landmarks import landmark_acceleration
 
     excess = landmark_acceleration(points, valid) - landmark_acceleration(reference, reference_valid)
     return excess / np.maximum(lm.inter_ocular(np.asarray(reference, np.float64)), 1e-6)

@@ -247,7 +247,7 @@ def score_holdout(pairs: dict[str, np.ndarray], repaired: np.ndarray, network: n
     inside the lower face and ``lpips`` of the head crops (None without weights), and the
     held-out frame indices.
     """
-    from vdub.evaluation.metrics import psnr, ssim
+    from vdub.metrics.image import psnr, ssim
 
     target = pairs["holdout_actor"]
     lower = pairs["holdout_lower"] > 127

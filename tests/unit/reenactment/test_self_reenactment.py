@@ -8,10 +8,11 @@ import yaml
 from support import REPO
 
 from vdub.core.io import load_npz, save_frames, save_npz
-from vdub.evaluation.metrics import inner_mouth_lab, psnr
 from vdub.face import landmarks as lm
 from vdub.face.geometry import robust_umeyama
 from vdub.face.warp import blend
+from vdub.metrics.colour import inner_mouth_lab
+from vdub.metrics.image import psnr
 from vdub.reenactment.paste import paste_corrected
 from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, render_virtual_dubber
 from vdub.virtual_dubber.reference import score_frames, select_reference

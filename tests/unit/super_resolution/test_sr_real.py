@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vdub.evaluation.metrics import psnr
+from vdub.metrics.image import psnr
 from vdub.reenactment.masks import MaskConfig, crop, crop_boxes
 from vdub.super_resolution.config import SRConfig
 from vdub.super_resolution.data import build_training_pairs
