@@ -175,8 +175,8 @@ def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(real_run):
 @pytest.mark.slow
 def test_mouth_follows_dubber_and_rest_is_untouched(real_run):
     from vdub.core.io import load_frames, load_npz
+    from vdub.face.crop import uncrop
     from vdub.metrics.image import psnr
-    from vdub.reenactment.masks import uncrop
 
     metrics = json.loads((real_run / "results" / "bluewall_office" / "metrics.json").read_text())
     table = metrics["table"]

@@ -104,7 +104,7 @@ def cmd_align(a: argparse.Namespace) -> None:
 
 
 def _mask_settings(a: argparse.Namespace):
-    from vdub.reenactment.masks import MaskConfig
+    from vdub.face.head_masks import MaskConfig
 
     settings = dict(a.settings)
     crop_size = int(settings.pop("crop_size", 0))
@@ -146,7 +146,7 @@ def cmd_train_actor(a: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(a: argparse.Namespace) -> None:
-    from vdub.reenactment.masks import MaskConfig
+    from vdub.face.head_masks import MaskConfig
     from vdub.reenactment.stages import pretrain
 
     settings = dict(a.settings)

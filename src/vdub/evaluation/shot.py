@@ -242,11 +242,11 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
     reason}, "psnr_outside_head": float, "frames_without_face": [t, ...],
     "faceless_frames_unchanged": bool, "per_frame": {...}}``.
     """
+    from vdub.face.crop import crop, uncrop, uncrop_window
     from vdub.metrics.colour import inner_mouth_lab, mean_lab, mean_lab_difference
     from vdub.metrics.flicker import motion_compensated_difference, static_head_region
     from vdub.metrics.image import PSNR_CAP, psnr, psnr_outside, ssim
     from vdub.metrics.landmarks import lmd, mouth_opening_correlation
-    from vdub.reenactment.masks import crop, uncrop, uncrop_window
 
     actor = frames["actor"]
     t_count, h, w = actor.shape[:3]

@@ -32,10 +32,10 @@ import cv2
 import numpy as np
 
 from vdub.core.io import FrameWriter
+from vdub.face.crop import crop_affine, uncrop
 from vdub.face.smoothing import savgol_track
 from vdub.face.warp import blend
 from vdub.metrics.colour import mean_lab_difference
-from vdub.reenactment.masks import crop_affine, uncrop
 from vdub.reenactment.reenact import apply_colour_shift, colour_shift, paste_head
 from vdub.reenactment.stabilise import StabiliseConfig, align_to, gaussian_taps, stabilised, still_weight
 

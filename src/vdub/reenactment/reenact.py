@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vdub.face.crop import uncrop
 from vdub.face.warp import blend
-from vdub.reenactment.masks import uncrop
 
 
 def colour_shift(patch: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray | None:

@@ -34,10 +34,11 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, load_npz, save_npz
 from vdub.core.settings import Settings
+from vdub.face.crop import crop
+from vdub.face.head_masks import MaskConfig, crop_mouth_mask
 from vdub.face.mesh import FaceMeshConfig, FaceTrack, track_faces
 from vdub.face.smoothing import SmoothingConfig
 from vdub.face.warp import triangulate
-from vdub.reenactment.masks import MaskConfig, crop, crop_mouth_mask
 from vdub.reenactment.stabilise import still_weight
 from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track
 from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vdub.core.io import FrameWriter, load_frames, load_npz, resume_path_for, save_json
-from vdub.reenactment.masks import crop
+from vdub.face.crop import crop
 from vdub.reenactment.stabilise import StabiliseConfig
 
 if TYPE_CHECKING:  # torch is imported by the stages that train, not by every stage

@@ -15,9 +15,10 @@ import torchvision
 
 from vdub.evaluation.shot import FID_FILE, LPIPS_FILE, VARIANTS, EvaluationConfig, evaluate_shot, find_weights
 from vdub.face import landmarks as lm
+from vdub.face.crop import crop_boxes
+from vdub.face.head_masks import MaskConfig
 from vdub.face.mesh import FaceTrack
 from vdub.metrics.image import PSNR_CAP
-from vdub.reenactment.masks import MaskConfig, crop_boxes
 
 T, SIZE = 6, 64
 

@@ -102,7 +102,7 @@ def test_corrective_paste_is_the_composite_where_the_network_changed_nothing():
     inside = out != frame
     assert inside.any()
     # Exactly the composite blended through the mask: full-resolution detail, nothing redrawn.
-    from vdub.reenactment.masks import uncrop
+    from vdub.face.crop import uncrop
 
     alpha = np.clip(uncrop(mask, box, frame.shape[:2]), 0, 1)
     np.testing.assert_array_equal(out, blend(frame, composite, alpha))
@@ -122,7 +122,7 @@ def test_corrective_paste_is_the_composite_where_the_network_changed_nothing():
 @pytest.fixture(scope="module")
 def shot_pairs(actor_clip, tmp_path_factory):
     """The self-reenactment pairs of 45 real frames, through the stage functions."""
-    from vdub.reenactment.masks import MaskConfig
+    from vdub.face.head_masks import MaskConfig
     from vdub.reenactment.stages import actor_crops, self_pairs
 
     frames, track = actor_clip

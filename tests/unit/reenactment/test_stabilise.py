@@ -9,7 +9,7 @@ import pytest
 
 from vdub.core.io import load_frames
 from vdub.face import landmarks as lm
-from vdub.reenactment.masks import crop, crop_units
+from vdub.face.crop import crop, crop_units
 from vdub.reenactment.paste import paste_heads
 from vdub.reenactment.stabilise import StabiliseConfig, gaussian_taps, still_weight
 
