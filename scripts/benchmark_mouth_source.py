@@ -25,12 +25,12 @@ import numpy as np
 import yaml
 
 from vdub.core.io import load_frames
-from vdub.evaluation.metrics import inner_mouth_lab
 from vdub.evaluation.shot import MOUTH_OPEN
 from vdub.face import landmarks as lm
 from vdub.face.mesh import FaceMeshConfig, load_track, track_faces
 from vdub.face.smoothing import SmoothingConfig
 from vdub.face.stages import face_geometry
+from vdub.metrics.colour import inner_mouth_lab
 from vdub.virtual_dubber.alignment import AlignConfig
 from vdub.virtual_dubber.builtin import VirtualDubberConfig
 from vdub.virtual_dubber.stages import align, virtual_dubber

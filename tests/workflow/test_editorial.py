@@ -34,9 +34,9 @@ from support import (
 )
 
 from vdub.core.io import load_frames
-from vdub.evaluation.metrics import psnr
 from vdub.media.timecode import source_timecode
 from vdub.media.video import probe_video, read_frames
+from vdub.metrics.image import psnr
 
 NAMES = ("sc01_anna.mov", "sc01_wall.mov", "sc02_ben.mov", "sc03_anna.mov", "sc04_carl.mov")
 TAKES = {"sc01_anna": "dubber_woman_plain.mp4", "sc01_wall": "dubber_man_office.mp4",

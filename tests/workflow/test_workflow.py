@@ -127,8 +127,8 @@ def decode_all(path: Path, pix_fmt: str, shape: tuple[int, ...]) -> np.ndarray:
 @pytest.mark.slow
 def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(trained_project):
     from vdub.core.io import load_frames
-    from vdub.evaluation.metrics import psnr
     from vdub.media.timecode import source_timecode
+    from vdub.metrics.image import psnr
 
     results, work = trained_project / "results" / TRAINED_SHOT, trained_project / "work" / TRAINED_SHOT
     actor, output = load_frames(work / "ingest" / "actor.npy"), load_frames(work / "sr" / "frames.npy")
@@ -163,8 +163,8 @@ def test_matte_and_master_are_frame_accurate_with_the_dubbed_shot(trained_projec
 @pytest.mark.slow
 def test_mouth_follows_dubber_and_rest_is_untouched(trained_project):
     from vdub.core.io import load_frames, load_npz
-    from vdub.evaluation.metrics import psnr
-    from vdub.reenactment.masks import uncrop
+    from vdub.face.crop import uncrop
+    from vdub.metrics.image import psnr
 
     metrics = json.loads((trained_project / "results" / TRAINED_SHOT / "metrics.json").read_text())
     table = metrics["table"]

@@ -86,7 +86,7 @@ def _liveportrait_dubber(a: argparse.Namespace, settings: dict[str, Any]) -> Non
 
 
 def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
-    from vdub.virtual_dubber.stages import virtual_dubber_sheet
+    from vdub.reporting.stages import virtual_dubber_sheet
 
     virtual_dubber_sheet(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames,
                          a.reference, a.out, a.frames)
@@ -104,7 +104,7 @@ def cmd_align(a: argparse.Namespace) -> None:
 
 
 def _mask_settings(a: argparse.Namespace):
-    from vdub.reenactment.masks import MaskConfig
+    from vdub.face.head_masks import MaskConfig
 
     settings = dict(a.settings)
     crop_size = int(settings.pop("crop_size", 0))
@@ -146,7 +146,7 @@ def cmd_train_actor(a: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(a: argparse.Namespace) -> None:
-    from vdub.reenactment.masks import MaskConfig
+    from vdub.face.head_masks import MaskConfig
     from vdub.reenactment.stages import pretrain
 
     settings = dict(a.settings)
@@ -217,7 +217,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
-    from vdub.media.demo import make_demo
+    from vdub.demo import make_demo
 
     make_demo(a.out_actor, a.out_dubber)
 

@@ -73,7 +73,7 @@ def head_jitter(points: np.ndarray, valid: np.ndarray, reference: np.ndarray, re
     own head moves are not the dubbing's), over the actor's inter-ocular distance; NaN where
     a neighbouring frame has no face in either.
     """
-    from vdub.evaluation.metrics import landmark_acceleration
+    from vdub.metrics.landmarks import landmark_acceleration
 
     excess = landmark_acceleration(points, valid) - landmark_acceleration(reference, reference_valid)
     return excess / np.maximum(lm.inter_ocular(np.asarray(reference, np.float64)), 1e-6)
@@ -177,7 +177,7 @@ def thumbnails(frames: dict[str, Any], boxes: np.ndarray, ranges: list[dict[str,
     frames: variant -> T x H x W x 3 uint8 (``actor``, ``composite``, ``output``); boxes: the
     head crops' T x 3 (cx, cy, side). Returns K x size x 3 size x 3 uint8, one per range.
     """
-    from vdub.reenactment.masks import crop
+    from vdub.face.crop import crop
 
     out = np.zeros((len(ranges), size, 3 * size, 3), np.uint8)
     for k, r in enumerate(ranges):

@@ -9,7 +9,7 @@ pipeline). Metrics per variant:
 * ``lpips`` (AlexNet) and ``fid`` (pytorch-fid Inception) against the actor, on the head
   crops (the crop boxes of the swapper, resized to ``perceptual_size``): outside the head
   the output is the actor's own pixels, which would only dilute them;
-* ``lmd`` and ``mouth_corr`` against the dubber's mouth (:mod:`vdub.evaluation.metrics`);
+* ``lmd`` and ``mouth_corr`` against the dubber's mouth (:mod:`vdub.metrics.landmarks`);
 * ``flicker``: motion-compensated frame difference of the still part of the head;
 * ``identity``: dlib face-embedding distance to the actor frame (:mod:`vdub.evaluation.identity`);
 * ``head_delta_e``: Lab difference of the head's skin against the actor's.
@@ -244,20 +244,11 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
     reason}, "psnr_outside_head": float, "frames_without_face": [t, ...],
     "faceless_frames_unchanged": bool, "per_frame": {...}}``.
     """
-    from vdub.evaluation.metrics import (
-        PSNR_CAP,
-        inner_mouth_lab,
-        lmd,
-        mean_lab,
-        mean_lab_difference,
-        motion_compensated_difference,
-        mouth_opening_correlation,
-        psnr,
-        psnr_outside,
-        ssim,
-        static_head_region,
-    )
-    from vdub.reenactment.masks import crop, uncrop, uncrop_window
+    from vdub.face.crop import crop, uncrop, uncrop_window
+    from vdub.metrics.colour import inner_mouth_lab, mean_lab, mean_lab_difference
+    from vdub.metrics.flicker import motion_compensated_difference, static_head_region
+    from vdub.metrics.image import PSNR_CAP, psnr, psnr_outside, ssim
+    from vdub.metrics.landmarks import lmd, mouth_opening_correlation
 
     actor = frames["actor"]
     t_count, h, w = actor.shape[:3]

@@ -58,6 +58,14 @@ def inter_ocular(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(left - right, axis=-1)
 
 
+def face_height(points: np.ndarray) -> np.ndarray:
+    """Forehead-to-chin distance in the points' own units (2D, x and y only).
+
+    points: ... x 478 x D. Returns shape ``...``.
+    """
+    return np.linalg.norm(points[..., FOREHEAD, :2] - points[..., CHIN, :2], axis=-1)
+
+
 def mouth_opening(points: np.ndarray) -> np.ndarray:
     """Inner-lip gap divided by mouth width: 0 for a closed mouth, ~0.3-0.6 wide open.
 

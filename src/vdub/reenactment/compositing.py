@@ -49,12 +49,12 @@ import numpy as np
 
 from vdub.core.io import FrameWriter
 from vdub.core.settings import Settings
-from vdub.evaluation.metrics import mean_lab_difference
 from vdub.face import landmarks as lm
+from vdub.face.crop import crop_affine, uncrop
 from vdub.face.geometry import umeyama
 from vdub.face.smoothing import savgol_track
 from vdub.face.warp import blend
-from vdub.reenactment.masks import crop_affine, uncrop
+from vdub.metrics.colour import mean_lab_difference
 
 
 @dataclass

@@ -13,9 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vdub.face.crop import crop, crop_boxes
+from vdub.face.head_masks import MaskConfig, crop_masks
 from vdub.face.mesh import track_image
 from vdub.face.segmentation import person_segmentation
-from vdub.reenactment.masks import MaskConfig, crop, crop_boxes, crop_masks
 
 log = logging.getLogger(__name__)
 

@@ -34,11 +34,12 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, load_npz, save_npz
 from vdub.core.settings import Settings
+from vdub.face.crop import crop
+from vdub.face.head_masks import MaskConfig, crop_mouth_mask
 from vdub.face.mesh import FaceMeshConfig, FaceTrack, track_faces
 from vdub.face.smoothing import SmoothingConfig
 from vdub.face.warp import triangulate
 from vdub.reenactment.compositing import PasteConfig, blend_corrected, still_weight
-from vdub.reenactment.masks import MaskConfig, crop, crop_mouth_mask
 from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track
 from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber
 
@@ -251,7 +252,7 @@ def score_holdout(pairs: dict[str, np.ndarray], repaired: np.ndarray, network: n
     inside the lower face and ``lpips`` of the head crops (None without weights), and the
     held-out frame indices.
     """
-    from vdub.evaluation.metrics import psnr, ssim
+    from vdub.metrics.image import psnr, ssim
 
     target = pairs["holdout_actor"]
     lower = pairs["holdout_lower"] > 127

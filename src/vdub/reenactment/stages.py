@@ -14,15 +14,15 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import load_frames, load_npz, resume_path_for, save_npz
 from vdub.face import landmarks as lm
+from vdub.face.crop import crop, crop_boxes, crop_units
+from vdub.face.head_masks import MaskConfig, crop_masks, crop_mouth_mask
 from vdub.face.mesh import FaceMeshConfig, load_track
 from vdub.face.segmentation import person_segmentation
 from vdub.face.smoothing import SmoothingConfig
 from vdub.reenactment.compositing import PasteConfig
-from vdub.reenactment.masks import MaskConfig, crop, crop_boxes, crop_masks, crop_mouth_mask, crop_units
 from vdub.virtual_dubber.alignment import AlignConfig
 from vdub.virtual_dubber.builtin import VirtualDubberConfig
-from vdub.virtual_dubber.reference import ReferenceConfig
-from vdub.virtual_dubber.stages import pick_reference
+from vdub.virtual_dubber.reference import ReferenceConfig, pick_reference
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The output contact sheet stage (rule output_sheet); the report itself is :mod:`vdub.reporting.report`."""
+"""The contact sheet stages (rules virtual_dubber_sheet, output_sheet); the report itself is
+:mod:`vdub.reporting.report`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,35 @@ from pathlib import Path
 
 import numpy as np
 
+from vdub.core.errors import ShotError
+from vdub.core.io import load_frames, load_json, load_npz
+from vdub.face import landmarks as lm
+from vdub.face.mesh import FaceTrack, load_track
+from vdub.reporting.contact_sheet import contact_sheet, output_sheet, pick_frames
+
 log = logging.getLogger(__name__)
+
+
+def virtual_dubber_sheet(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
+                         vd_frames: Path, reference_json: Path, out_png: Path, count: int = 6) -> list[int]:
+    """Contact sheet of the virtual dubber (dubber | virtual dubber | actor reference).
+
+    Shows ``count`` frames spread over the shot, one of them where the dubber's mouth is
+    widest open. Returns the frame indices shown.
+    """
+    track = load_track(dubber_mesh)
+    opening = np.where(track.valid, lm.mouth_opening(np.nan_to_num(track.points)), np.nan)
+    indices = pick_frames(opening, count)
+    # A shot without an actor face has no reference: its first frame stands in (the sheet shows
+    # that the virtual dubber is the actor's picture unchanged).
+    ref = load_json(reference_json)["actor"]["frame"]
+    reference_image = np.array(load_frames(actor_frames)[ref if ref is not None else 0])
+    actor_track = load_track(actor_mesh)
+    contact_sheet(load_frames(dubber_frames), load_frames(vd_frames), reference_image, indices, out_png,
+                  dubber_points=np.where(track.valid[:, None, None], track.points, np.nan),
+                  reference_points=actor_track.points[ref] if ref is not None and actor_track.valid[ref] else None)
+    log.info("shot %s: virtual-dubber contact sheet of frames %s: %s", shot, indices.tolist(), out_png)
+    return indices.tolist()
 
 
 def output_sheet_files(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
@@ -18,12 +47,6 @@ def output_sheet_files(shot: str, actor_frames: Path, actor_mesh: Path, dubber_f
     open (:func:`vdub.reporting.contact_sheet.pick_frames`); each tile is cut around its face.
     Returns the frame indices shown.
     """
-    from vdub.core.errors import ShotError
-    from vdub.core.io import load_frames, load_npz
-    from vdub.face import landmarks as lm
-    from vdub.face.mesh import FaceTrack
-    from vdub.reporting.contact_sheet import output_sheet, pick_frames
-
     frames = {name: load_frames(path) for name, path in
               (("actor", actor_frames), ("dubber", dubber_frames), ("virtual", vd_frames), ("output", output_frames))}
     counts = {name: len(f) for name, f in frames.items()}

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vdub.core.io import FrameWriter, load_frames, load_npz, resume_path_for, save_json
+from vdub.face.crop import crop
 from vdub.reenactment.compositing import PasteConfig
-from vdub.reenactment.masks import crop
 
 if TYPE_CHECKING:  # torch is imported by the stages that train, not by every stage
     from vdub.super_resolution.config import SRConfig
@@ -38,7 +38,7 @@ def _sr_holdout_scores(model, lr_sets: dict[str, np.ndarray], hr: np.ndarray, ma
     lr_sets: name -> N x S x S x 3 uint8 inputs; hr: N x O x O x 3 uint8 targets; masks:
     N x O x O bool (the head: the only part of the crop that is pasted).
     """
-    from vdub.evaluation.metrics import psnr
+    from vdub.metrics.image import psnr
     from vdub.super_resolution.networks import bicubic_upscale, upscale
 
     scores: dict[str, dict[str, float]] = {}

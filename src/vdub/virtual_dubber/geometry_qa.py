@@ -2,7 +2,7 @@
 frames without a face, as JSON numbers and one small plot for a person to glance at.
 
 Jitter is the mean frame-to-frame acceleration of the skull-stable landmarks in pixels at
-the clip's resolution (:func:`vdub.evaluation.metrics.landmark_acceleration`): a still head gives 0,
+the clip's resolution (:func:`vdub.metrics.landmarks.landmark_acceleration`): a still head gives 0,
 a tracker that shakes by a pixel gives about 2.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vdub.core.io import atomic_path
-from vdub.evaluation.metrics import landmark_acceleration
+from vdub.metrics.landmarks import landmark_acceleration
 
 
 def _mean(values: np.ndarray) -> float | None:

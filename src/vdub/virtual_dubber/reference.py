@@ -6,13 +6,20 @@ the dubber's neutral frame, against which the dubber's expressions are measured.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from vdub.core.errors import ShotError
+from vdub.core.io import load_frames
 from vdub.core.settings import Settings
 from vdub.face import landmarks as lm
+from vdub.face.mesh import FaceTrack
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,3 +92,22 @@ def select_reference(scores: dict[str, np.ndarray], override: int | None = None)
     if not np.isfinite(total).any():
         raise ValueError("no frame with a face to use as reference")
     return int(np.argmax(total))
+
+
+def pick_reference(shot: str, role: str, frames_path: Path, track: FaceTrack, forced: int | None,
+                   cfg: ReferenceConfig) -> dict:
+    """Score one role's frames and pick its reference (``{"frame", "overridden", "scores"}``).
+
+    The actor's reference is the frame the virtual dubber (and the self-reenactment pairs)
+    are built from; the dubber's is the neutral the dubber's expression is measured from.
+    """
+    if not track.valid.any():
+        raise ShotError(shot, frames_path, f"no face found in any {role} frame")
+    scores = score_frames(load_frames(frames_path), track.points, track.valid, cfg)
+    try:
+        index = select_reference(scores, forced)
+    except ValueError as err:
+        raise ShotError(shot, frames_path, f"{role} reference: {err}") from None
+    log.info("shot %s: %s reference frame %d%s", shot, role, index, " (override)" if forced is not None else "")
+    return {"frame": index, "overridden": forced is not None,
+            "scores": {k: np.where(np.isfinite(v), v, np.nan) for k, v in scores.items()}}

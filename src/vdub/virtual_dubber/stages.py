@@ -1,5 +1,6 @@
-"""Section 2.1 stages, file to file: reference frames, the builtin virtual dubber, its contact sheet and
-the alignment onto the actor (rules reference, virtual_dubber, virtual_dubber_sheet, align)."""
+"""Section 2.1 stages, file to file: reference frames, the builtin virtual dubber and the alignment onto
+the actor (rules reference, virtual_dubber, align); its contact sheet is a report
+(:func:`vdub.reporting.stages.virtual_dubber_sheet`)."""
 
 from __future__ import annotations
 
@@ -11,34 +12,15 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, load_json, save_json, save_npz
 from vdub.face import landmarks as lm
-from vdub.face.mesh import FaceTrack, load_track
+from vdub.face.mesh import load_track
 from vdub.face.smoothing import SmoothingConfig
 from vdub.face.warp import triangulate
 from vdub.virtual_dubber import geometry_qa
 from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track, stable_residual
 from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber
-from vdub.virtual_dubber.reference import ReferenceConfig, score_frames, select_reference
+from vdub.virtual_dubber.reference import ReferenceConfig, pick_reference
 
 log = logging.getLogger(__name__)
-
-
-def pick_reference(shot: str, role: str, frames_path: Path, track: FaceTrack, forced: int | None,
-                   cfg: ReferenceConfig) -> dict:
-    """Score one role's frames and pick its reference (``{"frame", "overridden", "scores"}``).
-
-    The actor's reference is the frame the virtual dubber (and the self-reenactment pairs)
-    are built from; the dubber's is the neutral the dubber's expression is measured from.
-    """
-    if not track.valid.any():
-        raise ShotError(shot, frames_path, f"no face found in any {role} frame")
-    scores = score_frames(load_frames(frames_path), track.points, track.valid, cfg)
-    try:
-        index = select_reference(scores, forced)
-    except ValueError as err:
-        raise ShotError(shot, frames_path, f"{role} reference: {err}") from None
-    log.info("shot %s: %s reference frame %d%s", shot, role, index, " (override)" if forced is not None else "")
-    return {"frame": index, "overridden": forced is not None,
-            "scores": {k: np.where(np.isfinite(v), v, np.nan) for k, v in scores.items()}}
 
 
 def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
@@ -101,30 +83,6 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
                                               sources=sources):
             writer.write(frame)
     return log_mouth_sources(shot, "virtual dubber", sources)
-
-
-def virtual_dubber_sheet(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
-                         vd_frames: Path, reference_json: Path, out_png: Path, count: int = 6) -> list[int]:
-    """Contact sheet of the virtual dubber (dubber | virtual dubber | actor reference).
-
-    Shows ``count`` frames spread over the shot, one of them where the dubber's mouth is
-    widest open. Returns the frame indices shown.
-    """
-    from vdub.reporting.contact_sheet import contact_sheet, pick_frames
-
-    track = load_track(dubber_mesh)
-    opening = np.where(track.valid, lm.mouth_opening(np.nan_to_num(track.points)), np.nan)
-    indices = pick_frames(opening, count)
-    # A shot without an actor face has no reference: its first frame stands in (the sheet shows
-    # that the virtual dubber is the actor's picture unchanged).
-    ref = load_json(reference_json)["actor"]["frame"]
-    reference_image = np.array(load_frames(actor_frames)[ref if ref is not None else 0])
-    actor_track = load_track(actor_mesh)
-    contact_sheet(load_frames(dubber_frames), load_frames(vd_frames), reference_image, indices, out_png,
-                  dubber_points=np.where(track.valid[:, None, None], track.points, np.nan),
-                  reference_points=actor_track.points[ref] if ref is not None and actor_track.valid[ref] else None)
-    log.info("shot %s: virtual-dubber contact sheet of frames %s: %s", shot, indices.tolist(), out_png)
-    return indices.tolist()
 
 
 def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_mesh: Path, dubber_mesh: Path,

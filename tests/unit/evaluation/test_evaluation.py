@@ -13,11 +13,12 @@ import pytest
 import torch
 from support import write_stand_in_perceptual_weights
 
-from vdub.evaluation.metrics import PSNR_CAP
 from vdub.evaluation.shot import FID_FILE, LPIPS_FILE, VARIANTS, EvaluationConfig, evaluate_shot, find_weights
 from vdub.face import landmarks as lm
+from vdub.face.crop import crop_boxes
+from vdub.face.head_masks import MaskConfig
 from vdub.face.mesh import FaceTrack
-from vdub.reenactment.masks import MaskConfig, crop_boxes
+from vdub.metrics.image import PSNR_CAP
 
 T, SIZE = 6, 64
 

@@ -9,9 +9,10 @@ from scipy.spatial.transform import Rotation
 from support import REAL_CLIPS
 
 from vdub.face import landmarks as lm
+from vdub.face.crop import crop_boxes
 from vdub.face.geometry import Similarity
+from vdub.face.head_masks import MaskConfig
 from vdub.face.smoothing import SmoothingConfig, smooth_mesh_track, smooth_poses
-from vdub.reenactment.masks import MaskConfig, crop_boxes
 from vdub.virtual_dubber.geometry_qa import box_jitter, jitter
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vdub.evaluation.metrics import psnr
 from vdub.media.finishing import write_master, write_matte
 from vdub.media.timecode import source_timecode
+from vdub.metrics.image import psnr
 
 T, H, W = 6, 48, 64
 

@@ -11,9 +11,9 @@ from support import decode, needs_media
 
 from vdub.core.io import load_frames
 from vdub.face import landmarks as lm
+from vdub.face.crop import crop, crop_units, uncrop
 from vdub.face.warp import blend
 from vdub.reenactment.compositing import PasteConfig, gaussian_taps, paste_corrected, paste_heads, still_weight
-from vdub.reenactment.masks import crop, crop_units, uncrop
 
 SIZE = 96
 
@@ -61,8 +61,9 @@ def test_colour_is_matched_smoothly_and_only_inside_the_mask(tmp_path):
 @needs_media
 def test_cutaway_frames_pass_through_bit_exact(tmp_path):
     """A shot with a cutaway (frames of another clip, no head crop): those frames leave the paste untouched."""
+    from vdub.face.crop import crop_boxes
+    from vdub.face.head_masks import MaskConfig
     from vdub.face.mesh import track_faces
-    from vdub.reenactment.masks import MaskConfig, crop_boxes
 
     t_count, size, cut = 10, 64, [4, 5, 6]
     actor = decode("actor_woman_bluewall.mp4", t_count)

@@ -8,10 +8,11 @@ import yaml
 from support import REPO
 
 from vdub.core.io import load_npz, save_frames, save_npz
-from vdub.evaluation.metrics import inner_mouth_lab, psnr
 from vdub.face import landmarks as lm
 from vdub.face.geometry import robust_umeyama
 from vdub.face.warp import blend
+from vdub.metrics.colour import inner_mouth_lab
+from vdub.metrics.image import psnr
 from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, render_virtual_dubber
 from vdub.virtual_dubber.reference import score_frames, select_reference
 
@@ -89,7 +90,7 @@ def test_actor_source_gives_the_actor_s_own_mouth_colour(actor_clip, dubber_clip
 @pytest.fixture(scope="module")
 def shot_pairs(actor_clip, tmp_path_factory):
     """The self-reenactment pairs of 45 real frames, through the stage functions."""
-    from vdub.reenactment.masks import MaskConfig
+    from vdub.face.head_masks import MaskConfig
     from vdub.reenactment.stages import actor_crops, self_pairs
 
     frames, track = actor_clip

@@ -300,7 +300,7 @@ def _one_torch_thread(one_torch_thread):
 def real_actor_crops(actor_clip, tmp_path_factory):
     """actor_crops.npz of the first 45 frames of actor_woman_bluewall.mp4 at 32 px."""
     from vdub.core.io import save_frames, save_npz
-    from vdub.reenactment.masks import MaskConfig
+    from vdub.face.head_masks import MaskConfig
     from vdub.reenactment.stages import actor_crops
 
     frames, track = actor_clip
@@ -365,7 +365,7 @@ def faces_folder(real_clips, tmp_path_factory):
 
 
 def test_pretraining_faces_are_cropped_and_learnt(faces_folder, real_actor_crops, tmp_path):
-    from vdub.reenactment.masks import MaskConfig
+    from vdub.face.head_masks import MaskConfig
     from vdub.reenactment.pretrain import face_crops, face_images
     from vdub.reenactment.stages import pretrain, train_actor
 

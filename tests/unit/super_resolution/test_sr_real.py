@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vdub.evaluation.metrics import psnr
-from vdub.reenactment.masks import MaskConfig, crop, crop_boxes
+from vdub.face.crop import crop, crop_boxes
+from vdub.face.head_masks import MaskConfig
+from vdub.metrics.image import psnr
 from vdub.super_resolution.config import SRConfig
 from vdub.super_resolution.data import build_training_pairs
 from vdub.super_resolution.networks import bicubic_upscale, load_sr, upscale

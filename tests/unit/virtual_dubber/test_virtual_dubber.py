@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from support import REAL_CLIPS
 
-from vdub.evaluation.metrics import expression_lmd, psnr
 from vdub.face import landmarks as lm
 from vdub.face.mesh import track_faces
 from vdub.face.smoothing import SmoothingConfig, smooth_mesh_track
 from vdub.face.warp import polygon_mask
+from vdub.metrics.image import psnr
+from vdub.metrics.landmarks import expression_lmd
 from vdub.virtual_dubber.builtin import (
     VirtualDubberConfig,
     lower_face_weights,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from vdub.face import landmarks as lm
+from vdub.face.crop import crop, crop_affine, crop_boxes, uncrop
+from vdub.face.head_masks import MaskConfig, crop_masks
 from vdub.face.segmentation import person_segmentation
 from vdub.face.warp import polygon_mask
-from vdub.reenactment.masks import MaskConfig, crop, crop_affine, crop_boxes, crop_masks, uncrop
 
 
 def _in_crop(points, box, size):
@@ -63,7 +64,7 @@ def test_crop_boxes_are_smoother_than_per_frame(actor_clip):
 
 
 def test_uncrop_is_zero_outside_its_window():
-    from vdub.reenactment.masks import uncrop_window
+    from vdub.face.crop import uncrop_window
 
     rng = np.random.default_rng(0)
     for k in range(60):

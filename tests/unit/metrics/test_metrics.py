@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from vdub.evaluation.metrics import PSNR_CAP, lmd, mouth_opening_correlation, psnr, ssim
 from vdub.face import landmarks as lm
 from vdub.face.geometry import Similarity
 from vdub.face.mesh import track_image
+from vdub.metrics.image import PSNR_CAP, psnr, ssim
+from vdub.metrics.landmarks import lmd, mouth_opening_correlation
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_mouth_opening_correlation(mesh):
 
 
 def test_mean_lab_difference_measures_colour_not_texture():
-    from vdub.evaluation.metrics import mean_lab_difference
+    from vdub.metrics.colour import mean_lab_difference
 
     rng = np.random.default_rng(0)
     a = rng.integers(60, 200, (40, 40, 3), dtype=np.uint8)
@@ -127,7 +128,7 @@ def test_mean_lab_difference_measures_colour_not_texture():
 def test_flicker_compensates_head_motion_and_measures_what_is_left(real_mesh):
     from skimage import data
 
-    from vdub.evaluation.metrics import motion_compensated_difference, static_head_region
+    from vdub.metrics.flicker import motion_compensated_difference, static_head_region
 
     frame = data.astronaut()
     h, w = frame.shape[:2]
@@ -160,8 +161,10 @@ def test_window_forms_equal_the_whole_frame_forms(mesh):
     """The evaluation works on the head's window of the frame: the same numbers as on the whole frame."""
     from skimage import data
 
-    from vdub.evaluation.metrics import inner_mouth_lab, motion_compensated_difference, psnr_outside, static_head_region
     from vdub.face.warp import polygon_mask
+    from vdub.metrics.colour import inner_mouth_lab
+    from vdub.metrics.flicker import motion_compensated_difference, static_head_region
+    from vdub.metrics.image import psnr_outside
 
     frame = data.astronaut()
     h, w = frame.shape[:2]
