@@ -18,6 +18,10 @@ from vdub.face.mesh import FaceChooser, FaceMeshConfig, FaceTrack, track_faces
 pytestmark = needs_media
 
 N = 20
+# MediaPipe's detector is float work on XNNPACK, whose kernels differ between CPUs: a person at the edge of
+# detection may be seen on one machine and missed on another in a frame or two. The chosen person's track
+# is held exactly; the other person need only be seen on 18 of 20 frames (here: all 20).
+BOTH_SEEN = 0.9
 ACTOR = "actor_woman_bluewall.mp4"
 DUBBER = "dubber_man_office.mp4"
 
@@ -100,12 +104,13 @@ def test_smaller_second_face(corner, choose, second):
     frames, region = corner
     track = _run(frames, choose=choose)
     assert track.valid.all()
-    assert (track.faces == 2).all(), track.faces  # both people seen on every frame
+    both = track.faces == 2
+    assert both.mean() >= BOTH_SEEN, track.faces  # both people seen (measured here: on every frame)
     assert (_in_region(track, region) == second).all(), (choose, _in_region(track, region))
     assert track.acquired[0] and not track.acquired[1:].any()
     assert _max_jump(track) < 0.35  # natural motion: <= 0.19 face sizes a frame; the two people are > 1.5 apart
     # the recorded boxes are left to right: the dubber (corner, left) is 0, the actor 1
-    assert (track.chosen == (0 if second else 1)).all()
+    assert (track.chosen[both] == (0 if second else 1)).all()
 
 
 @pytest.mark.parametrize("choose, second", [("largest", True), ("central", False), ("left", False),
@@ -113,10 +118,11 @@ def test_smaller_second_face(corner, choose, second):
 def test_larger_second_face(beside, choose, second):
     frames, region = beside
     track = _run(frames, choose=choose)
-    assert track.valid.all() and (track.faces == 2).all()
+    both = track.faces == 2
+    assert track.valid.all() and both.mean() >= BOTH_SEEN, track.faces
     assert (_in_region(track, region) == second).all(), (choose, _in_region(track, region))
     sizes = np.sqrt(np.prod(np.diff(track.boxes.reshape(N, -1, 2, 2), axis=2)[:, :, 0], axis=-1))
-    assert (sizes[:, 1] > 1.2 * sizes[:, 0]).all()  # the second face is the larger on every frame
+    assert (sizes[both, 1] > 1.2 * sizes[both, 0]).all()  # the second face is the larger wherever both are seen
     assert _max_jump(track) < 0.35  # natural motion: <= 0.19 face sizes a frame; the two people are > 1.5 apart
 
 
@@ -126,7 +132,7 @@ def test_second_person_enters_later(clips, beside):
     frames = frames.copy()
     frames[:10, :, 700:] = frames[:10, :, 699:700]  # the right of the canvas: blue wall only
     track = _run(frames, choose="largest")
-    assert list(track.faces) == [1] * 10 + [2] * 10
+    assert (track.faces[:10] == 1).all() and (track.faces[10:] == 2).mean() >= BOTH_SEEN, track.faces
     assert track.valid.all() and not _in_region(track, region).any()
     assert _max_jump(track) < 0.35  # natural motion: <= 0.19 face sizes a frame; the two people are > 1.5 apart
 
@@ -138,7 +144,7 @@ def test_actor_leaves_frame_marked_faceless(beside):
     frames[10:, :, 700:] = frames[10:, :, 699:700]
     track = _run(frames, choose="right")
     assert track.valid[:10].all() and _in_region(track, region)[:10].all()
-    assert not track.valid[10:].any() and (track.faces[10:] == 1).all() and (track.chosen[10:] == -1).all()
+    assert not track.valid[10:].any() and (track.faces[10:] <= 1).all() and (track.chosen[10:] == -1).all()
     assert np.isnan(track.points[10:]).all()
 
 
