@@ -1,14 +1,13 @@
 """The identity-specific upscaler on a real actor at the paper's output size (512 px): it must
-beat bicubic upscaling on frames it never saw, in PSNR and, where LPIPS weights are
-configured, in LPIPS."""
+beat bicubic upscaling in PSNR on frames it never saw. (Whether it also does in LPIPS needs the
+published AlexNet weights, which cannot be downloaded here; stand-in weights would not say.)"""
 
 from __future__ import annotations
-
-import os
 
 import cv2
 import numpy as np
 import pytest
+from support import assert_margin
 
 from vdub.face.crop import crop, crop_boxes
 from vdub.face.head_masks import MaskConfig
@@ -40,18 +39,5 @@ def held_out_result(real_clips, tmp_path_factory, one_torch_thread):
 def test_upscaler_beats_bicubic_in_psnr_on_held_out_frames(held_out_result):
     target, sr, bicubic = held_out_result
     gain = np.array([psnr(t, s) - psnr(t, b) for t, s, b in zip(target, sr, bicubic)])
-    assert gain.mean() > 0.3 and (gain > 0).mean() > 0.9, gain
-
-
-@pytest.mark.slow
-@pytest.mark.media
-def test_upscaler_beats_bicubic_in_lpips_on_held_out_frames(held_out_result):
-    weights = os.environ.get("VDUB_LPIPS_WEIGHTS")
-    if not weights:
-        pytest.skip("LPIPS needs the AlexNet backbone weights (torchvision's alexnet-owt-7be5be79.pth), which "
-                    "cannot be downloaded here: set VDUB_LPIPS_WEIGHTS to the file to run this test")
-    from vdub.evaluation.perceptual import load_lpips, lpips_distance
-
-    target, sr, bicubic = held_out_result
-    model = load_lpips(weights)
-    assert lpips_distance(model, target, sr).mean() < lpips_distance(model, target, bicubic).mean()
+    assert_margin("SR 128 -> 512 px: mean PSNR gain over bicubic, held-out frames (dB)", gain.mean(), ">", 0.3)
+    assert_margin("SR 128 -> 512 px: share of held-out frames above bicubic", (gain > 0).mean(), ">", 0.9)
