@@ -47,7 +47,8 @@ def cmd_side_by_side(a: argparse.Namespace) -> None:
 
 
 def cmd_report(a: argparse.Namespace) -> None:
-    from vdub.reporting.report import ReportConfig, build_report, manifest_from_layout
+    from vdub.reporting.config import ReportConfig
+    from vdub.reporting.report import build_report, manifest_from_layout
 
     settings = dict(a.settings)
     preset = str(settings.pop("preset", ""))

@@ -16,28 +16,30 @@ log = logging.getLogger("vdub")
 
 
 def cmd_ingest_actor(a: argparse.Namespace) -> None:
-    from vdub.media.ingest import IngestConfig, ingest_actor
+    from vdub.media.config import IngestConfig
+    from vdub.media.ingest import ingest_actor
 
     ingest_actor(a.shot, a.actor_video, a.out_actor, a.out_json, IngestConfig.from_dict(a.settings),
                  actor_in=a.actor_in, actor_out=a.actor_out, handles=tuple(a.handles))
 
 
 def cmd_ingest_dubber(a: argparse.Namespace) -> None:
-    from vdub.media.ingest import IngestConfig, ingest_dubber
+    from vdub.media.config import IngestConfig
+    from vdub.media.ingest import ingest_dubber
 
     ingest_dubber(a.shot, a.actor_json, a.dubber_video, a.audio or None, a.out_dubber, a.out_audio, a.out_info,
                   IngestConfig.from_dict(a.settings))
 
 
 def cmd_face_geometry(a: argparse.Namespace) -> None:
-    from vdub.face.mesh import FaceMeshConfig
+    from vdub.face.config import FaceMeshConfig
     from vdub.face.stages import face_geometry
 
     face_geometry(a.shot, a.frames, a.out, FaceMeshConfig.from_dict(a.settings))
 
 
 def cmd_reference(a: argparse.Namespace) -> None:
-    from vdub.virtual_dubber.reference import ReferenceConfig
+    from vdub.virtual_dubber.config import ReferenceConfig
     from vdub.virtual_dubber.stages import reference
 
     reference(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.override, a.out,
@@ -58,8 +60,8 @@ def cmd_virtual_dubber(a: argparse.Namespace) -> None:
     if backend != "builtin":
         raise ShotError(a.shot, None, f"virtual dubber backend '{backend}' is unknown (builtin, liveportrait)")
 
-    from vdub.face.smoothing import SmoothingConfig
-    from vdub.virtual_dubber.builtin import VirtualDubberConfig
+    from vdub.face.config import SmoothingConfig
+    from vdub.virtual_dubber.config import VirtualDubberConfig
     from vdub.virtual_dubber.stages import virtual_dubber
 
     smoothing = SmoothingConfig.from_dict(settings.pop("smoothing", {}))
@@ -74,7 +76,8 @@ def _liveportrait_dubber(a: argparse.Namespace, settings: dict[str, Any]) -> Non
     only LivePortrait's settings (so builtin numbers never re-run it), and a stray key is
     more likely a mistake than something to ignore.
     """
-    from vdub.virtual_dubber.liveportrait import LivePortraitConfig, run_liveportrait
+    from vdub.virtual_dubber.config import LivePortraitConfig
+    from vdub.virtual_dubber.liveportrait import run_liveportrait
 
     cfg = LivePortraitConfig.from_dict(settings.pop("liveportrait", None))
     if settings:
@@ -93,8 +96,8 @@ def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
 
 
 def cmd_align(a: argparse.Namespace) -> None:
-    from vdub.face.smoothing import SmoothingConfig
-    from vdub.virtual_dubber.alignment import AlignConfig
+    from vdub.face.config import SmoothingConfig
+    from vdub.virtual_dubber.config import AlignConfig
     from vdub.virtual_dubber.stages import align
 
     settings = dict(a.settings)
@@ -104,7 +107,7 @@ def cmd_align(a: argparse.Namespace) -> None:
 
 
 def _mask_settings(a: argparse.Namespace):
-    from vdub.face.head_masks import MaskConfig
+    from vdub.face.config import MaskConfig
 
     settings = dict(a.settings)
     crop_size = int(settings.pop("crop_size", 0))
@@ -146,7 +149,7 @@ def cmd_train_actor(a: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(a: argparse.Namespace) -> None:
-    from vdub.face.head_masks import MaskConfig
+    from vdub.face.config import MaskConfig
     from vdub.reenactment.stages import pretrain
 
     settings = dict(a.settings)
@@ -155,7 +158,7 @@ def cmd_pretrain(a: argparse.Namespace) -> None:
 
 
 def cmd_reenact(a: argparse.Namespace) -> None:
-    from vdub.reenactment.compositing import PasteConfig
+    from vdub.reenactment.config import PasteConfig
     from vdub.reenactment.stages import reenact
 
     # The rule sends the reenact block and the preset's paste detail as one flat object.
@@ -171,7 +174,7 @@ def cmd_train_sr(a: argparse.Namespace) -> None:
 
 
 def cmd_super_resolution(a: argparse.Namespace) -> None:
-    from vdub.reenactment.compositing import PasteConfig
+    from vdub.reenactment.config import PasteConfig
     from vdub.super_resolution.stages import super_resolution
 
     settings = dict(a.settings)  # the reenact block under its name, the preset's paste detail beside it
@@ -200,11 +203,10 @@ def cmd_master(a: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
-    from vdub.evaluation.qc import QCConfig
-    from vdub.evaluation.shot import EvaluationConfig
+    from vdub.evaluation.config import EvaluationConfig, QCConfig
     from vdub.evaluation.stages import evaluate
-    from vdub.face.mesh import FaceMeshConfig
-    from vdub.reenactment.compositing import PasteConfig
+    from vdub.face.config import FaceMeshConfig
+    from vdub.reenactment.config import PasteConfig
 
     settings = dict(a.settings)
     frames = {"actor": a.actor_frames, "composite": a.composite_frames, "reenact": a.reenact_frames,

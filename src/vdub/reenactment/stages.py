@@ -14,15 +14,14 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import load_frames, load_npz, resume_path_for, save_npz
 from vdub.face import landmarks as lm
+from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig
 from vdub.face.crop import crop, crop_boxes, crop_units
-from vdub.face.head_masks import MaskConfig, crop_masks, crop_mouth_mask
-from vdub.face.mesh import FaceMeshConfig, load_track
+from vdub.face.head_masks import crop_masks, crop_mouth_mask
+from vdub.face.mesh import load_track
 from vdub.face.segmentation import person_segmentation
-from vdub.face.smoothing import SmoothingConfig
-from vdub.reenactment.compositing import PasteConfig
-from vdub.virtual_dubber.alignment import AlignConfig
-from vdub.virtual_dubber.builtin import VirtualDubberConfig
-from vdub.virtual_dubber.reference import ReferenceConfig, pick_reference
+from vdub.reenactment.config import PasteConfig
+from vdub.virtual_dubber.config import AlignConfig, ReferenceConfig, VirtualDubberConfig
+from vdub.virtual_dubber.reference import pick_reference
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,8 @@ def self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path
     picked here exactly as the ``reference`` stage picks it (same scores, same override), so
     that these pairs never wait for, nor re-run with, a dubber take.
     """
-    from vdub.reenactment.self_reenactment import SelfPairsConfig, build_self_pairs, save_no_pairs
+    from vdub.reenactment.config import SelfPairsConfig
+    from vdub.reenactment.self_reenactment import build_self_pairs, save_no_pairs
 
     track = load_track(actor_mesh)
     if not track.valid.any():  # no face in the shot: no pairs (the reference stage says why)
@@ -112,9 +112,7 @@ def self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path
 
 
 def _swapper_configs(settings: dict):
-    from vdub.reenactment.swapper.losses import LossWeights
-    from vdub.reenactment.swapper.network import SwapperConfig
-    from vdub.reenactment.swapper.train import TrainConfig
+    from vdub.reenactment.config import LossWeights, SwapperConfig, TrainConfig
 
     net = SwapperConfig.from_dict({**settings["swapper"], "crop_size": settings["crop_size"]})
     return net, TrainConfig.from_dict(settings["train"]), LossWeights.from_dict(settings["losses"])

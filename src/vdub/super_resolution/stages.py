@@ -11,7 +11,7 @@ import numpy as np
 
 from vdub.core.io import FrameWriter, load_frames, load_npz, resume_path_for, save_json
 from vdub.face.crop import crop
-from vdub.reenactment.compositing import PasteConfig
+from vdub.reenactment.config import PasteConfig
 
 if TYPE_CHECKING:  # torch is imported by the stages that train, not by every stage
     from vdub.super_resolution.config import SRConfig

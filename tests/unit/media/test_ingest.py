@@ -20,7 +20,8 @@ from support import MEDIA, needs_media
 
 from vdub.core.errors import ShotError
 from vdub.media.audio import extract_audio, is_silent, loudness_dbfs
-from vdub.media.ingest import IngestConfig, conform_indices, run_ingest, stretch_factor, take_indices
+from vdub.media.config import IngestConfig
+from vdub.media.ingest import conform_indices, run_ingest, stretch_factor, take_indices
 from vdub.media.video import probe_video, read_frames, write_video
 
 media = pytest.mark.media

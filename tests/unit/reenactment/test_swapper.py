@@ -15,11 +15,9 @@ from skimage.metrics import structural_similarity
 from support import assert_same_image
 
 from vdub.core.errors import TrainingInterrupted
+from vdub.reenactment.config import LossWeights, SwapperConfig, TrainConfig
 from vdub.reenactment.swapper import (
     IdentitySwapper,
-    LossWeights,
-    SwapperConfig,
-    TrainConfig,
     decoder_loss,
     fit_swapper,
     load_swapper,
@@ -300,7 +298,7 @@ def _one_torch_thread(one_torch_thread):
 def real_actor_crops(actor_clip, tmp_path_factory):
     """actor_crops.npz of the first 45 frames of actor_woman_bluewall.mp4 at 32 px."""
     from vdub.core.io import save_frames, save_npz
-    from vdub.face.head_masks import MaskConfig
+    from vdub.face.config import MaskConfig
     from vdub.reenactment.stages import actor_crops
 
     frames, track = actor_clip
@@ -365,7 +363,7 @@ def faces_folder(real_clips, tmp_path_factory):
 
 
 def test_pretraining_faces_are_cropped_and_learnt(faces_folder, real_actor_crops, tmp_path):
-    from vdub.face.head_masks import MaskConfig
+    from vdub.face.config import MaskConfig
     from vdub.reenactment.pretrain import face_crops, face_images
     from vdub.reenactment.stages import pretrain, train_actor
 

@@ -26,7 +26,8 @@ import pytest
 from support import REPO
 
 from vdub.core.io import save_frames, save_json, save_npz
-from vdub.reporting.report import ReportConfig, build_report
+from vdub.reporting.config import ReportConfig
+from vdub.reporting.report import build_report
 from vdub.reporting.side_by_side import side_by_side
 from vdub.reporting.stages import output_sheet_files
 from vdub.reporting.tables import FLAT_MISSING_REASON, format_value, project_table, shot_table

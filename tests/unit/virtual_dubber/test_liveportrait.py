@@ -28,9 +28,9 @@ from vdub.cli import main as cli
 from vdub.core.errors import ShotError
 from vdub.core.io import load_frames, save_frames, save_json
 from vdub.core.samples import parse_samples
+from vdub.virtual_dubber.config import LivePortraitConfig
 from vdub.virtual_dubber.liveportrait import (
     WEIGHT_FILES,
-    LivePortraitConfig,
     LivePortraitNotInstalled,
     build_command,
     check_installation,
