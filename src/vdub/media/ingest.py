@@ -246,10 +246,11 @@ def _conform_summary(shot: str, policy: str, dubber: VideoInfo, actor: VideoInfo
 
 
 def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, out_actor_json: str | Path,
-                 cfg: IngestConfig | None = None, actor_in: int | str | None = None,
+                 max_frames: int | None = None, actor_in: int | str | None = None,
                  actor_out: int | str | None = None, handles: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     """The actor half of ingest: decode the footage that defines the shot.
 
+    max_frames: decode only the shot's first N frames (config ``ingest.max_frames``; None: all).
     actor_in, actor_out: the shot as a range ``[actor_in, actor_out)`` of the video (frame
     numbers, or timecodes in the file's timecode space; :func:`vdub.media.timecode.source_range`),
     decoded frame-accurately with no intermediate clip; None: the whole video. handles:
@@ -263,11 +264,10 @@ def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, 
     on a dubber take, so a new take never re-runs it (nor what the actor side feeds: face
     geometry, crops, the per-actor model). The JSON is written last.
     """
-    cfg = cfg or IngestConfig()
     actor = probe_video(actor_video, shot=shot)
     first, end = source_range(shot, actor_video, actor.fps_str, actor.n_frames, actor_in, actor_out)
     n_full = end - first
-    n = min(n_full, cfg.max_frames) if cfg.max_frames else n_full
+    n = min(n_full, max_frames) if max_frames else n_full
     n_written = _decode_actor(actor, Path(out_actor_npy), n, shot, start=first)
     if n_written < n:
         n_full = n = n_written  # shorter than probed: the decoded length is the shot
@@ -406,5 +406,5 @@ def run_ingest(shot: str, actor_video: str | Path, dubber_video: str | Path, aud
                out_info_json: str | Path, cfg: IngestConfig | None = None) -> dict[str, Any]:
     """Both halves in one call (the workflow runs them as two rules); the actor JSON lands beside the info."""
     actor_json = Path(out_info_json).with_name("actor.json")
-    ingest_actor(shot, actor_video, out_actor_npy, actor_json, cfg)
+    ingest_actor(shot, actor_video, out_actor_npy, actor_json, (cfg or IngestConfig()).max_frames)
     return ingest_dubber(shot, actor_json, dubber_video, audio, out_dubber_npy, out_audio_wav, out_info_json, cfg)
