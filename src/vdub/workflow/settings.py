@@ -378,3 +378,6 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], Shot | None], StageSettings]] 
                                              dict(_preset(c))),
     "conform": lambda c, shot: ConformSettings(c["conform"]["codec"]),
 }
+
+#: The rules that take settings (their names, as the rules and :func:`stage_settings` spell them).
+STAGES = tuple(_BUILDERS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from support import REPO
 from vdub.cli.main import main
 from vdub.core.samples import Shot
 from vdub.workflow.settings import (
-    _BUILDERS,
+    STAGES,
     BuiltinDubberSettings,
     LivePortraitDubberSettings,
     MuxSettings,
@@ -32,7 +33,17 @@ LIVEPORTRAIT_SHOT = dataclasses.replace(SHOT, id="s2", virtual_dubber="liveportr
 
 def every_stage(config: dict, shot: Shot = SHOT) -> dict[str, str]:
     """Rule -> its settings' JSON, as the rules pass them."""
-    return {stage: stage_settings(config, stage, shot).to_json() for stage in _BUILDERS}
+    return {stage: stage_settings(config, stage, shot).to_json() for stage in STAGES}
+
+
+def test_every_rule_with_settings_names_a_stage_that_has_them():
+    """The rules' ``settings("<rule>")`` / ``shot_settings("<rule>")`` calls, read from rules/*.smk: each names
+    its own rule, and every stage the builder knows is some rule's."""
+    called = {}
+    for smk in (REPO / "rules").glob("*.smk"):
+        for rule, body in re.findall(r"(?ms)^rule (\w+):\n(.*?)(?=^\S|\Z)", smk.read_text()):
+            called.update({rule: stage for stage in re.findall(r"\bsettings=(?:shot_)?settings\(\"(\w+)\"\)", body)})
+    assert called == {stage: stage for stage in STAGES}
 
 
 @pytest.mark.parametrize("preset", sorted(CONFIG["presets"]))
@@ -41,14 +52,14 @@ def test_config_yaml_gives_every_stage_every_number(preset):
     same dataclass."""
     config = {**CONFIG, "preset": preset}
     for shot in (SHOT, LIVEPORTRAIT_SHOT):
-        for stage in _BUILDERS:
+        for stage in STAGES:
             settings = stage_settings(config, stage, shot)
             assert type(settings).from_json(settings.to_json()) == settings, stage
 
 
 def test_no_stage_settings_has_a_default():
     """Defaults live in config.yaml only: a stage's dataclass takes every field from the config."""
-    classes = {type(stage_settings(CONFIG, stage, shot)) for stage in _BUILDERS for shot in (SHOT, LIVEPORTRAIT_SHOT)}
+    classes = {type(stage_settings(CONFIG, stage, shot)) for stage in STAGES for shot in (SHOT, LIVEPORTRAIT_SHOT)}
     assert len(classes) >= 20
     for cls in classes:
         assert issubclass(cls, StageSettings)
