@@ -22,7 +22,7 @@ rule align:
     conda:
         "../envs/face.yaml"
     params:
-        settings=settings("align", smoothing=config["smoothing"]),
+        settings=settings("align"),
     shell:
         "python -m vdub align --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"

@@ -1,13 +1,12 @@
 # What the stage files share: wildcard constraints, the targets (all_outputs), a job's shot, a stage's settings.
 # A stage's own helpers sit in its file; parse-time checks are in validate.smk, paths in paths.smk.
 
-# json, os and shlex serve the stage files too (every included file shares one namespace).
+# json and shlex serve the stage files too (every included file shares one namespace).
 import json
-import os
 import re
 import shlex
 
-from vdub.reporting.run_status import PROJECT_RESULTS, shot_results
+from vdub.workflow.settings import stage_settings
 
 
 wildcard_constraints:
@@ -21,8 +20,8 @@ def all_outputs(wildcards):
     """Every shot's dubbed video, matte, metrics, contact sheets and preview (and master), every reel's
     conform, and the project report."""
     masters = [MASTER.format(shot=s) for s in SHOTS] if config["finishing"]["master"] != "none" else []
-    conformed = [t.format(reel=r) for r in REELS for t in (CONFORMED_VIDEO, CONFORMED_DIALOGUE, CONFORMED_TIMELINE)]
-    return [f for s in SHOTS for f in shot_results(s)] + masters + conformed + list(PROJECT_RESULTS)
+    conformed = [t.format(reel=r) for r in REELS for t in REEL_RESULTS]
+    return [t.format(shot=s) for s in SHOTS for t in SHOT_RESULTS] + masters + conformed + list(PROJECT_RESULTS)
 
 
 def shot_of(wildcards):
@@ -35,10 +34,13 @@ def reference_override(wildcards):
     return "" if ref is None else f"--override {int(ref)}"
 
 
-def settings(*sections, **extra):
-    """A stage's settings as one JSON string (the rule's params: a change re-runs the stage)."""
-    merged = {}
-    for section in sections:
-        merged.update(config[section])
-    merged.update(extra)
-    return json.dumps(merged, sort_keys=True)
+def settings(stage):
+    """Rule ``stage``'s settings as the JSON its command reads (the rule's params: a changed number re-runs it).
+
+    Built from the config by vdub.workflow.settings, the one place that knows what each stage takes."""
+    return stage_settings(config, stage).to_json()
+
+
+def shot_settings(stage):
+    """``settings`` of a stage whose settings are its shot's own choice: an input function of the job's shot."""
+    return lambda wildcards: stage_settings(config, stage, shot_of(wildcards)).to_json()

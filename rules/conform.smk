@@ -21,7 +21,7 @@ rule conform:
     conda:
         "../envs/video.yaml"
     params:
-        settings=lambda wildcards: json.dumps(config["conform"], sort_keys=True),
+        settings=settings("conform"),
         # A function: the templates' {shot} must reach vdub, not Snakemake's wildcard expansion.
         layout=lambda wildcards: json.dumps(CONFORM_LAYOUT, sort_keys=True),
         shots=lambda wildcards: " ".join(shlex.quote(s) for s in REELS[wildcards.reel][1]),

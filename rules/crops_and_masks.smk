@@ -15,7 +15,7 @@ rule actor_crops:
     conda:
         "../envs/face.yaml"
     params:
-        settings=settings("masks", crop_size=PRESET["crop_size"]),
+        settings=settings("actor_crops"),
     shell:
         "python -m vdub actor-crops --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q} --out {output.crops:q} 2> {log:q}"

@@ -26,15 +26,7 @@ rule evaluate:
         "../envs/evaluate.yaml"
     threads: 2
     params:
-        settings=json.dumps(
-            {
-                "face_mesh": config["face_mesh"],
-                "evaluation": config["evaluation"],
-                "qc": config["qc"],
-                "detail": PRESET["paste"]["detail"],
-            },
-            sort_keys=True,
-        ),
+        settings=settings("evaluate"),
     shell:
         "python -m vdub evaluate --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q}"

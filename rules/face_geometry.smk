@@ -14,7 +14,7 @@ rule face_geometry:
     conda:
         "../envs/face.yaml"
     params:
-        settings=settings("face_mesh"),
+        settings=settings("face_geometry"),
     shell:
         "python -m vdub face-geometry --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --frames {input.frames:q} --out {output.mesh:q} 2> {log:q}"

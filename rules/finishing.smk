@@ -36,7 +36,7 @@ rule master:
     conda:
         "../envs/video.yaml"
     params:
-        settings=settings("finishing"),
+        settings=settings("master"),
     shell:
         "python -m vdub master --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --frames {input.frames:q} --matte {input.matte:q} --audio {input.audio:q} --info {input.info:q}"

@@ -15,8 +15,7 @@ rule ingest_actor:
     conda:
         "../envs/video.yaml"
     params:
-        # Only what the actor side uses: a conform or audio setting must not re-run it.
-        settings=json.dumps({"max_frames": config["ingest"]["max_frames"]}),
+        settings=settings("ingest_actor"),
         # The shot's range of the actor video and its handles (samples.yaml actor_in / actor_out / handles):
         # a new range re-runs the shot.
         range=lambda wildcards: " ".join(
@@ -50,7 +49,7 @@ rule ingest_dubber:
     conda:
         "../envs/video.yaml"
     params:
-        settings=settings("ingest"),
+        settings=settings("ingest_dubber"),
         # ``--audio <file>`` (shell-quoted) when the shot has an explicit dubbed-audio file.
         audio=lambda wildcards, input: f"--audio {shlex.quote(input.audio[0])}" if input.audio else "",
     shell:

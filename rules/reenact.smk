@@ -19,7 +19,7 @@ rule reenact:
         "../envs/torch.yaml"
     threads: 2
     params:
-        settings=json.dumps({**config["reenact"], "detail": PRESET["paste"]["detail"]}, sort_keys=True),
+        settings=settings("reenact"),
     shell:
         "python -m vdub reenact --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q} --crops {input.crops:q} --model {input.model:q}"

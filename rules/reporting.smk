@@ -65,7 +65,7 @@ rule output_sheet:
     conda:
         "../envs/report.yaml"
     params:
-        settings=json.dumps({"sheet_frames": config["report"]["sheet_frames"]}),
+        settings=settings("output_sheet"),
     shell:
         "python -m vdub output-sheet --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
@@ -94,7 +94,7 @@ rule side_by_side:
     conda:
         "../envs/report.yaml"
     params:
-        settings=json.dumps({k: config["report"][k] for k in ("preview_height", "preview_crf")}, sort_keys=True),
+        settings=settings("side_by_side"),
         # ``--panel name=file`` per panel, left to right, shell-quoted.
         panels=lambda wildcards, input: " ".join(
             f"--panel {shlex.quote(panel)}"
@@ -121,14 +121,7 @@ rule report:
     conda:
         "../envs/report.yaml"
     params:
-        settings=json.dumps(
-            {
-                **{k: config["report"][k] for k in ("embed_video_mb", "sheet_jpeg_quality", "preview_panels")},
-                "preset": config["preset"],
-                "preset_settings": PRESET,
-            },
-            sort_keys=True,
-        ),
+        settings=settings("report"),
         # A function: the templates' {shot} must reach vdub, not Snakemake's wildcard expansion.
         layout=lambda wildcards: json.dumps(REPORT_LAYOUT, sort_keys=True),
         # ``shot=actor`` per shot, shell-quoted: the shots of `vdub report --shots`, one short argument each

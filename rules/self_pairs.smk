@@ -20,15 +20,7 @@ rule self_pairs:
     conda:
         "../envs/face.yaml"
     params:
-        settings=settings(
-            builtin_dubber=config["builtin_dubber"],
-            self_reenactment=config["self_reenactment"],
-            align=config["align"],
-            smoothing=config["smoothing"],
-            face_mesh=config["face_mesh"],
-            masks=config["masks"],
-            reference=config["reference"],
-        ),
+        settings=settings("self_pairs"),
         override=reference_override,
     shell:
         "python -m vdub self-pairs --shot {wildcards.shot:q} --settings {params.settings:q} {params.override}"

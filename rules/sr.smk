@@ -1,7 +1,7 @@
 # Paper 2.3, identity-specific super-resolution: train the upscaler, upscale and paste (train_sr, super_resolution).
 
 # The GPEN weights file as a list, when the preset's SR backend uses it (else empty).
-GPEN_INPUT = [GPEN_WEIGHTS] if GPEN_WEIGHTS and PRESET["sr"].get("backend") == "gpen" else []
+GPEN_INPUT = [GPEN_WEIGHTS] if GPEN_WEIGHTS and PRESET["sr"]["backend"] == "gpen" else []
 
 
 rule train_sr:
@@ -23,15 +23,9 @@ rule train_sr:
         "../envs/torch.yaml"
     threads: 2
     params:
-        # The preset's sr block with the configured GPEN weights. The paste (super_resolution) gets
-        # only the `reenact` block, so that a paste setting never retrains the upscaler.
-        settings=json.dumps(
-            {
-                "crop_size": PRESET["crop_size"],
-                "sr": {**PRESET["sr"], **({"gpen_weights": os.path.abspath(GPEN_WEIGHTS)} if GPEN_INPUT else {})},
-            },
-            sort_keys=True,
-        ),
+        # The preset's sr block with the configured GPEN weights; no paste setting, so that one never
+        # retrains the upscaler.
+        settings=settings("train_sr"),
     shell:
         "python -m vdub train-sr --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --crops {input.crops:q} --swapper {input.swapper:q}"
@@ -58,7 +52,7 @@ rule super_resolution:
     threads: 2
     params:
         # Colour matching and stabilisation of the pasted head, and the preset's paste form.
-        settings=json.dumps({"reenact": config["reenact"], "detail": PRESET["paste"]["detail"]}, sort_keys=True),
+        settings=settings("super_resolution"),
     shell:
         "python -m vdub super-resolution --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q} --crops {input.crops:q}"

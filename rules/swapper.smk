@@ -3,14 +3,6 @@
 # The generic pretrained model as a list (empty without `pretrain_faces`).
 PRETRAINED = [PRETRAIN_MODEL] if PRETRAIN_FACES else []
 
-# Settings of a swapper training rule: these, and the preset's `train` block with some training
-# numbers replaced per rule. The losses are the config's `losses` block with the preset's `losses` numbers over it.
-SWAPPER_SETTINGS = {
-    "crop_size": PRESET["crop_size"],
-    "swapper": PRESET["swapper"],
-    "losses": {**config["losses"], **PRESET.get("losses", {})},
-}
-
 # The shots of each actor, in id order (the per-actor model's training data).
 SHOTS_OF_ACTOR = {actor: [s for s, shot in sorted(SHOTS.items()) if shot.actor == actor] for actor in ACTORS}
 
@@ -30,10 +22,7 @@ rule pretrain:
         "../envs/torch.yaml"
     threads: 2
     params:
-        settings=json.dumps(
-            {**SWAPPER_SETTINGS, "train": {**PRESET["train"], **PRESET["pretrain"]}, "masks": config["masks"]},
-            sort_keys=True,
-        ),
+        settings=settings("pretrain"),
         faces=lambda wildcards: shlex.quote(PRETRAIN_FACES),
     shell:
         "python -m vdub pretrain --settings {params.settings:q} --faces {params.faces}"
@@ -57,10 +46,7 @@ rule train_actor:
         "../envs/torch.yaml"
     threads: 2
     params:
-        settings=json.dumps(
-            {**SWAPPER_SETTINGS, "train": {**PRESET["train"], "iterations": PRESET["warm_start"]["actor_iterations"]}},
-            sort_keys=True,
-        ),
+        settings=settings("train_actor"),
         crops=lambda wildcards, input: " ".join(shlex.quote(c) for c in input.crops),
         self_pairs=lambda wildcards, input: " ".join(shlex.quote(c) for c in input.self_pairs),
         # ``--init <model>`` when the rule starts from another model.
@@ -95,16 +81,7 @@ rule train_swapper:
         "../envs/torch.yaml"
     threads: 2
     params:
-        settings=json.dumps(
-            {
-                **SWAPPER_SETTINGS,
-                "train": {
-                    **PRESET["train"],
-                    **({"iterations": PRESET["warm_start"]["finetune_iterations"]} if config["warm_start"] else {}),
-                },
-            },
-            sort_keys=True,
-        ),
+        settings=settings("train_swapper"),
         # ``--init <model>`` when the rule starts from another model.
         init=lambda wildcards, input: f"--init {shlex.quote(input.init[0])}" if input.init else "",
     shell:

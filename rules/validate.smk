@@ -9,7 +9,8 @@ from snakemake.utils import validate
 from vdub.core.errors import ShotError
 from vdub.core.samples import check_input_files, load_samples, reels
 from vdub.media.sample_checks import probe_input_videos
-from vdub.virtual_dubber.liveportrait import LivePortraitConfig, LivePortraitNotInstalled, check_installation
+from vdub.virtual_dubber.config import LivePortraitConfig
+from vdub.virtual_dubber.liveportrait import LivePortraitNotInstalled, check_installation
 
 validate(config, schema="../config/schema.yaml")
 

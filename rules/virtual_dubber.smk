@@ -1,15 +1,5 @@
 # Paper 2.1: the virtual dubber, the actor's reference frame driven by the dubber (virtual_dubber).
 
-# Settings of the virtual-dubber stage, per backend: the backend and that backend's settings only.
-#
-# Each backend gets only its own numbers, so that changing LivePortrait's settings does not
-# re-run builtin shots (nor builtin numbers LivePortrait shots). LivePortrait's sit under
-# their own key: its names and the builtin's never meet in one namespace.
-DUBBER_SETTINGS = {
-    "builtin": settings("builtin_dubber", backend="builtin", smoothing=config["smoothing"]),
-    "liveportrait": settings(backend="liveportrait", liveportrait=config["liveportrait"]),
-}
-
 
 rule virtual_dubber:
     """The actor's reference frame animated with the dubber's mouth (static background).
@@ -43,8 +33,9 @@ rule virtual_dubber:
     conda:
         "../envs/face.yaml"
     params:
-        # The shot's backend: its own in samples.yaml, else config `virtual_dubber`.
-        settings=lambda wildcards: DUBBER_SETTINGS[shot_of(wildcards).virtual_dubber or config["virtual_dubber"]],
+        # The shot's backend (its own in samples.yaml, else config `virtual_dubber`) and that backend's numbers only,
+        # so that changing LivePortrait's settings re-runs no builtin shot (nor a builtin number a LivePortrait one).
+        settings=shot_settings("virtual_dubber"),
     shell:
         "python -m vdub virtual-dubber --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"

@@ -60,9 +60,8 @@ def steps_per_second(size: int, steps: int = 12) -> float:
     """The preview training loop's steps/s at crop size ``size`` (random crops, 2 threads)."""
     import torch
 
-    from vdub.reenactment.swapper.losses import LossWeights
-    from vdub.reenactment.swapper.network import SwapperConfig
-    from vdub.reenactment.swapper.train import TrainConfig, fit_swapper
+    from vdub.reenactment.config import LossWeights, SwapperConfig, TrainConfig
+    from vdub.reenactment.swapper.train import fit_swapper
 
     torch.set_num_threads(2)
     preview = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["presets"]["preview"]

@@ -19,11 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vdub.face.config import SmoothingConfig
 from vdub.face.mesh import FaceTrack, track_faces
-from vdub.face.smoothing import SmoothingConfig
 from vdub.face.warp import triangulate
 from vdub.media.video import probe_video, read_frames
-from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track
+from vdub.virtual_dubber.alignment import render_aligned, rigid_transforms, smooth_track
+from vdub.virtual_dubber.config import AlignConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,12 +27,11 @@ import yaml
 from vdub.core.io import load_frames
 from vdub.evaluation.shot import MOUTH_OPEN
 from vdub.face import landmarks as lm
-from vdub.face.mesh import FaceMeshConfig, load_track, track_faces
-from vdub.face.smoothing import SmoothingConfig
+from vdub.face.config import FaceMeshConfig, SmoothingConfig
+from vdub.face.mesh import load_track, track_faces
 from vdub.face.stages import face_geometry
 from vdub.metrics.colour import inner_mouth_lab
-from vdub.virtual_dubber.alignment import AlignConfig
-from vdub.virtual_dubber.builtin import VirtualDubberConfig
+from vdub.virtual_dubber.config import AlignConfig, VirtualDubberConfig
 from vdub.virtual_dubber.stages import align, virtual_dubber
 
 EVERY = 5

@@ -24,10 +24,10 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
+from vdub.reenactment.config import LossWeights, SwapperConfig, TrainConfig
 from vdub.reenactment.swapper.batches import stack_subject
-from vdub.reenactment.swapper.losses import LossWeights
-from vdub.reenactment.swapper.network import IdentitySwapper, SwapperConfig, parameter_counts
-from vdub.reenactment.swapper.train import TrainConfig, _autocast_factory, _train_step, fit_swapper
+from vdub.reenactment.swapper.network import IdentitySwapper, parameter_counts
+from vdub.reenactment.swapper.train import _autocast_factory, _train_step, fit_swapper
 from vdub.training.device import resolve_device
 
 REPO = Path(__file__).resolve().parents[1]

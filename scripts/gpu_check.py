@@ -57,9 +57,8 @@ def _peak_memory_mb(device: torch.device) -> float | None:
 
 def training_throughput(preset: str, steps: int, warmup: int, smoke: bool, tmp: Path) -> dict[str, Any]:
     """Steps/s of the real training loop at a preset's network and batch (random crops)."""
-    from vdub.reenactment.swapper.losses import LossWeights
-    from vdub.reenactment.swapper.network import SwapperConfig
-    from vdub.reenactment.swapper.train import TrainConfig, fit_swapper
+    from vdub.reenactment.config import LossWeights, SwapperConfig, TrainConfig
+    from vdub.reenactment.swapper.train import fit_swapper
 
     numbers = CONFIG["presets"][preset]
     size = 32 if smoke else int(numbers["crop_size"])

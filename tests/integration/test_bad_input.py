@@ -30,7 +30,8 @@ from vdub.core.errors import ShotError
 from vdub.core.samples import Shot, check_input_files
 from vdub.media import audio as vaudio
 from vdub.media import process as vprocess
-from vdub.media.ingest import IngestConfig, ingest_actor, ingest_dubber
+from vdub.media.config import IngestConfig
+from vdub.media.ingest import ingest_actor, ingest_dubber
 from vdub.media.process import run_ffprobe
 from vdub.media.sample_checks import probe_input_videos
 from vdub.media.video import probe_video, read_frames

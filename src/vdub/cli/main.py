@@ -2,7 +2,8 @@
 
 Each Snakemake rule runs exactly one of these subcommands; an operator can run them by
 hand on the same files. Stage settings arrive as one JSON object (``--settings``), the
-rule's ``params``, so that Snakemake re-runs a stage when its numbers change.
+rule's ``params``, so that Snakemake re-runs a stage when its numbers change: the stage's
+settings dataclass (:mod:`vdub.workflow.settings`) as the workflow built it from the config.
 Exit status 2 and a one-line ``shot '<id>': <file>: <problem>`` message on bad input,
 and on an output that cannot be written: a read-only or forbidden folder (checked before
 any work) or a full disk (``no space left on device``; frames files reserve their size
@@ -23,8 +24,9 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from vdub.cli.arguments import add_shot_options
+from vdub.cli.arguments import add_shot_options, read_settings
 from vdub.cli.operator import add_operator_commands, add_report_commands
 from vdub.cli.stages import add_stage_commands
 from vdub.core.errors import ShotError, Terminated, TrainingInterrupted, sigterm_as_exit
@@ -38,9 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
 
-    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str, settings: bool = True,
-            paths: tuple[str, ...] = ()):
-        """A stage subcommand with --shot (and --settings), and a required file option per name in ``paths``."""
+    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str,
+            settings: Callable[[str], Any] | None = None, paths: tuple[str, ...] = ()):
+        """A stage subcommand with --shot (and --settings, read by ``settings``), and a required file option per
+        name in ``paths``."""
         p = sub.add_parser(name, help=help_, description=help_)
         if name != "demo":
             add_shot_options(p, settings)
@@ -125,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signals = sigterm_as_exit() if outputs else contextlib.nullcontext()
     try:
         with signals:
+            if hasattr(args, "read_settings"):
+                read_settings(args, shot)
             check_writable(outputs)
             args.func(args)
     except ShotError as err:

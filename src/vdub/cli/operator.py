@@ -10,7 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from vdub.cli.arguments import json_object
+from vdub.cli.arguments import add_settings_option, json_object
+from vdub.workflow.settings import ConformSettings, OutputSheetSettings, ReportSettings, SideBySideSettings
 
 log = logging.getLogger("vdub")
 
@@ -18,8 +19,9 @@ log = logging.getLogger("vdub")
 def cmd_output_sheet(a: argparse.Namespace) -> None:
     from vdub.reporting.stages import output_sheet_files
 
+    s: OutputSheetSettings = a.settings
     output_sheet_files(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames, a.vd_mesh,
-                       a.output_frames, a.out, int(a.settings.get("sheet_frames", 6)))
+                       a.output_frames, a.out, s.sheet_frames)
 
 
 def _pair(text: str, option: str) -> tuple[str, str]:
@@ -42,31 +44,31 @@ def _shot_actor(text: str) -> tuple[str, str]:
 def cmd_side_by_side(a: argparse.Namespace) -> None:
     from vdub.reporting.side_by_side import side_by_side
 
-    side_by_side(a.shot, a.panel, a.audio, a.info, a.out, max_height=int(a.settings.get("preview_height", 360)),
-                 crf=int(a.settings.get("preview_crf", 26)))
+    s: SideBySideSettings = a.settings
+    side_by_side(a.shot, a.panel, a.audio, a.info, a.out, max_height=s.preview_height, crf=s.preview_crf)
 
 
 def cmd_report(a: argparse.Namespace) -> None:
-    from vdub.reporting.report import ReportConfig, build_report, manifest_from_layout
+    from vdub.reporting.report import build_report, manifest_from_layout
 
-    settings = dict(a.settings)
-    preset = str(settings.pop("preset", ""))
-    preset_settings = settings.pop("preset_settings", None)
+    s: ReportSettings = a.settings
     if a.manifest is not None:
         manifest = json.loads(a.manifest.read_text(encoding="utf-8"))
     else:
         manifest = manifest_from_layout(a.layout, a.shots or [])
-    build_report(manifest, a.out, ReportConfig.from_dict(settings), preset=preset, preset_settings=preset_settings)
+    build_report(manifest, a.out, s.report, preset=s.preset, preset_settings=s.preset_settings)
 
 
 def add_report_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
     add("output-sheet", cmd_output_sheet, "contact sheet PNG: actor | dubber | virtual dubber | output "
                                           "for a few frames",
-        paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "vd-mesh",
-               "output-frames", "out"))
+        settings=OutputSheetSettings.from_json,
+        paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "vd-mesh", "output-frames",
+               "out"))
 
     p = add("side-by-side", cmd_side_by_side, "small preview video: labelled panels side by side (actor | ... | "
-                                              "output) at the actor's fps with the dubbed audio")
+                                              "output) at the actor's fps with the dubbed audio",
+            settings=SideBySideSettings.from_json)
     p.add_argument("--panel", type=_panel, action="append", required=True,
                    help="NAME=FRAMES.npy, repeated, left to right (names: actor, dubber, virtual_dubber, "
                         "composite, reenact, output)")
@@ -76,8 +78,7 @@ def add_report_commands(sub: argparse._SubParsersAction, add: Callable[..., argp
 
     p = sub.add_parser("report", help="the project report: one self-contained HTML page",
                        description="the project report: one self-contained HTML page")
-    p.add_argument("--settings", type=json_object, default={},
-                   help="the report section of the config, plus 'preset' and 'preset_settings'")
+    add_settings_option(p, ReportSettings.from_json)
     files = p.add_mutually_exclusive_group(required=True)
     files.add_argument("--manifest", type=Path, help="JSON file {shot: {kind: file}}")
     files.add_argument("--layout", type=json_object,
@@ -120,10 +121,10 @@ def cmd_reprocess(a: argparse.Namespace) -> None:
 def cmd_conform(a: argparse.Namespace) -> None:
     from vdub.editorial.conform import conform
 
+    s: ConformSettings = a.settings
     files = [(shot, *(Path(a.layout[k].format(shot=shot)) for k in ("info", "frames", "audio", "dubbed")))
              for shot in a.shots]
-    conform(a.reel_id, a.reel, files, a.out_video, a.out_dialogue, a.out_timeline,
-            str(a.settings.get("codec", "prores_422hq")), a.positions)
+    conform(a.reel_id, a.reel, files, a.out_video, a.out_dialogue, a.out_timeline, s.codec, a.positions)
 
 
 def cmd_sheet(a: argparse.Namespace) -> None:
@@ -166,7 +167,7 @@ def add_operator_commands(sub: argparse._SubParsersAction) -> None:
                                    "its frame count, rate and timecode; the shots' dubbed audio at their "
                                    "positions; an OpenTimelineIO timeline of the result.")
     p.add_argument("--reel-id", required=True, help="the reel's id (named in the log)")
-    p.add_argument("--settings", type=json_object, default={}, help="the config's conform section ({\"codec\": ...})")
+    add_settings_option(p, ConformSettings.from_json)
     p.add_argument("--reel", type=Path, required=True, help="the reel video the shots' cuts go back into")
     p.add_argument("--layout", type=json_object, required=True,
                    help="JSON {info, frames, audio, dubbed: path template with {shot}}")

@@ -1,5 +1,8 @@
 """The stage subcommands: one per workflow rule, each parsing its files and settings and calling its
-stage function (imported when the subcommand runs: a stage's environment need not hold the others' packages)."""
+stage function (imported when the subcommand runs: a stage's environment need not hold the others' packages).
+
+``--settings`` is the stage's settings dataclass (:mod:`vdub.workflow.settings`) as JSON, read back by the
+command line before the command runs (``a.settings``): every number is the config's, none is a default here."""
 
 from __future__ import annotations
 
@@ -7,82 +10,83 @@ import argparse
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from vdub.cli.arguments import frame_or_timecode, json_object
+from vdub.cli.arguments import add_settings_option, frame_or_timecode
 from vdub.core.errors import ShotError
+from vdub.workflow.settings import (
+    ActorCropsSettings,
+    AlignSettings,
+    BuiltinDubberSettings,
+    EvaluateSettings,
+    FaceGeometrySettings,
+    IngestActorSettings,
+    IngestDubberSettings,
+    LivePortraitDubberSettings,
+    MasksSettings,
+    MasterSettings,
+    MuxSettings,
+    PretrainSettings,
+    ReenactSettings,
+    ReferenceSettings,
+    SelfPairsSettings,
+    SuperResolutionSettings,
+    TrainSuperResolutionSettings,
+    TrainSwapperSettings,
+    dubber_settings,
+)
 
 log = logging.getLogger("vdub")
 
 
 def cmd_ingest_actor(a: argparse.Namespace) -> None:
-    from vdub.media.ingest import IngestConfig, ingest_actor
+    from vdub.media.ingest import ingest_actor
 
-    ingest_actor(a.shot, a.actor_video, a.out_actor, a.out_json, IngestConfig.from_dict(a.settings),
-                 actor_in=a.actor_in, actor_out=a.actor_out, handles=tuple(a.handles))
+    s: IngestActorSettings = a.settings
+    ingest_actor(a.shot, a.actor_video, a.out_actor, a.out_json, max_frames=s.max_frames, actor_in=a.actor_in,
+                 actor_out=a.actor_out, handles=tuple(a.handles))
 
 
 def cmd_ingest_dubber(a: argparse.Namespace) -> None:
-    from vdub.media.ingest import IngestConfig, ingest_dubber
+    from vdub.media.ingest import ingest_dubber
 
+    s: IngestDubberSettings = a.settings
     ingest_dubber(a.shot, a.actor_json, a.dubber_video, a.audio or None, a.out_dubber, a.out_audio, a.out_info,
-                  IngestConfig.from_dict(a.settings))
+                  s.ingest)
 
 
 def cmd_face_geometry(a: argparse.Namespace) -> None:
-    from vdub.face.mesh import FaceMeshConfig
     from vdub.face.stages import face_geometry
 
-    face_geometry(a.shot, a.frames, a.out, FaceMeshConfig.from_dict(a.settings))
+    s: FaceGeometrySettings = a.settings
+    face_geometry(a.shot, a.frames, a.out, s.face_mesh)
 
 
 def cmd_reference(a: argparse.Namespace) -> None:
-    from vdub.virtual_dubber.reference import ReferenceConfig
     from vdub.virtual_dubber.stages import reference
 
-    reference(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.override, a.out,
-              ReferenceConfig.from_dict(a.settings))
+    s: ReferenceSettings = a.settings
+    reference(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.override, a.out, s.reference)
 
 
 def cmd_virtual_dubber(a: argparse.Namespace) -> None:
     from vdub.virtual_dubber.stages import copy_frames, is_faceless
 
-    settings = dict(a.settings)
-    backend = settings.pop("backend", "builtin")
+    s: BuiltinDubberSettings | LivePortraitDubberSettings = a.settings
     if is_faceless(a.reference):  # no actor face in the shot: nothing to drive, the actor's frames pass
         copy_frames(a.actor_frames, a.out)
         return
-    if backend == "liveportrait":
-        _liveportrait_dubber(a, settings)
-        return
-    if backend != "builtin":
-        raise ShotError(a.shot, None, f"virtual dubber backend '{backend}' is unknown (builtin, liveportrait)")
+    if isinstance(s, LivePortraitDubberSettings):
+        from vdub.virtual_dubber.liveportrait import run_liveportrait
 
-    from vdub.face.smoothing import SmoothingConfig
-    from vdub.virtual_dubber.builtin import VirtualDubberConfig
+        if a.info is None:
+            raise ShotError(a.shot, None, "--info (the ingest info JSON) is required by the liveportrait backend")
+        run_liveportrait(a.shot, a.actor_frames, a.dubber_frames, a.reference, a.info, a.out, s.liveportrait)
+        return
+
     from vdub.virtual_dubber.stages import virtual_dubber
 
-    smoothing = SmoothingConfig.from_dict(settings.pop("smoothing", {}))
     virtual_dubber(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.reference, a.out,
-                   VirtualDubberConfig.from_dict(settings), smoothing)
-
-
-def _liveportrait_dubber(a: argparse.Namespace, settings: dict[str, Any]) -> None:
-    """The liveportrait backend: its settings sit under their own ``liveportrait`` key.
-
-    The builtin backend's keys are not accepted here: the workflow sends a LivePortrait shot
-    only LivePortrait's settings (so builtin numbers never re-run it), and a stray key is
-    more likely a mistake than something to ignore.
-    """
-    from vdub.virtual_dubber.liveportrait import LivePortraitConfig, run_liveportrait
-
-    cfg = LivePortraitConfig.from_dict(settings.pop("liveportrait", None))
-    if settings:
-        raise ShotError(a.shot, None, f"settings {sorted(settings)} do not apply to the liveportrait backend "
-                                      "(its settings go under the 'liveportrait' key)")
-    if a.info is None:
-        raise ShotError(a.shot, None, "--info (the ingest info JSON) is required by the liveportrait backend")
-    run_liveportrait(a.shot, a.actor_frames, a.dubber_frames, a.reference, a.info, a.out, cfg)
+                   s.builtin_dubber, s.smoothing)
 
 
 def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
@@ -93,48 +97,41 @@ def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
 
 
 def cmd_align(a: argparse.Namespace) -> None:
-    from vdub.face.smoothing import SmoothingConfig
-    from vdub.virtual_dubber.alignment import AlignConfig
     from vdub.virtual_dubber.stages import align
 
-    settings = dict(a.settings)
-    smoothing = SmoothingConfig.from_dict(settings.pop("smoothing", {}))
+    s: AlignSettings = a.settings
     align(a.shot, a.actor_frames, a.actor_mesh, a.vd_frames, a.vd_mesh, a.dubber_mesh, a.out_aligned,
-          a.out_composite, a.out_mesh, a.out_qa, a.out_plot, AlignConfig.from_dict(settings), smoothing)
-
-
-def _mask_settings(a: argparse.Namespace):
-    from vdub.face.head_masks import MaskConfig
-
-    settings = dict(a.settings)
-    crop_size = int(settings.pop("crop_size", 0))
-    return crop_size, MaskConfig.from_dict(settings)
+          a.out_composite, a.out_mesh, a.out_qa, a.out_plot, s.align, s.smoothing)
 
 
 def cmd_actor_crops(a: argparse.Namespace) -> None:
     from vdub.reenactment.stages import actor_crops
 
-    crop_size, cfg = _mask_settings(a)
-    actor_crops(a.shot, a.actor_frames, a.actor_mesh, a.out, crop_size, cfg)
+    s: ActorCropsSettings = a.settings
+    actor_crops(a.shot, a.actor_frames, a.actor_mesh, a.out, s.crop_size, s.masks)
 
 
 def cmd_masks(a: argparse.Namespace) -> None:
     from vdub.reenactment.stages import masks
 
-    _, cfg = _mask_settings(a)
-    masks(a.shot, a.actor_crops, a.composite_frames, a.aligned_mesh, a.out, cfg)
+    s: MasksSettings = a.settings
+    masks(a.shot, a.actor_crops, a.composite_frames, a.aligned_mesh, a.out, s.masks)
 
 
 def cmd_self_pairs(a: argparse.Namespace) -> None:
     from vdub.reenactment.stages import self_pairs
 
-    self_pairs(a.shot, a.actor_frames, a.actor_mesh, a.actor_crops, a.override, a.out, a.settings)
+    s: SelfPairsSettings = a.settings
+    self_pairs(a.shot, a.actor_frames, a.actor_mesh, a.actor_crops, a.override, a.out, s.self_reenactment,
+               s.builtin_dubber, s.align, s.smoothing, s.face_mesh, s.masks, s.reference)
 
 
 def cmd_train_swapper(a: argparse.Namespace) -> None:
     from vdub.reenactment.stages import train_swapper
 
-    train_swapper(a.shot, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init, self_pairs=a.self_pairs)
+    s: TrainSwapperSettings = a.settings
+    train_swapper(a.shot, a.crops, a.out_model, a.out_losses, s.swapper, s.train, s.losses, init_model=a.init,
+                  self_pairs=a.self_pairs)
 
 
 def cmd_train_actor(a: argparse.Namespace) -> None:
@@ -142,49 +139,46 @@ def cmd_train_actor(a: argparse.Namespace) -> None:
 
     if a.self_pairs and len(a.self_pairs) != len(a.crops):
         raise SystemExit(f"train-actor: --self-pairs names {len(a.self_pairs)} files for {len(a.crops)} --crops")
-    train_actor(a.actor, a.crops, a.out_model, a.out_losses, a.settings, init_model=a.init, self_pairs=a.self_pairs)
+    s: TrainSwapperSettings = a.settings
+    train_actor(a.actor, a.crops, a.out_model, a.out_losses, s.swapper, s.train, s.losses, init_model=a.init,
+                self_pairs=a.self_pairs)
 
 
 def cmd_pretrain(a: argparse.Namespace) -> None:
-    from vdub.face.head_masks import MaskConfig
     from vdub.reenactment.stages import pretrain
 
-    settings = dict(a.settings)
-    mask_cfg = MaskConfig.from_dict(settings.pop("masks", {}))
-    pretrain(a.faces, a.out_model, a.out_losses, settings, mask_cfg)
+    s: PretrainSettings = a.settings
+    pretrain(a.faces, a.out_model, a.out_losses, s.swapper, s.train, s.losses, s.masks)
 
 
 def cmd_reenact(a: argparse.Namespace) -> None:
-    from vdub.reenactment.compositing import PasteConfig
     from vdub.reenactment.stages import reenact
 
-    # The rule sends the reenact block and the preset's paste detail as one flat object.
-    reenact(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.out_swapped, a.out_frames,
-            PasteConfig.from_dict(a.settings))
+    s: ReenactSettings = a.settings
+    reenact(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.out_swapped, a.out_frames, s.paste)
 
 
 def cmd_train_sr(a: argparse.Namespace) -> None:
     from vdub.super_resolution.stages import train_super_resolution
 
+    s: TrainSuperResolutionSettings = a.settings
     train_super_resolution(a.shot, a.actor_frames, a.crops, a.swapper, a.out_model, a.out_losses, a.out_holdout,
-                           a.settings)
+                           s.sr, s.holdout_every)
 
 
 def cmd_super_resolution(a: argparse.Namespace) -> None:
-    from vdub.reenactment.compositing import PasteConfig
     from vdub.super_resolution.stages import super_resolution
 
-    settings = dict(a.settings)  # the reenact block under its name, the preset's paste detail beside it
-    paste = PasteConfig.from_dict({**settings.pop("reenact"), **settings})
-    super_resolution(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.swapped, a.out_frames, paste,
+    s: SuperResolutionSettings = a.settings
+    super_resolution(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.swapped, a.out_frames, s.paste,
                      out_matte=a.out_matte)
 
 
 def cmd_mux(a: argparse.Namespace) -> None:
     from vdub.media.mux import mux
 
-    mux(a.shot, a.frames, a.audio, a.info, a.out, crf=int(a.settings.get("crf", 18)),
-        odd_size=a.settings.get("odd_size", "exact"))
+    s: MuxSettings = a.settings
+    mux(a.shot, a.frames, a.audio, a.info, a.out, crf=s.crf, odd_size=s.odd_size)
 
 
 def cmd_matte(a: argparse.Namespace) -> None:
@@ -196,24 +190,18 @@ def cmd_matte(a: argparse.Namespace) -> None:
 def cmd_master(a: argparse.Namespace) -> None:
     from vdub.media.finishing import master_stage
 
-    master_stage(a.shot, a.frames, a.matte, a.audio, a.info, a.actor_video, a.out, a.settings["master"])
+    s: MasterSettings = a.settings
+    master_stage(a.shot, a.frames, a.matte, a.audio, a.info, a.actor_video, a.out, s.master)
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
-    from vdub.evaluation.qc import QCConfig
-    from vdub.evaluation.shot import EvaluationConfig
     from vdub.evaluation.stages import evaluate
-    from vdub.face.mesh import FaceMeshConfig
-    from vdub.reenactment.compositing import PasteConfig
 
-    settings = dict(a.settings)
+    s: EvaluateSettings = a.settings
     frames = {"actor": a.actor_frames, "composite": a.composite_frames, "reenact": a.reenact_frames,
               "output": a.output_frames}
-    evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, a.out_qc_thumbnails,
-             FaceMeshConfig.from_dict(settings.get("face_mesh")),
-             EvaluationConfig.from_dict(settings.get("evaluation")), QCConfig.from_dict(settings.get("qc")),
-             # Only the paste's detail applies to the held-out repair (colour and stabilisation need a shot).
-             PasteConfig(detail=settings.get("detail", 0.0)), model_path=a.model, pairs_path=a.self_pairs)
+    evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, a.out_qc_thumbnails, s.face_mesh,
+             s.evaluation, s.qc, s.paste, model_path=a.model, pairs_path=a.self_pairs)
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
@@ -223,10 +211,11 @@ def cmd_demo(a: argparse.Namespace) -> None:
 
 
 def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add the stage subcommands to ``sub``, most through ``add(name, func, help, settings=True, paths=())``."""
+    """Add the stage subcommands to ``sub``, most through ``add(name, func, help, settings=None, paths=())``
+    (``settings``: how the stage reads its ``--settings``)."""
     p = add("ingest-actor", cmd_ingest_actor, "decode the actor footage, or the shot's range of it (it defines the "
                                               "shot's fps and length)",
-            paths=("actor-video", "out-actor", "out-json"))
+            settings=IngestActorSettings.from_json, paths=("actor-video", "out-actor", "out-json"))
     for option, what in (("in", "first frame"), ("out", "frame after the last")):
         p.add_argument(f"--actor-{option}", type=frame_or_timecode, default=None,
                        help=f"the shot's {what} in the actor video: a frame number, or a timecode HH:MM:SS:FF "
@@ -235,44 +224,48 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
                    help="frames at the head and tail of the shot outside the editor's cut (default: 0 0)")
     p = add("ingest-dubber", cmd_ingest_dubber, "conform the dubber take to the actor's fps and length, extract "
                                                 "the dubbed audio",
+            settings=IngestDubberSettings.from_json,
             paths=("actor-json", "dubber-video", "out-dubber", "out-audio", "out-info"))
     p.add_argument("--audio", type=str, default="", help="explicit dubbed audio (default: the dubber's track)")
 
     add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file",
-        paths=("frames", "out"))
+        settings=FaceGeometrySettings.from_json, paths=("frames", "out"))
 
     p = add("reference", cmd_reference, "score frames and pick the actor's reference and the dubber's neutral",
+            settings=ReferenceSettings.from_json,
             paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "out"))
     p.add_argument("--override", type=int, default=None, help="actor frame index to use instead of the best")
 
     p = add("virtual-dubber", cmd_virtual_dubber, "render the virtual dubber (builtin or liveportrait backend, "
                                                   "from the settings' 'backend')",
+            settings=dubber_settings,
             paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "reference", "out"))
     p.add_argument("--info", type=Path, default=None,
                    help="ingest info JSON (the actor's frame rate); required by the liveportrait backend")
 
     p = add("virtual-dubber-sheet", cmd_virtual_dubber_sheet,
-            "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames", settings=False,
+            "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames",
             paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"))
     p.add_argument("--frames", type=int, default=6, help="how many frames to show (default 6)")
 
     add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite",
+        settings=AlignSettings.from_json,
         paths=("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "dubber-mesh", "out-aligned",
                "out-composite", "out-mesh", "out-qa", "out-plot"))
 
     add("actor-crops", cmd_actor_crops, "stable head crops and soft head/eyes/mouth masks of the actor frames",
-        paths=("actor-frames", "actor-mesh", "out"))
+        settings=ActorCropsSettings.from_json, paths=("actor-frames", "actor-mesh", "out"))
 
     add("masks", cmd_masks, "composite crops and masks in the actor's crop boxes, bundled with the actor's",
-        paths=("actor-crops", "composite-frames", "aligned-mesh", "out"))
+        settings=MasksSettings.from_json, paths=("actor-crops", "composite-frames", "aligned-mesh", "out"))
 
     p = add("self-pairs", cmd_self_pairs, "the self-reenactment pairs: the actor's reference driven by the actor's "
                                           "own track, composited as at inference, against the real frames",
-            paths=("actor-frames", "actor-mesh", "actor-crops", "out"))
+            settings=SelfPairsSettings.from_json, paths=("actor-frames", "actor-mesh", "actor-crops", "out"))
     p.add_argument("--override", type=int, default=None, help="actor reference frame index to use instead of the best")
 
     p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)",
-            paths=("crops", "out-model", "out-losses"))
+            settings=TrainSwapperSettings.from_json, paths=("crops", "out-model", "out-losses"))
     p.add_argument("--init", type=Path, default=None, help="model to fine-tune from (the actor's model)")
     p.add_argument("--self-pairs", type=Path, default=None,
                    help="self_pairs.npz: its held-out frames are left out, its pairs mixed in (train.self_pair_share)")
@@ -280,7 +273,7 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
     p = sub.add_parser("train-actor", help="train the per-actor model on the actor crops of all its shots",
                        description="train the per-actor model on the actor crops of all its shots")
     p.add_argument("--actor", required=True, help="actor id (named in every error)")
-    p.add_argument("--settings", type=json_object, default={}, help="stage settings as a JSON object")
+    add_settings_option(p, TrainSwapperSettings.from_json)
     p.add_argument("--crops", type=Path, nargs="+", required=True, help="actor_crops.npz of each of its shots")
     for name in ("out-model", "out-losses"):
         p.add_argument(f"--{name}", type=Path, required=True)
@@ -291,7 +284,7 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
 
     p = sub.add_parser("pretrain", help="generic pretraining of the swapper on a folder of face images",
                        description="generic pretraining of the swapper on a folder of face images")
-    p.add_argument("--settings", type=json_object, default={}, help="stage settings as a JSON object")
+    add_settings_option(p, PretrainSettings.from_json)
     p.add_argument("--faces", type=Path, required=True, help="folder of face images (jpg, png, webp, bmp)")
     for name in ("out-model", "out-losses"):
         p.add_argument(f"--{name}", type=Path, required=True)
@@ -299,30 +292,34 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
 
     add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back "
                                 "(settings: the reenact block and the preset's paste 'detail')",
+        settings=ReenactSettings.from_json,
         paths=("actor-frames", "composite-frames", "crops", "model", "out-swapped", "out-frames"))
 
     add("train-sr", cmd_train_sr, "train the identity-specific upscaler on the actor's frames and score it "
                                   "on held-out frames",
+        settings=TrainSuperResolutionSettings.from_json,
         paths=("actor-frames", "crops", "swapper", "out-model", "out-losses", "out-holdout"))
 
     p = add("super-resolution", cmd_super_resolution, "upscale the swapped heads and paste them into the full frame",
+            settings=SuperResolutionSettings.from_json,
             paths=("actor-frames", "composite-frames", "crops", "model", "swapped", "out-frames"))
     p.add_argument("--out-matte", type=Path, default=None,
                    help="also write the pasted head's alpha at full resolution (T x H x W uint8 .npy)")
 
     add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio",
-        paths=("frames", "audio", "info", "out"))
+        settings=MuxSettings.from_json, paths=("frames", "audio", "info", "out"))
 
     add("matte", cmd_matte, "encode the matte of the changed pixels losslessly (grey, PNG in .mov)",
-        settings=False, paths=("matte", "info", "out"))
+        paths=("matte", "info", "out"))
 
     add("master", cmd_master, "encode the finishing master (ProRes; settings: 'master') with the dubbed audio "
                               "and the actor's timecode",
-        paths=("frames", "matte", "audio", "info", "actor-video", "out"))
+        settings=MasterSettings.from_json, paths=("frames", "matte", "audio", "info", "actor-video", "out"))
 
     p = add("evaluate", cmd_evaluate, "the shot's metric table (PSNR, SSIM, LPIPS, FID against the actor; LMD "
                                       "against the dubber; flicker; identity) for actor, composite, reenact, output, "
                                       "and the QC frame ranges with their thumbnails",
+            settings=EvaluateSettings.from_json,
             paths=("actor-frames", "composite-frames", "reenact-frames", "output-frames", "actor-mesh", "dubber-mesh",
                    "crops", "out", "out-qc-thumbnails"))
     p.add_argument("--model", type=Path, default=None, help="the shot's swapper: scores the held-out self-reenactment "

@@ -1,4 +1,5 @@
-"""Stage settings as dataclasses built from the workflow's config mappings."""
+"""Settings dataclasses built from the workflow's config mappings: strict about unknown keys, and on the
+workflow's path (:meth:`Settings.from_config`) about missing ones."""
 
 from __future__ import annotations
 
@@ -24,3 +25,18 @@ class Settings:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} settings {unknown}; known: {sorted(known)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    @classmethod
+    def from_config(cls: type[T], data: Mapping[str, Any], section: str) -> T:
+        """``from_dict`` for the workflow: every field given, none left to its default.
+
+        The workflow's numbers come from config.yaml only, so a field missing from ``data`` is an
+        error here, as an unknown key is. ``section``: where ``data`` sits in the config (or the
+        settings JSON), named in the error.
+        """
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        missing, unknown = sorted(known - set(data)), sorted(set(data) - known)
+        if missing:
+            raise ValueError(f"{section}: {cls.__name__} settings {missing} missing"
+                             + (f" and {unknown} unknown" if unknown else "") + " (config.yaml gives every one)")
+        return cls.from_dict(data)

@@ -22,33 +22,14 @@ its worst frame, the one a thumbnail shows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vdub.core.settings import Settings
+from vdub.evaluation.config import QCConfig
 from vdub.face import landmarks as lm
 
 KINDS = ("mouth", "identity", "jitter", "faceless")
-
-
-@dataclass
-class QCConfig(Settings):
-    """Thresholds of the frame ranges (config section ``qc``; defaults measured in docs/quality.md)."""
-
-    mouth: float = 0.1  # mouth opening error against the dubber (inner-lip gap / mouth width)
-    identity: float = 0.5  # dlib distance to the actor's face in the same frame (0.6: another person)
-    jitter: float = 0.05  # stable-landmark acceleration beyond the actor's, inter-ocular units / frame^2
-    merge_gap: int = 3  # flagged frames at most this many frames apart form one range
-    max_ranges: int = 8  # ranges listed per kind, the worst first (the rest are counted)
-    thumbnail_size: int = 128  # side of each head crop in the report's thumbnails (px)
-
-    def __post_init__(self) -> None:
-        if min(self.mouth, self.identity, self.jitter) <= 0 or self.merge_gap < 0 or self.max_ranges < 1 \
-                or self.thumbnail_size < 16:
-            raise ValueError(f"qc: thresholds must be > 0, merge_gap >= 0, max_ranges >= 1 and thumbnail_size "
-                             f">= 16, got {self}")
 
 
 def mouth_opening_error(points: np.ndarray, valid: np.ndarray, dubber: np.ndarray, dubber_valid: np.ndarray

@@ -33,10 +33,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vdub.core.settings import Settings
+from vdub.evaluation.config import EvaluationConfig
 from vdub.face import landmarks as lm
 from vdub.face.mesh import FaceTrack
-from vdub.reenactment.compositing import PasteConfig
+from vdub.reenactment.config import PasteConfig
 
 VARIANTS = ("actor", "composite", "reenact", "output")
 METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "mouth_corr", "flicker", "identity", "head_delta_e",
@@ -44,21 +44,6 @@ METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "mouth_corr", "flicker", "iden
 MOUTH_OPEN = 0.15  # inner-lip gap / mouth width above which the inner mouth is scored (mouth_delta_e)
 LPIPS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet, the LPIPS backbone
 FID_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's Inception
-
-
-@dataclass
-class EvaluationConfig(Settings):
-    """Settings of the evaluation (config section ``evaluation``)."""
-
-    lpips_weights: str | None = None  # AlexNet weights file; None: the torch hub cache, else LPIPS unavailable
-    fid_weights: str | None = None  # FID Inception weights file; None: the torch hub cache, else FID unavailable
-    perceptual_size: int = 256  # side of the head crops given to LPIPS and FID
-    identity_every: int = 5  # identity embeddings on every Nth frame (dlib's ResNet, about 0.1 s a face on CPU)
-
-    def __post_init__(self) -> None:
-        if self.perceptual_size < 32 or self.identity_every < 1:
-            raise ValueError(f"evaluation: perceptual_size must be >= 32 and identity_every >= 1, got "
-                             f"{self.perceptual_size}, {self.identity_every}")
 
 
 def find_weights(configured: str | None, filename: str) -> tuple[Path | None, str | None]:

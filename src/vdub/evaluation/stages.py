@@ -9,10 +9,10 @@ from pathlib import Path
 
 from vdub.core.errors import ShotError
 from vdub.core.io import load_frames, load_npz, save_json, save_npz
-from vdub.evaluation.qc import QCConfig
-from vdub.evaluation.shot import EvaluationConfig
-from vdub.face.mesh import FaceMeshConfig, load_track, track_faces
-from vdub.reenactment.compositing import PasteConfig
+from vdub.evaluation.config import EvaluationConfig, QCConfig
+from vdub.face.config import FaceMeshConfig
+from vdub.face.mesh import load_track, track_faces
+from vdub.reenactment.config import PasteConfig
 
 log = logging.getLogger(__name__)
 

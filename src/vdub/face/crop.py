@@ -7,23 +7,12 @@ box is ``(cx, cy, side)`` in frame pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from vdub.core.settings import Settings
 from vdub.face import landmarks as lm
+from vdub.face.config import CropConfig
 from vdub.face.smoothing import fill_gaps, moving_average
-
-
-@dataclass
-class CropConfig(Settings):
-    """Settings of the head crops (part of the config's ``masks`` section: :class:`vdub.face.head_masks.MaskConfig`)."""
-
-    crop_scale: float = 2.0  # crop side / face-oval height: room for hair and neck
-    crop_shift: float = 0.05  # crop centre moved up by this fraction of the side (hair > neck)
-    crop_smooth_window: int = 9  # moving-average window (frames) on crop centre and side
 
 
 def crop_boxes(points: np.ndarray, valid: np.ndarray, cfg: CropConfig) -> np.ndarray:

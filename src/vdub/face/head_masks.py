@@ -7,26 +7,15 @@ masks come from the mesh polygons. All masks are soft (grey-scale), as in the pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from vdub.face import landmarks as lm
-from vdub.face.crop import CropConfig, crop, crop_pixels
+from vdub.face.config import MaskConfig
+from vdub.face.crop import crop, crop_pixels
 from vdub.face.warp import polygon_mask
 
 MASK_CHANNELS = ("head", "eyes", "mouth")
-
-
-@dataclass
-class MaskConfig(CropConfig):
-    """Settings of masks and of the crops they are built in (the config's ``masks`` section)."""
-
-    neck_extent: float = 0.45  # head region reaches this fraction of the face height below the chin
-    head_width: float = 1.5  # head region width / face width (ears, hair)
-    region_blur: float = 0.06  # softness of the head region's edges, fraction of face height
-    part_dilate: float = 0.25  # eye/mouth masks grow by this fraction of the inter-ocular distance
 
 
 def head_region(shape: tuple[int, int], points: np.ndarray, cfg: MaskConfig) -> np.ndarray:

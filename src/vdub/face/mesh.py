@@ -15,37 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from vdub.core.io import load_npz
-from vdub.core.settings import Settings
+from vdub.face.config import CHOICES, FaceMeshConfig
 from vdub.face.landmarks import N_POINTS
 
 log = logging.getLogger(__name__)
-
-
-#: Rules that pick the actor among several faces, on the first frame with a face and after a gap:
-#: the largest mesh box, the box centre nearest the frame centre, the leftmost or the rightmost.
-CHOICES = ("largest", "central", "left", "right")
-
-
-@dataclass
-class FaceMeshConfig(Settings):
-    """Settings of the MediaPipe face-mesh tracker."""
-
-    min_detection_confidence: float = 0.5  # face detector threshold
-    min_tracking_confidence: float = 0.5  # below this the tracker re-detects
-    tracking: bool = True  # video mode: track between frames (smoother, faster) vs. detect each frame
-    max_faces: int = 4  # faces MediaPipe looks for per frame; the actor's is chosen among them
-    choose: str = "largest"  # how the actor's face is picked: largest, central, left or right (see CHOICES)
-    max_jump: float = 0.5  # gate: a face further than this from the last chosen one is someone else
-
-    def __post_init__(self) -> None:
-        if self.choose not in CHOICES:
-            raise ValueError(f"face_mesh.choose must be one of {CHOICES}, got {self.choose!r}")
-        if int(self.max_faces) < 1:
-            raise ValueError(f"face_mesh.max_faces must be at least 1, got {self.max_faces}")
-        self.max_faces = int(self.max_faces)
-        if not float(self.max_jump) > 0:
-            raise ValueError(f"face_mesh.max_jump must be positive, got {self.max_jump}")
-        self.max_jump = float(self.max_jump)
 
 
 @dataclass

@@ -15,25 +15,13 @@ skull-stable points, smooths each with its own window, and puts them back togeth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.signal import savgol_filter
 from scipy.spatial.transform import Rotation
 
-from vdub.core.settings import Settings
 from vdub.face import landmarks as lm
+from vdub.face.config import SmoothingConfig
 from vdub.face.geometry import Similarity, robust_umeyama
-
-
-@dataclass
-class SmoothingConfig(Settings):
-    """Windows (frames, odd; 1 = off) and polynomial orders of the mesh track filters."""
-
-    pose_window: int = 11  # head rotation, scale and translation
-    pose_order: int = 2
-    vertex_window: int = 5  # pose-normalised vertices (expression)
-    vertex_order: int = 2
 
 
 def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from vdub.core.io import load_frames, save_npz
-from vdub.face.mesh import FaceMeshConfig, track_faces
+from vdub.face.config import FaceMeshConfig
+from vdub.face.mesh import track_faces
 
 log = logging.getLogger(__name__)
 

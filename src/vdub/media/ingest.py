@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,13 @@ import numpy as np
 
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_json, save_json
-from vdub.core.settings import Settings
 from vdub.media.audio import audio_duration, extract_audio, loudness_dbfs
+from vdub.media.config import CONFORM_POLICIES, IngestConfig
 from vdub.media.timecode import source_range
 from vdub.media.video import VideoInfo, parse_rate, probe_video, read_frames
 
 log = logging.getLogger(__name__)
 
-CONFORM_POLICIES = ("resample", "stretch")
-SILENT_AUDIO_ACTIONS = ("error", "warn")
 #: Output channels of the dubbed audio (the mux step encodes stereo AAC).
 AUDIO_CHANNELS = 2
 #: Audio source and shot durations differing by more than this (seconds) are logged as a warning.
@@ -136,38 +133,6 @@ def take_indices(n_src: int, fps_src: float | str | Fraction, n_full: int, fps_d
     onto = n_full - head if policy == "resample" else n_full - head - tail
     take = conform_indices(n_src, fps_src, onto, fps_dst, policy)
     return np.concatenate([np.zeros(head, np.int64), take, np.full(n_full - head - onto, n_src - 1, np.int64)])
-
-
-@dataclass
-class IngestConfig(Settings):
-    """Settings of the ingest stage (the ``ingest`` section of config.yaml)."""
-
-    #: How the dubber's take is brought onto the actor's timeline: "resample" (keep timing;
-    #: cut or hold the last frame) or "stretch" (time-scale the whole take onto the shot).
-    conform: str = "resample"
-    #: Sample rate of the extracted dubbed audio, Hz.
-    audio_sample_rate: int = 48000
-    #: What to do when the dubbed audio is (near) silent: "error" stops the shot, "warn" logs.
-    silent_audio: str = "error"
-    #: RMS level below which the dubbed audio counts as silent, dBFS (speech is about -30 to -10).
-    silence_threshold_dbfs: float = -50.0
-    #: Process only the first N actor frames (previews, tests); None for the whole shot.
-    max_frames: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.conform not in CONFORM_POLICIES:
-            raise ValueError(f"ingest.conform must be one of {CONFORM_POLICIES}, got {self.conform!r}")
-        if self.silent_audio not in SILENT_AUDIO_ACTIONS:
-            raise ValueError(f"ingest.silent_audio must be one of {SILENT_AUDIO_ACTIONS}, got {self.silent_audio!r}")
-        if int(self.audio_sample_rate) <= 0:
-            raise ValueError(f"ingest.audio_sample_rate must be positive, got {self.audio_sample_rate}")
-        self.audio_sample_rate = int(self.audio_sample_rate)
-        self.silence_threshold_dbfs = float(self.silence_threshold_dbfs)
-        if self.max_frames is not None:
-            if int(self.max_frames) <= 0:
-                raise ValueError(f"ingest.max_frames must be positive or null, got {self.max_frames}")
-            self.max_frames = int(self.max_frames)
-
 
 
 class _ShortDecode(Exception):
@@ -281,10 +246,11 @@ def _conform_summary(shot: str, policy: str, dubber: VideoInfo, actor: VideoInfo
 
 
 def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, out_actor_json: str | Path,
-                 cfg: IngestConfig | None = None, actor_in: int | str | None = None,
+                 max_frames: int | None = None, actor_in: int | str | None = None,
                  actor_out: int | str | None = None, handles: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     """The actor half of ingest: decode the footage that defines the shot.
 
+    max_frames: decode only the shot's first N frames (config ``ingest.max_frames``; None: all).
     actor_in, actor_out: the shot as a range ``[actor_in, actor_out)`` of the video (frame
     numbers, or timecodes in the file's timecode space; :func:`vdub.media.timecode.source_range`),
     decoded frame-accurately with no intermediate clip; None: the whole video. handles:
@@ -298,11 +264,10 @@ def ingest_actor(shot: str, actor_video: str | Path, out_actor_npy: str | Path, 
     on a dubber take, so a new take never re-runs it (nor what the actor side feeds: face
     geometry, crops, the per-actor model). The JSON is written last.
     """
-    cfg = cfg or IngestConfig()
     actor = probe_video(actor_video, shot=shot)
     first, end = source_range(shot, actor_video, actor.fps_str, actor.n_frames, actor_in, actor_out)
     n_full = end - first
-    n = min(n_full, cfg.max_frames) if cfg.max_frames else n_full
+    n = min(n_full, max_frames) if max_frames else n_full
     n_written = _decode_actor(actor, Path(out_actor_npy), n, shot, start=first)
     if n_written < n:
         n_full = n = n_written  # shorter than probed: the decoded length is the shot
@@ -441,5 +406,5 @@ def run_ingest(shot: str, actor_video: str | Path, dubber_video: str | Path, aud
                out_info_json: str | Path, cfg: IngestConfig | None = None) -> dict[str, Any]:
     """Both halves in one call (the workflow runs them as two rules); the actor JSON lands beside the info."""
     actor_json = Path(out_info_json).with_name("actor.json")
-    ingest_actor(shot, actor_video, out_actor_npy, actor_json, cfg)
+    ingest_actor(shot, actor_video, out_actor_npy, actor_json, (cfg or IngestConfig()).max_frames)
     return ingest_dubber(shot, actor_json, dubber_video, audio, out_dubber_npy, out_audio_wav, out_info_json, cfg)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,36 +47,13 @@ import cv2
 import numpy as np
 
 from vdub.core.io import FrameWriter
-from vdub.core.settings import Settings
 from vdub.face import landmarks as lm
 from vdub.face.crop import crop_affine, uncrop
 from vdub.face.geometry import umeyama
 from vdub.face.smoothing import savgol_track
 from vdub.face.warp import blend
 from vdub.metrics.colour import mean_lab_difference
-
-
-@dataclass
-class PasteConfig(Settings):
-    """How the heads are pasted: config section ``reenact`` and the preset's ``paste.detail``."""
-
-    colour_window: int = 9  # frames of the Savitzky-Golay filter on the per-frame Lab shift (1 = per frame)
-    stabilise_window: int = 5  # frames averaged (Gaussian weights) in the still part of the head; 1 = off
-    stabilise_ramp: float = 0.1  # fade from still (nose tip) to untouched, in face heights below the nose tip
-    detail: float = 0.0  # 0: the network's head replaces the actor's (paper); 1: its change added to the composite
-
-    def __post_init__(self) -> None:
-        for name in ("colour_window", "stabilise_window"):
-            value = int(getattr(self, name))
-            if value < 1 or value % 2 == 0:
-                raise ValueError(f"reenact.{name} must be an odd number of frames >= 1, got {value}")
-        if not self.stabilise_ramp > 0:
-            raise ValueError(f"reenact.stabilise_ramp must be > 0, got {self.stabilise_ramp}")
-        # A Python float, as JSON may bring an int: the paste's scalars are Python floats or np.float32 of it.
-        self.detail = float(self.detail)
-        if not 0.0 <= self.detail <= 1.0:
-            raise ValueError(f"paste detail must be in [0, 1], got {self.detail}")
-
+from vdub.reenactment.config import PasteConfig
 
 # ---------------------------------------------------------------- colour
 

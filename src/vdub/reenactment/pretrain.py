@@ -13,8 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vdub.face.config import MaskConfig
 from vdub.face.crop import crop, crop_boxes
-from vdub.face.head_masks import MaskConfig, crop_masks
+from vdub.face.head_masks import crop_masks
 from vdub.face.mesh import track_image
 from vdub.face.segmentation import person_segmentation
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,36 +32,22 @@ import numpy as np
 
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, load_npz, save_npz
-from vdub.core.settings import Settings
+from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig
 from vdub.face.crop import crop
-from vdub.face.head_masks import MaskConfig, crop_mouth_mask
-from vdub.face.mesh import FaceMeshConfig, FaceTrack, track_faces
-from vdub.face.smoothing import SmoothingConfig
+from vdub.face.head_masks import crop_mouth_mask
+from vdub.face.mesh import FaceTrack, track_faces
 from vdub.face.warp import triangulate
-from vdub.reenactment.compositing import PasteConfig, blend_corrected, still_weight
-from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track
-from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber
+from vdub.reenactment.compositing import blend_corrected, still_weight
+from vdub.reenactment.config import PasteConfig, SelfPairsConfig
+from vdub.virtual_dubber.alignment import render_aligned, rigid_transforms, smooth_track
+from vdub.virtual_dubber.builtin import MouthLibrary, log_mouth_sources, render_virtual_dubber
+from vdub.virtual_dubber.config import AlignConfig, VirtualDubberConfig
 
 log = logging.getLogger(__name__)
 
 #: Frames with a face from which a shot is long enough that fewer than 2 self-reenactment pairs
 #: means the actor's own track failed to align (an error), not that the shot is short (a warning).
 _SHORT_SHOT = 10
-
-
-@dataclass
-class SelfPairsConfig(Settings):
-    """Settings of the self-reenactment pairs (config section ``self_reenactment``)."""
-
-    holdout_every: int = 10  # every Nth frame with a pair is kept out of the swapper's training and scored
-    exclude_window: int = 8  # the inner mouth is never taken from within this many frames of the target
-    score_size: int = 256  # side (px) of the head crops the held-out frames are scored at
-    lower_face_ramp: float = 0.1  # the scored lower face starts this many face heights below the nose tip
-
-    def __post_init__(self) -> None:
-        if self.holdout_every < 2 or self.exclude_window < 0 or self.score_size < 16 or self.lower_face_ramp <= 0:
-            raise ValueError(f"invalid self_reenactment settings (holdout_every >= 2, exclude_window >= 0, "
-                             f"score_size >= 16, lower_face_ramp > 0): {self}")
 
 
 def holdout_frames(valid: np.ndarray, every: int) -> np.ndarray:

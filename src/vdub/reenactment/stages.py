@@ -14,15 +14,14 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import load_frames, load_npz, resume_path_for, save_npz
 from vdub.face import landmarks as lm
+from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig
 from vdub.face.crop import crop, crop_boxes, crop_units
-from vdub.face.head_masks import MaskConfig, crop_masks, crop_mouth_mask
-from vdub.face.mesh import FaceMeshConfig, load_track
+from vdub.face.head_masks import crop_masks, crop_mouth_mask
+from vdub.face.mesh import load_track
 from vdub.face.segmentation import person_segmentation
-from vdub.face.smoothing import SmoothingConfig
-from vdub.reenactment.compositing import PasteConfig
-from vdub.virtual_dubber.alignment import AlignConfig
-from vdub.virtual_dubber.builtin import VirtualDubberConfig
-from vdub.virtual_dubber.reference import ReferenceConfig, pick_reference
+from vdub.reenactment.config import LossWeights, PasteConfig, SelfPairsConfig, SwapperConfig, TrainConfig
+from vdub.virtual_dubber.config import AlignConfig, ReferenceConfig, VirtualDubberConfig
+from vdub.virtual_dubber.reference import pick_reference
 
 log = logging.getLogger(__name__)
 
@@ -88,36 +87,24 @@ def masks(shot: str, actor_crops_path: Path, composite_frames: Path, aligned_mes
 
 
 def self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path: Path, override: int | None,
-               out_pairs: Path, settings: dict) -> dict:
+               out_pairs: Path, cfg: SelfPairsConfig, dubber_cfg: VirtualDubberConfig, align_cfg: AlignConfig,
+               smoothing: SmoothingConfig, mesh_cfg: FaceMeshConfig, mask_cfg: MaskConfig,
+               reference_cfg: ReferenceConfig) -> dict:
     """The self-reenactment pairs of a shot (:mod:`vdub.reenactment.self_reenactment`): actor side only.
 
-    settings: the config sections ``self_reenactment``, ``builtin_dubber``, ``align``,
-    ``smoothing``, ``face_mesh``, ``masks`` and ``reference``. The actor's reference frame is
-    picked here exactly as the ``reference`` stage picks it (same scores, same override), so
-    that these pairs never wait for, nor re-run with, a dubber take.
+    The actor's reference frame is picked here exactly as the ``reference`` stage picks it
+    (same scores, ``reference_cfg``, same override), so that these pairs never wait for, nor
+    re-run with, a dubber take; the builtin dubber, the alignment, the face mesh and the masks
+    are those of the shot's inference.
     """
-    from vdub.reenactment.self_reenactment import SelfPairsConfig, build_self_pairs, save_no_pairs
+    from vdub.reenactment.self_reenactment import build_self_pairs, save_no_pairs
 
     track = load_track(actor_mesh)
     if not track.valid.any():  # no face in the shot: no pairs (the reference stage says why)
-        return save_no_pairs(out_pairs, len(track.valid), load_npz(actor_crops_path)["actor"].shape[1],
-                             SelfPairsConfig.from_dict(settings["self_reenactment"]))
-    ref = pick_reference(shot, "actor", actor_frames, track, override,
-                         ReferenceConfig.from_dict(settings["reference"]))["frame"]
-    return build_self_pairs(shot, actor_frames, actor_mesh, actor_crops_path, ref, out_pairs,
-                            SelfPairsConfig.from_dict(settings["self_reenactment"]),
-                            VirtualDubberConfig.from_dict(settings["builtin_dubber"]),
-                            AlignConfig.from_dict(settings["align"]), SmoothingConfig.from_dict(settings["smoothing"]),
-                            FaceMeshConfig.from_dict(settings["face_mesh"]), MaskConfig.from_dict(settings["masks"]))
-
-
-def _swapper_configs(settings: dict):
-    from vdub.reenactment.swapper.losses import LossWeights
-    from vdub.reenactment.swapper.network import SwapperConfig
-    from vdub.reenactment.swapper.train import TrainConfig
-
-    net = SwapperConfig.from_dict({**settings["swapper"], "crop_size": settings["crop_size"]})
-    return net, TrainConfig.from_dict(settings["train"]), LossWeights.from_dict(settings["losses"])
+        return save_no_pairs(out_pairs, len(track.valid), load_npz(actor_crops_path)["actor"].shape[1], cfg)
+    ref = pick_reference(shot, "actor", actor_frames, track, override, reference_cfg)["frame"]
+    return build_self_pairs(shot, actor_frames, actor_mesh, actor_crops_path, ref, out_pairs, cfg, dubber_cfg,
+                            align_cfg, smoothing, mesh_cfg, mask_cfg)
 
 
 def _without(arrays: tuple[np.ndarray, ...], rows: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -148,8 +135,9 @@ def _self_pair_data(pairs_paths: list[Path], crops_paths: list[Path], use: bool
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3)), held  # type: ignore[return-value]
 
 
-def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, settings: dict,
-                  init_model: Path | None = None, self_pairs: Path | None = None) -> dict:
+def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, net_cfg: SwapperConfig,
+                  train_cfg: TrainConfig, weights: LossWeights, init_model: Path | None = None,
+                  self_pairs: Path | None = None) -> dict:
     """Train the identity-swapping network on the shot's actor and composite crops.
 
     The actor decoder learns to reconstruct actor crops, the dubber decoder the composite
@@ -162,7 +150,6 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     """
     from vdub.reenactment.swapper.train import fit_swapper, save_untrained_swapper
 
-    net_cfg, train_cfg, weights = _swapper_configs(settings)
     data = load_npz(crops_path)
     valid = data["valid"]
     if not valid.any():
@@ -181,8 +168,9 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     return summary
 
 
-def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, settings: dict, out_model: Path,
-                          out_losses: Path, init_model: Path | None,
+def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, net_cfg: SwapperConfig,
+                          train_cfg: TrainConfig, weights: LossWeights, out_model: Path, out_losses: Path,
+                          init_model: Path | None,
                           self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
     """Train both decoders to reconstruct the same crops (N x S x S x 3, masks N x 3 x S x S).
 
@@ -193,29 +181,31 @@ def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, settings: 
 
     from vdub.reenactment.swapper.train import fit_swapper
 
-    net_cfg, train_cfg, weights = _swapper_configs(settings)
     if self_pairs is None:
         train_cfg = dataclasses.replace(train_cfg, self_pair_share=0.0)
     return fit_swapper(crops, crop_masks_, crops, crop_masks_, net_cfg, train_cfg, weights, out_model,
                        resume_path_for(out_model), out_losses, init_from=init_model, self_pairs=self_pairs)
 
 
-def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, settings: dict, mask_cfg: MaskConfig) -> dict:
-    """Generic pretraining (the paper's CelebA-HQ stage): both decoders on a folder of faces."""
+def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, net_cfg: SwapperConfig, train_cfg: TrainConfig,
+             weights: LossWeights, mask_cfg: MaskConfig) -> dict:
+    """Generic pretraining (the paper's CelebA-HQ stage): both decoders on a folder of faces, cut to crops of
+    ``net_cfg.crop_size`` with ``mask_cfg``."""
     from vdub.reenactment.pretrain import face_crops, face_images
 
     paths = face_images(faces_dir)
-    crops, masks_, skipped = face_crops(paths, int(settings["crop_size"]), mask_cfg)
+    crops, masks_, skipped = face_crops(paths, net_cfg.crop_size, mask_cfg)
     if len(crops) < 2:
         raise ShotError(None, faces_dir, f"pretraining needs face images: {len(crops)} of {len(paths)} files "
                                          f"have a face")
-    summary = _train_on_one_subject(crops, masks_, settings, out_model, out_losses, None)
+    summary = _train_on_one_subject(crops, masks_, net_cfg, train_cfg, weights, out_model, out_losses, None)
     log.info("pretraining on %d faces (%d files skipped): %s", len(crops), len(skipped), summary)
     return {**summary, "faces": len(crops), "skipped": skipped}
 
 
-def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, settings: dict,
-                init_model: Path | None = None, self_pairs: list[Path] | None = None) -> dict:
+def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, net_cfg: SwapperConfig,
+                train_cfg: TrainConfig, weights: LossWeights, init_model: Path | None = None,
+                self_pairs: list[Path] | None = None) -> dict:
     """The per-actor model: both decoders learn the actor's own crops from all of the actor's shots.
 
     No dubber take enters it, so a new take re-trains only the shot's short fine-tune. The
@@ -224,7 +214,6 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
     shot's self-reenactment pairs (in the order of ``crops_paths``), mixed into the actor
     decoder's batches; their held-out frames are left out.
     """
-    _, train_cfg, _ = _swapper_configs(settings)
     pairs, held = _self_pair_data(list(self_pairs or []), crops_paths, use=train_cfg.self_pair_share > 0)
     crops, crop_masks_ = [], []
     for path, shot_held in zip(crops_paths, held):
@@ -236,11 +225,11 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
     if len(crops_all) == 0:
         from vdub.reenactment.swapper.train import save_untrained_swapper
 
-        net_cfg, _, _ = _swapper_configs(settings)
         log.warning("actor %s: no frame with a face over %d shots: the actor's model is not trained", actor,
                     len(crops_paths))
         return save_untrained_swapper(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
-    summary = _train_on_one_subject(crops_all, masks_all, settings, out_model, out_losses, init_model, pairs)
+    summary = _train_on_one_subject(crops_all, masks_all, net_cfg, train_cfg, weights, out_model, out_losses,
+                                    init_model, pairs)
     log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
              summary)
     return summary

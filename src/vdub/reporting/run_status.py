@@ -22,13 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# What a finished shot has under results/<shot>/ (rule all asks for these).
-SHOT_RESULTS = ("dubbed.mp4", "matte.mov", "metrics.json", "virtual_dubber_sheet.png", "output_sheet.png",
-                "side_by_side.mp4")
-PROJECT_RESULTS = ("results/report.html",)
-# What a conformed reel has (rule conform), with {reel}.
-REEL_RESULTS = ("results/conformed/{reel}.mov", "results/conformed/{reel}.dialogue.wav",
-                "results/conformed/{reel}.otio")
+from vdub.core.paths import CONFORMED_VIDEO, DUBBED_VIDEO, PROJECT_RESULTS, REEL_RESULTS, SHOT_RESULTS
 
 _SHOT_PATH = re.compile(r"(?:^|/)(?:work|results|logs|benchmarks)/([^/]+)/")
 _NOT_SHOTS = {"actors", "pretrain"}  # work/actors/<actor>/..., work/pretrain/...
@@ -36,7 +30,12 @@ _NOT_SHOTS = {"actors", "pretrain"}  # work/actors/<actor>/..., work/pretrain/..
 
 def shot_results(shot: str) -> list[str]:
     """The result files of one shot, relative to the project folder."""
-    return [f"results/{shot}/{name}" for name in SHOT_RESULTS]
+    return [t.format(shot=shot) for t in SHOT_RESULTS]
+
+
+def _id_pattern(template: str, field: str) -> re.Pattern[str]:
+    """A path template as a regular expression matching whole paths, ``{field}`` captured (one path part)."""
+    return re.compile(re.escape(template).replace(re.escape(f"{{{field}}}"), "([^/]+)"))
 
 
 @dataclass
@@ -134,8 +133,9 @@ def _state(name: str, results: list[str], summary: dict[str, dict[str, str]], er
 def shot_states(summary: dict[str, dict[str, str]], errors: Sequence[JobError]) -> list[ShotState]:
     """Every shot of the DAG (each has ``results/<shot>/dubbed.mp4``) with its state, then every
     conformed reel (``results/conformed/<reel>.mov``) as ``reel <id>``."""
-    shots = sorted({m.group(1) for f in summary if (m := re.fullmatch(r"results/([^/]+)/dubbed\.mp4", f))})
-    reels = sorted({m.group(1) for f in summary if (m := re.fullmatch(r"results/conformed/([^/]+)\.mov", f))})
+    dubbed, conformed = _id_pattern(DUBBED_VIDEO, "shot"), _id_pattern(CONFORMED_VIDEO, "reel")
+    shots = sorted({m.group(1) for f in summary if (m := dubbed.fullmatch(f))})
+    reels = sorted({m.group(1) for f in summary if (m := conformed.fullmatch(f))})
     states = [_state(shot, [f for f in shot_results(shot) if f in summary], summary, errors) for shot in shots]
     for reel in reels:
         files = [f for f in (t.format(reel=reel) for t in REEL_RESULTS) if f in summary]

@@ -1,14 +1,14 @@
-"""Settings of the identity-specific upscaler (both backends); torch-free."""
+"""Settings of the identity-specific upscaler (both backends) and of its GPEN generator; torch-free, so that
+the workflow builds them when it starts."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from vdub.core.settings import Settings
-from vdub.super_resolution.gpen import GPENConfig
 
 BACKENDS = ("residual", "gpen")
 
@@ -19,6 +19,68 @@ BACKEND_ONLY_FIELDS = {
     "residual": ("scale", "channels", "blocks"),
     "gpen": ("gpen_narrow", "gpen_channel_multiplier", "gpen_style_dim", "gpen_n_mlp", "gpen_weights"),
 }
+
+
+@dataclass(frozen=True)
+class GPENConfig:
+    """Hyper-parameters of :class:`~vdub.super_resolution.gpen.FullGenerator` (same meaning and defaults as
+    upstream's constructor).
+
+    ``size`` is both the input and output resolution (a power of two, 4..1024).  ``narrow`` scales every channel
+    count; ``channel_multiplier`` scales the channel counts from 64 px upwards only.
+    """
+
+    size: int = 512
+    style_dim: int = 512
+    n_mlp: int = 8
+    channel_multiplier: int = 2
+    narrow: float = 1.0
+    lr_mlp: float = 0.01
+    isconcat: bool = True
+
+    # Released checkpoints; filled in right after the class body (a dataclass cannot refer to itself here).
+    BFR_512: ClassVar[GPENConfig]
+    BFR_256: ClassVar[GPENConfig]
+
+    def __post_init__(self) -> None:
+        if self.size not in _BASE_CHANNELS or self.size < 8:
+            raise ValueError(f"size must be a power of two in 8..1024, got {self.size}")
+        if self.n_mlp < 1 or self.style_dim < 1:
+            raise ValueError(f"n_mlp and style_dim must be positive, got {self.n_mlp}, {self.style_dim}")
+        if min(self.channels().values()) < 1:
+            raise ValueError(f"narrow={self.narrow} / channel_multiplier={self.channel_multiplier} give 0 channels")
+
+    def channels(self) -> dict[int, int]:
+        """Feature channels per resolution, shared by the encoder and the generator (upstream's table)."""
+        out = {}
+        for res, (base, scaled) in _BASE_CHANNELS.items():
+            mult = self.channel_multiplier if scaled else 1
+            # int() truncates exactly like upstream, so e.g. narrow=0.5 gives the released 256-px widths.
+            out[res] = int(base * mult * self.narrow)
+        return out
+
+    @property
+    def log_size(self) -> int:
+        return int(math.log2(self.size))
+
+
+# resolution -> (base channels, whether channel_multiplier applies)
+_BASE_CHANNELS: dict[int, tuple[int, bool]] = {
+    4: (512, False),
+    8: (512, False),
+    16: (512, False),
+    32: (512, False),
+    64: (256, True),
+    128: (128, True),
+    256: (64, True),
+    512: (32, True),
+    1024: (16, True),
+}
+
+
+GPENConfig.BFR_512 = GPENConfig(size=512, style_dim=512, n_mlp=8, channel_multiplier=2, narrow=1.0)
+GPENConfig.BFR_256 = GPENConfig(size=256, style_dim=512, n_mlp=8, channel_multiplier=1, narrow=0.5)
+
 
 
 @dataclass

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vdub.core.io import FrameWriter, load_frames, load_npz, resume_path_for, save_json
 from vdub.face.crop import crop
-from vdub.reenactment.compositing import PasteConfig
-
-if TYPE_CHECKING:  # torch is imported by the stages that train, not by every stage
-    from vdub.super_resolution.config import SRConfig
+from vdub.reenactment.config import PasteConfig
+from vdub.super_resolution.config import SRConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,27 +46,17 @@ def _sr_holdout_scores(model, lr_sets: dict[str, np.ndarray], hr: np.ndarray, ma
     return scores
 
 
-def _sr_config(settings: dict) -> tuple[int, int, SRConfig]:
-    """(swapper crop size, holdout_every, SRConfig) from the SR stages' settings."""
-    from vdub.super_resolution.config import SRConfig
-
-    size = int(settings["crop_size"])
-    sr_settings = dict(settings["sr"])
-    holdout_every = int(sr_settings.pop("holdout_every", 0))
-    return size, holdout_every, SRConfig.from_dict({**sr_settings, "in_size": size})
-
-
 def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_path: Path, out_model: Path,
-                           out_losses: Path, out_holdout: Path, settings: dict) -> dict:
+                           out_losses: Path, out_holdout: Path, cfg: SRConfig, holdout_every: int) -> dict:
     """Identity-specific SR, training: the upscaler learns the actor's own frames.
 
     Training pairs (paper 2.3): the actor's head crops at the output size as targets, with
-    inputs that are (a) the same crops degraded to the swapper's size and (b) the swapper's
-    actor-decoder reconstructions of them, so the upscaler learns to restore what the
-    swapper blurs, with this actor's own detail. Every ``holdout_every``-th actor frame is
-    kept out of training; ``out_holdout`` (JSON) scores the upscaler against bicubic
-    upscaling on those frames, for both kinds of input. Nothing here depends on the dubber
-    take's reenactment or on the paste settings, so changing those does not retrain.
+    inputs that are (a) the same crops degraded to the swapper's size (``cfg.in_size``) and (b)
+    the swapper's actor-decoder reconstructions of them, so the upscaler learns to restore what
+    the swapper blurs, with this actor's own detail. Every ``holdout_every``-th actor frame with
+    a face (0: none) is kept out of training; ``out_holdout`` (JSON) scores the upscaler against
+    bicubic upscaling on those frames, for both kinds of input. Nothing here depends on the
+    dubber take's reenactment or on the paste settings, so changing those does not retrain.
     """
     import cv2
 
@@ -78,7 +65,7 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
     from vdub.super_resolution.networks import load_sr
     from vdub.super_resolution.training import fit_upscaler, save_untrained_upscaler
 
-    size, holdout_every, cfg = _sr_config(settings)
+    size = cfg.in_size
     if cfg.backend == "gpen" and cfg.gpen_weights is None:
         log.warning("shot %s: GPEN trained from scratch (no gpen_weights configured): the paper fine-tunes the "
                     "released GPEN-BFR-512; check sr/holdout.json against bicubic", shot)

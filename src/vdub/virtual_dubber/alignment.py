@@ -8,33 +8,16 @@ lower part of that face, which is what the identity-swapping network reenacts (s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from vdub.core.settings import Settings
 from vdub.face import landmarks as lm
+from vdub.face.config import SmoothingConfig
 from vdub.face.geometry import Similarity, robust_umeyama
 from vdub.face.mesh import FaceTrack
-from vdub.face.smoothing import SmoothingConfig, savgol_track, smooth_mesh_track
+from vdub.face.smoothing import savgol_track, smooth_mesh_track
 from vdub.face.warp import blend, feather, piecewise_affine, rasterize, visible_triangles
 from vdub.virtual_dubber.builtin import face_axis
-
-SCALE_MODES = ("frame", "smooth", "shot")
-
-
-@dataclass
-class AlignConfig(Settings):
-    """Settings of the alignment stage."""
-
-    scale_mode: str = "smooth"  # alignment scale: 'frame' (free), 'smooth' (filtered), 'shot' (one median)
-    scale_window: int = 31  # Savitzky-Golay window (frames) on the log scale in 'smooth' mode
-    feather_fraction: float = 0.08  # blend feather radius, as a fraction of the inter-ocular distance
-    composite_from: float = 0.35  # lower-face weight at which the composite starts (0 = nose base)
-
-    def __post_init__(self) -> None:
-        if self.scale_mode not in SCALE_MODES:
-            raise ValueError(f"scale_mode must be one of {SCALE_MODES}, got {self.scale_mode!r}")
+from vdub.virtual_dubber.config import SCALE_MODES, AlignConfig
 
 
 def smooth_track(track: FaceTrack, cfg: SmoothingConfig) -> FaceTrack:

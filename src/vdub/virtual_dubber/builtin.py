@@ -22,39 +22,16 @@ works offline from face geometry alone:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from vdub.core.settings import Settings
 from vdub.face import landmarks as lm
 from vdub.face.geometry import robust_umeyama, umeyama
 from vdub.face.warp import blend, feather, piecewise_affine, polygon_mask, triangulate
+from vdub.virtual_dubber.config import VirtualDubberConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class VirtualDubberConfig(Settings):
-    """Settings of the builtin virtual dubber."""
-
-    expression_gain: float = 1.0  # multiplier on the dubber's mouth/jaw offsets
-    scale_to_mouth: bool = True  # rescale the offsets by the two neutral mouths' width ratio
-    mouth_fill: bool = True  # paste a real inner mouth (teeth, tongue) into the opened lips
-    min_mouth_opening: float = 0.03  # inner-lip gap / mouth width below which no fill is drawn
-    mouth_source: str = "actor"  # actor: the actor's own frame of nearest inner-lip shape | dubber: the dubber's
-    mouth_min_ratio: float = 0.9  # an actor frame qualifies when it opens at least this share of the target's opening
-    mouth_continuity: float = 0.25  # keep following the last source frame while it is within this much of the best
-
-    def __post_init__(self) -> None:
-        if self.mouth_source not in MOUTH_SOURCES:
-            raise ValueError(f"mouth_source must be one of {MOUTH_SOURCES}, got {self.mouth_source!r}")
-        if not 0 < self.mouth_min_ratio <= 2 or self.mouth_continuity < 0:
-            raise ValueError(f"invalid mouth_min_ratio/mouth_continuity: {self}")
-
-
-MOUTH_SOURCES = ("actor", "dubber")
 
 
 def log_mouth_sources(shot: str, what: str, sources: list[int]) -> dict[str, int]:
@@ -116,7 +93,6 @@ class MouthLibrary:
             if len(follow) and distance[follow[0]] <= (1.0 + continuity) * distance[best]:
                 best = int(follow[0])
         return int(self.index[best])
-
 
 
 def expression_offsets(points: np.ndarray, valid: np.ndarray, neutral: np.ndarray) -> np.ndarray:

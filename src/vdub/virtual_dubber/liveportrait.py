@@ -32,15 +32,14 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vdub.core.errors import ShotError, require_file, sigterm_as_exit
 from vdub.core.io import FrameWriter, load_frames, load_json
-from vdub.core.settings import Settings
 from vdub.media.video import probe_video, read_frames, write_video
+from vdub.virtual_dubber.config import LivePortraitConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +54,9 @@ WEIGHT_FILES: tuple[str, ...] = (
     "insightface/models/buffalo_l/2d106det.onnx",
     "insightface/models/buffalo_l/det_10g.onnx",
 )
-ANIMATION_REGIONS = ("exp", "pose", "lip", "eyes", "all")
-DRIVING_OPTIONS = ("expression-friendly", "pose-friendly")
 #: Boolean options passed to LivePortrait as ``--name`` / ``--no_name`` (tyro's flag pairs).
 BOOL_FLAGS = ("flag_relative_motion", "flag_stitching", "flag_pasteback", "flag_do_crop", "flag_crop_driving_video",
               "flag_normalize_lip", "flag_use_half_precision", "flag_force_cpu")
-#: Flags without which LivePortrait returns its 512 px face crop instead of the full frame
-#: (its paste-back runs only when all three are on); a crop is not a virtual-dubber frame.
-FULL_FRAME_FLAGS = ("flag_do_crop", "flag_stitching", "flag_pasteback")
 
 #: x264 quality of the driving video: near-lossless, so that the motion extractor sees the
 #: dubber's lips rather than compression blocks.
@@ -73,70 +67,6 @@ _LFS_MAGIC = b"version https://git-lfs"
 _TAIL_LINES = 25
 #: Relative difference of aspect ratio (besides rounding) beyond which the result is refused.
 _ASPECT_TOLERANCE = 0.02
-
-
-@dataclass
-class LivePortraitConfig(Settings):
-    """Where LivePortrait is installed and the options of its video-driven inference."""
-
-    checkout: str | None = None  # LivePortrait checkout (folder holding inference.py); required
-    weights: str | None = None  # laid out like pretrained_weights/ (default: <checkout>/pretrained_weights)
-    python: str = "python"  # interpreter of LivePortrait's own environment (envs/liveportrait.yaml)
-    # "lip" animates only LivePortrait's lip keypoints: the paper's virtual dubber carries the
-    # dubber's mouth motion, while the actor's eyes, brows and head pose stay those of the
-    # reference frame. That keeps the dubber's blinks out, and keeps the skull-stable points
-    # the align stage fits on unmoved. "exp" (the whole expression) moves the jaw and cheeks
-    # more freely; try it when the chin follows the mouth too little.
-    animation_region: str = "lip"
-    driving_option: str = "expression-friendly"  # adapts the motion to a human source image (upstream default)
-    driving_multiplier: float = 1.0  # gain on the driving motion (expression-friendly only)
-    # Kalman smoothing strength of the driving motion; upstream applies it when the source is a
-    # video, so it is passed through for completeness (3e-6: smoother than upstream's 3e-7).
-    driving_smooth_observation_variance: float = 3e-6
-    flag_relative_motion: bool = True  # motion relative to the first driving frame, added to the actor's expression
-    flag_stitching: bool = True  # must stay on (see FULL_FRAME_FLAGS)
-    flag_pasteback: bool = True  # must stay on: the result is the actor's full frame
-    flag_do_crop: bool = True  # must stay on: LivePortrait works on a face crop of the source
-    flag_crop_driving_video: bool = True  # dubber takes are not 1:1 face crops; let LivePortrait crop them
-    flag_normalize_lip: bool = False  # the reference frame is chosen with a closed mouth already
-    flag_use_half_precision: bool = True  # FP16 on the GPU; turn off if black boxes appear
-    flag_force_cpu: bool = False  # CPU inference (very slow; upstream marks it work in progress)
-    source_max_dim: int | None = None  # LivePortrait downsizes larger sources to this (None: upstream's 1280)
-    anchor_neutral: bool = True  # put the dubber's neutral frame first so motion is measured from it
-
-    def __post_init__(self) -> None:
-        if self.animation_region not in ANIMATION_REGIONS:
-            raise ValueError(f"liveportrait.animation_region must be one of {ANIMATION_REGIONS}, "
-                             f"got {self.animation_region!r}")
-        if self.driving_option not in DRIVING_OPTIONS:
-            raise ValueError(f"liveportrait.driving_option must be one of {DRIVING_OPTIONS}, "
-                             f"got {self.driving_option!r}")
-        if not self.driving_multiplier > 0:
-            raise ValueError(f"liveportrait.driving_multiplier must be positive, got {self.driving_multiplier}")
-        if not self.driving_smooth_observation_variance > 0:
-            raise ValueError("liveportrait.driving_smooth_observation_variance must be positive, "
-                             f"got {self.driving_smooth_observation_variance}")
-        if self.source_max_dim is not None and self.source_max_dim < 64:
-            raise ValueError(f"liveportrait.source_max_dim must be at least 64, got {self.source_max_dim}")
-        off = [name for name in FULL_FRAME_FLAGS if not getattr(self, name)]
-        if off:
-            raise ValueError(f"liveportrait.{', '.join(off)} must be true: LivePortrait pastes the animated face "
-                             "back into the full frame only when flag_do_crop, flag_stitching and flag_pasteback are "
-                             "all on; otherwise its result is a 512 px face crop, not a virtual-dubber frame")
-        if not self.python:
-            raise ValueError("liveportrait.python must name an interpreter")
-
-    @property
-    def checkout_path(self) -> Path | None:
-        return None if self.checkout is None else Path(self.checkout).expanduser()
-
-    @property
-    def weights_path(self) -> Path | None:
-        """The weights folder: ``weights`` if set, else ``<checkout>/pretrained_weights``."""
-        if self.weights is not None:
-            return Path(self.weights).expanduser()
-        checkout = self.checkout_path
-        return None if checkout is None else checkout / "pretrained_weights"
 
 
 class LivePortraitNotInstalled(RuntimeError):

@@ -7,7 +7,6 @@ the dubber's neutral frame, against which the dubber's expressions are measured.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -15,22 +14,11 @@ import numpy as np
 
 from vdub.core.errors import ShotError
 from vdub.core.io import load_frames
-from vdub.core.settings import Settings
 from vdub.face import landmarks as lm
 from vdub.face.mesh import FaceTrack
+from vdub.virtual_dubber.config import ReferenceConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ReferenceConfig(Settings):
-    """Weights of the reference-frame score (each term is in [0, 1], higher is better)."""
-
-    w_frontal: float = 1.0  # face plane facing the camera
-    w_mouth_closed: float = 1.0  # lips together
-    w_eyes_open: float = 0.5  # eyelids open relative to the shot's widest
-    w_sharp: float = 0.25  # Laplacian energy of the face relative to the shot's sharpest
-
 
 
 def frontality(points: np.ndarray) -> np.ndarray:

@@ -12,13 +12,14 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, load_json, save_json, save_npz
 from vdub.face import landmarks as lm
+from vdub.face.config import SmoothingConfig
 from vdub.face.mesh import load_track
-from vdub.face.smoothing import SmoothingConfig
 from vdub.face.warp import triangulate
 from vdub.virtual_dubber import geometry_qa
-from vdub.virtual_dubber.alignment import AlignConfig, render_aligned, rigid_transforms, smooth_track, stable_residual
-from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, log_mouth_sources, render_virtual_dubber
-from vdub.virtual_dubber.reference import ReferenceConfig, pick_reference
+from vdub.virtual_dubber.alignment import render_aligned, rigid_transforms, smooth_track, stable_residual
+from vdub.virtual_dubber.builtin import MouthLibrary, log_mouth_sources, render_virtual_dubber
+from vdub.virtual_dubber.config import AlignConfig, ReferenceConfig, VirtualDubberConfig
+from vdub.virtual_dubber.reference import pick_reference
 
 log = logging.getLogger(__name__)
 

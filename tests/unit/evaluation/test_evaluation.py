@@ -13,10 +13,11 @@ import pytest
 import torch
 from support import write_stand_in_perceptual_weights
 
-from vdub.evaluation.shot import FID_FILE, LPIPS_FILE, VARIANTS, EvaluationConfig, evaluate_shot, find_weights
+from vdub.evaluation.config import EvaluationConfig
+from vdub.evaluation.shot import FID_FILE, LPIPS_FILE, VARIANTS, evaluate_shot, find_weights
 from vdub.face import landmarks as lm
+from vdub.face.config import MaskConfig
 from vdub.face.crop import crop_boxes
-from vdub.face.head_masks import MaskConfig
 from vdub.face.mesh import FaceTrack
 from vdub.metrics.image import PSNR_CAP
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from support import decode, needs_media
 
-from vdub.evaluation.qc import QCConfig, frame_ranges, refine_samples, shot_ranges
+from vdub.evaluation.config import QCConfig
+from vdub.evaluation.qc import frame_ranges, refine_samples, shot_ranges
 
 
 def test_ranges_merge_across_small_gaps_and_name_their_worst_frame():
@@ -50,7 +51,8 @@ def test_a_planted_foreign_passage_is_found_exactly():
     the mouth only inside them, the jump of the head at their edges, and nothing else is flagged."""
     from vdub.evaluation.qc import shot_qc
     from vdub.evaluation.shot import VARIANTS, identity_distances
-    from vdub.face.mesh import FaceMeshConfig, FaceTrack, track_faces
+    from vdub.face.config import FaceMeshConfig
+    from vdub.face.mesh import FaceTrack, track_faces
 
     actor = decode("actor_glasses_man.mp4", 60)
     h, w = actor.shape[1:3]

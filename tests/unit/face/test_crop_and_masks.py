@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from vdub.face import landmarks as lm
+from vdub.face.config import MaskConfig
 from vdub.face.crop import crop, crop_affine, crop_boxes, uncrop
-from vdub.face.head_masks import MaskConfig, crop_masks
+from vdub.face.head_masks import crop_masks
 from vdub.face.segmentation import person_segmentation
 from vdub.face.warp import polygon_mask
 

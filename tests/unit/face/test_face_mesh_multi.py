@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 from support import decode, needs_media
 
-from vdub.face.mesh import FaceChooser, FaceMeshConfig, FaceTrack, track_faces
+from vdub.face.config import FaceMeshConfig
+from vdub.face.mesh import FaceChooser, FaceTrack, track_faces
 
 pytestmark = needs_media
 

@@ -7,9 +7,10 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from vdub.face import landmarks as lm
+from vdub.face.config import SmoothingConfig
 from vdub.face.geometry import Similarity, robust_umeyama, umeyama
 from vdub.face.mesh import FaceTrack
-from vdub.face.smoothing import SmoothingConfig, fill_gaps, savgol_track
+from vdub.face.smoothing import fill_gaps, savgol_track
 from vdub.face.warp import piecewise_affine, triangulate
 from vdub.virtual_dubber.alignment import rigid_transforms, smooth_track
 

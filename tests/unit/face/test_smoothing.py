@@ -9,10 +9,10 @@ from scipy.spatial.transform import Rotation
 from support import REAL_CLIPS
 
 from vdub.face import landmarks as lm
+from vdub.face.config import MaskConfig, SmoothingConfig
 from vdub.face.crop import crop_boxes
 from vdub.face.geometry import Similarity
-from vdub.face.head_masks import MaskConfig
-from vdub.face.smoothing import SmoothingConfig, smooth_mesh_track, smooth_poses
+from vdub.face.smoothing import smooth_mesh_track, smooth_poses
 from vdub.virtual_dubber.geometry_qa import box_jitter, jitter
 
 

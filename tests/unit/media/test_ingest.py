@@ -20,7 +20,8 @@ from support import MEDIA, needs_media
 
 from vdub.core.errors import ShotError
 from vdub.media.audio import extract_audio, is_silent, loudness_dbfs
-from vdub.media.ingest import IngestConfig, conform_indices, run_ingest, stretch_factor, take_indices
+from vdub.media.config import IngestConfig
+from vdub.media.ingest import conform_indices, run_ingest, stretch_factor, take_indices
 from vdub.media.video import probe_video, read_frames, write_video
 
 media = pytest.mark.media
@@ -302,7 +303,7 @@ def test_odd_sized_shot_comes_out_at_its_exact_size_and_length(tmp_path):
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_woman_bluewall.mp4"), "-frames:v", "20",
                     "-vf", "scale=1279:719", "-c:v", "libx264", "-pix_fmt", "yuv444p", "-an", str(clip)], check=True)
     frames, meta = tmp_path / "actor.npy", tmp_path / "actor.json"
-    ingest_actor("odd", clip, frames, meta, IngestConfig())
+    ingest_actor("odd", clip, frames, meta)
     assert np.load(frames, mmap_mode="r").shape == (20, 719, 1279, 3)
     fps_str = json.loads(meta.read_text())["actor"]["fps_str"]
     info = tmp_path / "info.json"  # what mux reads of ingest_dubber's info
@@ -377,7 +378,7 @@ def test_ingest_actor_decodes_a_shot_range_frame_accurately(tmp_path):
     timecoded = tmp_path / "reel.mov"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-timecode", "01:00:00:00",
                     str(timecoded)], check=True)
-    info = ingest_actor("r1", timecoded, tmp_path / "b.npy", tmp_path / "b.json", IngestConfig(max_frames=10),
+    info = ingest_actor("r1", timecoded, tmp_path / "b.npy", tmp_path / "b.json", max_frames=10,
                         actor_in="01:00:02:01", actor_out="01:00:02:15")
     np.testing.assert_array_equal(load_frames(tmp_path / "b.npy"), whole[61:71])  # max_frames cuts the range
     assert info["range"] == [61, 75] and info["n_full"] == 14 and info["n_frames"] == 10

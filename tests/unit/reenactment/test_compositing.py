@@ -13,7 +13,8 @@ from vdub.core.io import load_frames
 from vdub.face import landmarks as lm
 from vdub.face.crop import crop, crop_units, uncrop
 from vdub.face.warp import blend
-from vdub.reenactment.compositing import PasteConfig, gaussian_taps, paste_corrected, paste_heads, still_weight
+from vdub.reenactment.compositing import gaussian_taps, paste_corrected, paste_heads, still_weight
+from vdub.reenactment.config import PasteConfig
 
 SIZE = 96
 
@@ -61,8 +62,8 @@ def test_colour_is_matched_smoothly_and_only_inside_the_mask(tmp_path):
 @needs_media
 def test_cutaway_frames_pass_through_bit_exact(tmp_path):
     """A shot with a cutaway (frames of another clip, no head crop): those frames leave the paste untouched."""
+    from vdub.face.config import MaskConfig
     from vdub.face.crop import crop_boxes
-    from vdub.face.head_masks import MaskConfig
     from vdub.face.mesh import track_faces
 
     t_count, size, cut = 10, 64, [4, 5, 6]

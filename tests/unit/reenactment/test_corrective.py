@@ -13,15 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from vdub.reenactment.swapper import (
-    IdentitySwapper,
-    LossWeights,
-    SwapperConfig,
-    TrainConfig,
-    fit_swapper,
-    load_swapper,
-    swap,
-)
+from vdub.reenactment.config import LossWeights, SwapperConfig, TrainConfig
+from vdub.reenactment.swapper import IdentitySwapper, fit_swapper, load_swapper, swap
 from vdub.reenactment.swapper.batches import stack_pairs
 from vdub.reenactment.swapper.losses import region_loss
 from vdub.reenactment.swapper.train import recalibrate_batch_norm

@@ -13,7 +13,8 @@ from vdub.face.geometry import robust_umeyama
 from vdub.face.warp import blend
 from vdub.metrics.colour import inner_mouth_lab
 from vdub.metrics.image import psnr
-from vdub.virtual_dubber.builtin import MouthLibrary, VirtualDubberConfig, render_virtual_dubber
+from vdub.virtual_dubber.builtin import MouthLibrary, render_virtual_dubber
+from vdub.virtual_dubber.config import VirtualDubberConfig
 from vdub.virtual_dubber.reference import score_frames, select_reference
 
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -89,20 +90,21 @@ def test_actor_source_gives_the_actor_s_own_mouth_colour(actor_clip, dubber_clip
 
 @pytest.fixture(scope="module")
 def shot_pairs(actor_clip, tmp_path_factory):
-    """The self-reenactment pairs of 45 real frames, through the stage functions."""
-    from vdub.face.head_masks import MaskConfig
+    """The self-reenactment pairs of 45 real frames, through the stage functions with the workflow's settings."""
     from vdub.reenactment.stages import actor_crops, self_pairs
+    from vdub.workflow.settings import stage_settings
 
     frames, track = actor_clip
     work = tmp_path_factory.mktemp("pairs")
     save_frames(work / "actor.npy", frames)
     save_npz(work / "actor_mesh.npz", **track.to_npz())
-    actor_crops("s", work / "actor.npy", work / "actor_mesh.npz", work / "actor_crops.npz", 64,
-                MaskConfig.from_dict(CONFIG["masks"]))
-    settings = {k: CONFIG[k] for k in ("self_reenactment", "builtin_dubber", "align", "smoothing", "face_mesh",
-                                       "masks", "reference")}
+    crops = stage_settings(CONFIG, "actor_crops")  # the preview preset's 64 px crops
+    actor_crops("s", work / "actor.npy", work / "actor_mesh.npz", work / "actor_crops.npz", crops.crop_size,
+                crops.masks)
+    s = stage_settings(CONFIG, "self_pairs")
     summary = self_pairs("s", work / "actor.npy", work / "actor_mesh.npz", work / "actor_crops.npz", None,
-                         work / "self_pairs.npz", settings)
+                         work / "self_pairs.npz", s.self_reenactment, s.builtin_dubber, s.align, s.smoothing,
+                         s.face_mesh, s.masks, s.reference)
     assert sorted(p.name for p in work.iterdir()) == ["actor.npy", "actor_crops.npz", "actor_mesh.npz",
                                                      "self_pairs.npz"]  # no scratch frames left behind
     return summary, load_npz(work / "self_pairs.npz"), load_npz(work / "actor_crops.npz")
@@ -149,9 +151,9 @@ def test_training_pairs_leave_the_held_out_frames_out(shot_pairs):
 
 def test_held_out_scores_of_an_untrained_corrective_network_equal_the_composite(shot_pairs):
     """An untrained corrective network returns its input, so its repair scores exactly as the composite."""
-    from vdub.reenactment.compositing import PasteConfig
+    from vdub.reenactment.config import PasteConfig, SwapperConfig
     from vdub.reenactment.self_reenactment import repair_holdout, score_holdout
-    from vdub.reenactment.swapper import IdentitySwapper, SwapperConfig
+    from vdub.reenactment.swapper import IdentitySwapper
 
     _, pairs, crops = shot_pairs
     model = IdentitySwapper(SwapperConfig(crop_size=64, width_mult=0.25, middle_blocks=1, latent_dim=32,

@@ -15,11 +15,9 @@ from skimage.metrics import structural_similarity
 from support import assert_same_image
 
 from vdub.core.errors import TrainingInterrupted
+from vdub.reenactment.config import LossWeights, SwapperConfig, TrainConfig
 from vdub.reenactment.swapper import (
     IdentitySwapper,
-    LossWeights,
-    SwapperConfig,
-    TrainConfig,
     decoder_loss,
     fit_swapper,
     load_swapper,
@@ -300,7 +298,7 @@ def _one_torch_thread(one_torch_thread):
 def real_actor_crops(actor_clip, tmp_path_factory):
     """actor_crops.npz of the first 45 frames of actor_woman_bluewall.mp4 at 32 px."""
     from vdub.core.io import save_frames, save_npz
-    from vdub.face.head_masks import MaskConfig
+    from vdub.face.config import MaskConfig
     from vdub.reenactment.stages import actor_crops
 
     frames, track = actor_clip
@@ -311,13 +309,11 @@ def real_actor_crops(actor_clip, tmp_path_factory):
     return tmp / "actor_crops.npz"
 
 
-def _settings(iterations: int) -> dict:
-    from dataclasses import asdict
-
-    net = {k: v for k, v in asdict(TINY).items() if k != "crop_size"}
-    train = dict(batch_size=4, iterations=iterations, lr=1e-3, checkpoint_every=50, log_every=10, seed=0,
-                 device="cpu")
-    return {"crop_size": TINY.crop_size, "swapper": net, "train": train, "losses": asdict(LossWeights())}
+def _settings(iterations: int) -> tuple[SwapperConfig, TrainConfig, LossWeights]:
+    """The swapper's configs of a training stage: the tiny network, ``iterations`` steps."""
+    train = TrainConfig(batch_size=4, iterations=iterations, lr=1e-3, checkpoint_every=50, log_every=10, seed=0,
+                        device="cpu")
+    return TINY, train, LossWeights()
 
 
 def test_actor_model_learns_real_crops_and_warm_starts_a_shot(real_actor_crops, tmp_path):
@@ -325,7 +321,7 @@ def test_actor_model_learns_real_crops_and_warm_starts_a_shot(real_actor_crops, 
     from vdub.reenactment.stages import train_actor, train_swapper
 
     actor_model = tmp_path / "actor.pt"
-    train_actor("woman_bluewall", [real_actor_crops], actor_model, tmp_path / "actor.csv", _settings(120))
+    train_actor("woman_bluewall", [real_actor_crops], actor_model, tmp_path / "actor.csv", *_settings(120))
     losses = _read_csv(tmp_path / "actor.csv")
     for column in (1, 2):  # actor and dubber decoders both learn the actor's real crops
         assert losses[-10:, column].mean() < 0.7 * losses[:10, column].mean(), losses[[0, -1]]
@@ -336,8 +332,8 @@ def test_actor_model_learns_real_crops_and_warm_starts_a_shot(real_actor_crops, 
     composite[:, 20:26, 12:20] = composite[:, 20:26, 12:20] // 2
     save_npz(tmp_path / "crops.npz", boxes=own["boxes"], valid=own["valid"], actor=own["actor"],
              actor_masks=own["actor_masks"], composite=composite, composite_masks=own["actor_masks"])
-    train_swapper("shot", tmp_path / "crops.npz", tmp_path / "scratch.pt", tmp_path / "scratch.csv", _settings(10))
-    train_swapper("shot", tmp_path / "crops.npz", tmp_path / "warm.pt", tmp_path / "warm.csv", _settings(10),
+    train_swapper("shot", tmp_path / "crops.npz", tmp_path / "scratch.pt", tmp_path / "scratch.csv", *_settings(10))
+    train_swapper("shot", tmp_path / "crops.npz", tmp_path / "warm.pt", tmp_path / "warm.csv", *_settings(10),
                   init_model=actor_model)
     scratch, warm = _read_csv(tmp_path / "scratch.csv"), _read_csv(tmp_path / "warm.csv")
     # Fine-tuning from the actor's model starts where training from scratch is far from being.
@@ -365,7 +361,7 @@ def faces_folder(real_clips, tmp_path_factory):
 
 
 def test_pretraining_faces_are_cropped_and_learnt(faces_folder, real_actor_crops, tmp_path):
-    from vdub.face.head_masks import MaskConfig
+    from vdub.face.config import MaskConfig
     from vdub.reenactment.pretrain import face_crops, face_images
     from vdub.reenactment.stages import pretrain, train_actor
 
@@ -378,15 +374,15 @@ def test_pretraining_faces_are_cropped_and_learnt(faces_folder, real_actor_crops
     assert (masks[:, 0, 12:20, 12:20] > 200).mean() > 0.9
 
     model = tmp_path / "pretrained.pt"
-    summary = pretrain(faces_folder, model, tmp_path / "pretrain.csv", _settings(100), MaskConfig())
+    summary = pretrain(faces_folder, model, tmp_path / "pretrain.csv", *_settings(100), MaskConfig())
     assert summary["faces"] == 8 and len(summary["skipped"]) == 2
     losses = _read_csv(tmp_path / "pretrain.csv")
     assert losses[-10:, 3].mean() < 0.7 * losses[:10, 3].mean()
     # An actor model started from it begins below one started from scratch (bluewall is in
     # the pretraining faces, as an actor of a studio's earlier project would be).
-    train_actor("woman_bluewall", [real_actor_crops], tmp_path / "a.pt", tmp_path / "warm.csv", _settings(5),
+    train_actor("woman_bluewall", [real_actor_crops], tmp_path / "a.pt", tmp_path / "warm.csv", *_settings(5),
                 init_model=model)
-    train_actor("woman_bluewall", [real_actor_crops], tmp_path / "b.pt", tmp_path / "cold.csv", _settings(5))
+    train_actor("woman_bluewall", [real_actor_crops], tmp_path / "b.pt", tmp_path / "cold.csv", *_settings(5))
     warm, cold = _read_csv(tmp_path / "warm.csv"), _read_csv(tmp_path / "cold.csv")
     assert warm[:, 3].mean() < 0.8 * cold[:, 3].mean(), (warm[:, 3], cold[:, 3])
 

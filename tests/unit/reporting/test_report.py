@@ -26,7 +26,8 @@ import pytest
 from support import REPO
 
 from vdub.core.io import save_frames, save_json, save_npz
-from vdub.reporting.report import ReportConfig, build_report
+from vdub.reporting.config import ReportConfig
+from vdub.reporting.report import build_report
 from vdub.reporting.side_by_side import side_by_side
 from vdub.reporting.stages import output_sheet_files
 from vdub.reporting.tables import FLAT_MISSING_REASON, format_value, project_table, shot_table
@@ -301,10 +302,12 @@ def test_large_videos_are_linked_and_missing_files_reported(project, tmp_path):
     assert 'id="shot-shot_x"' in html and "metrics.json: not available" in html
 
 
-def test_report_command_line(project, tmp_path):
+def test_report_command_line(project, tmp_path, capsys):
     from vdub.cli.main import main
+    from vdub.workflow.settings import ReportSettings
 
     root, manifest, _ = project
+    settings = ReportSettings(ReportConfig(embed_video_mb=1), "paper", {}).to_json()
     out = tmp_path / "report.html"
     # As the workflow calls it: path templates and SHOT=ACTOR pairs (one short argument per shot).
     layout = {k: str(v).replace("shot_b", "{shot}") for k, v in manifest["shot_b"].items()}
@@ -312,7 +315,7 @@ def test_report_command_line(project, tmp_path):
     actor_losses.parent.mkdir(parents=True)
     shutil.copy(manifest["shot_b"]["swapper_losses"], actor_losses)
     layout["actor_losses"] = str(tmp_path / "actors" / "{actor}" / "losses.csv")
-    assert main(["report", "--settings", json.dumps({"embed_video_mb": 1, "preset": "paper"}),
+    assert main(["report", "--settings", settings,
                  "--layout", json.dumps(layout), "--shots", "shot_b=anna", "shot_a=anna", "--out", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
     assert "preset <b>paper</b>" in html and html.index('id="shot-shot_b"') < html.index('id="shot-shot_a"')
@@ -323,11 +326,18 @@ def test_report_command_line(project, tmp_path):
     assert plot.shape[1] == 3 * 5 * 90, plot.shape
     # By hand: a manifest file.
     (tmp_path / "manifest.json").write_text(json.dumps({"shot_a": {k: str(v) for k, v in manifest["shot_a"].items()}}))
-    assert main(["report", "--manifest", str(tmp_path / "manifest.json"), "--out", str(out)]) == 0
+    assert main(["report", "--settings", settings, "--manifest", str(tmp_path / "manifest.json"),
+                 "--out", str(out)]) == 0
     assert 'id="shot-shot_a"' in out.read_text(encoding="utf-8")
-    with pytest.raises(ValueError, match="unknown ReportConfig settings"):
-        main(["report", "--settings", '{"embed_video": 1}', "--manifest", str(tmp_path / "manifest.json"),
-              "--out", str(out)])
+    # Settings that are not the report's: a one-line error, no report.
+    out.unlink()
+    typo = json.loads(settings)
+    typo["report"]["embed_video"] = typo["report"].pop("embed_video_mb")
+    assert main(["report", "--settings", json.dumps(typo), "--manifest", str(tmp_path / "manifest.json"),
+                 "--out", str(out)]) == 2
+    assert "--settings: report: ReportConfig settings ['embed_video_mb'] missing and ['embed_video'] unknown" \
+        in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_workflow_schedules_the_report_rules(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy.signal import convolve2d
 
-from vdub.super_resolution.gpen import FullGenerator, GPENConfig, load_official, parameter_count, upfirdn2d
+from vdub.super_resolution.config import GPENConfig
+from vdub.super_resolution.gpen import FullGenerator, load_official, parameter_count, upfirdn2d
 
 TINY = GPENConfig(size=64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.0625)
 

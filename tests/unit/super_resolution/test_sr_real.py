@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from support import assert_margin
 
+from vdub.face.config import MaskConfig
 from vdub.face.crop import crop, crop_boxes
-from vdub.face.head_masks import MaskConfig
 from vdub.metrics.image import psnr
 from vdub.super_resolution.config import SRConfig
 from vdub.super_resolution.data import build_training_pairs

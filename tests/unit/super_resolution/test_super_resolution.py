@@ -18,9 +18,9 @@ from support import assert_same_image
 
 import vdub.super_resolution.training as sr_training
 from vdub.core.errors import TrainingInterrupted
-from vdub.super_resolution.config import SRConfig
+from vdub.super_resolution.config import GPENConfig, SRConfig
 from vdub.super_resolution.data import build_training_pairs
-from vdub.super_resolution.gpen import FullGenerator, GPENConfig, load_official
+from vdub.super_resolution.gpen import FullGenerator, load_official
 from vdub.super_resolution.networks import (
     GPENUpscaler,
     IdentitySRNet,

@@ -28,9 +28,9 @@ from vdub.cli import main as cli
 from vdub.core.errors import ShotError
 from vdub.core.io import load_frames, save_frames, save_json
 from vdub.core.samples import parse_samples
+from vdub.virtual_dubber.config import LivePortraitConfig
 from vdub.virtual_dubber.liveportrait import (
     WEIGHT_FILES,
-    LivePortraitConfig,
     LivePortraitNotInstalled,
     build_command,
     check_installation,
@@ -386,6 +386,13 @@ def test_missing_installation_is_a_shot_error(tmp_path, scratch):
 
 # --- the command line ------------------------------------------------------------------------
 
+def lp_settings(cfg: LivePortraitConfig) -> dict:
+    """The virtual_dubber rule's settings of a LivePortrait shot (vdub.workflow.settings), as a JSON object."""
+    from vdub.workflow.settings import LivePortraitDubberSettings
+
+    return json.loads(LivePortraitDubberSettings("liveportrait", cfg).to_json())
+
+
 def cli_args(paths: dict[str, Path], settings: dict, info: bool = True) -> list[str]:
     args = ["virtual-dubber", "--shot", "s1", "--settings", json.dumps(settings),
             "--actor-frames", str(paths["actor"]), "--actor-mesh", "unused.npz",
@@ -398,8 +405,7 @@ def test_cli_runs_the_liveportrait_backend(tmp_path, cfg, scratch, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(scratch))
     monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
     paths = make_shot(tmp_path / "s1")
-    settings = {"backend": "liveportrait", "liveportrait": {"checkout": cfg.checkout, "python": sys.executable}}
-    assert cli.main(cli_args(paths, settings)) == 0
+    assert cli.main(cli_args(paths, lp_settings(cfg))) == 0
     assert load_frames(paths["out"]).shape == (N_FRAMES, 48, 64, 3)
     assert list(scratch.iterdir()) == []
 
@@ -411,9 +417,8 @@ def test_sigterm_stops_liveportrait_and_removes_the_private_folder(tmp_path, cfg
     import time
 
     paths = make_shot(tmp_path / "s1")
-    settings = {"backend": "liveportrait", "liveportrait": {"checkout": cfg.checkout, "python": sys.executable}}
     env = dict(os.environ, TMPDIR=str(scratch), FAKE_LP_SLEEP="60")
-    proc = subprocess.Popen([sys.executable, "-m", "vdub", *cli_args(paths, settings)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "vdub", *cli_args(paths, lp_settings(cfg))], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -432,14 +437,16 @@ def test_sigterm_stops_liveportrait_and_removes_the_private_folder(tmp_path, cfg
     assert list(scratch.iterdir()) == [] and not paths["out"].exists()
 
 
-@pytest.mark.parametrize("settings, info, message", [
-    ({"backend": "liveportrait"}, False, "--info (the ingest info JSON) is required by the liveportrait backend"),
-    ({"backend": "liveportrait", "expression_gain": 1.0}, True, "do not apply to the liveportrait backend"),
-    ({"backend": "wav2lip"}, True, "backend 'wav2lip' is unknown"),
+@pytest.mark.parametrize("extra, info, message", [
+    ({}, False, "--info (the ingest info JSON) is required by the liveportrait backend"),
+    # The builtin backend's numbers are never sent to a LivePortrait shot: a stray one is a mistake.
+    ({"expression_gain": 1.0}, True, "LivePortraitDubberSettings: unknown settings ['expression_gain']"),
+    ({"backend": "wav2lip"}, True, "virtual dubber backend 'wav2lip' is unknown (builtin, liveportrait)"),
 ])
-def test_cli_errors(tmp_path, capsys, settings, info, message):
+def test_cli_errors(tmp_path, capsys, extra, info, message):
     paths = make_shot(tmp_path / "s1")
-    assert cli.main(cli_args(paths, settings, info)) == 2
+    settings = lp_settings(LivePortraitConfig(checkout=str(tmp_path / "LivePortrait"), python=sys.executable))
+    assert cli.main(cli_args(paths, {**settings, **extra}, info)) == 2
     err = capsys.readouterr().err
     assert "shot 's1'" in err and message in err
 

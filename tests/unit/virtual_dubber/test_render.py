@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 from vdub.face import landmarks as lm
 from vdub.face.geometry import Similarity
 from vdub.face.warp import piecewise_affine, polygon_mask, triangulate, visible_triangles
-from vdub.virtual_dubber.alignment import AlignConfig, render_aligned
+from vdub.virtual_dubber.alignment import render_aligned
+from vdub.virtual_dubber.config import AlignConfig
 
 
 def _about_centre(points: np.ndarray, rotation: np.ndarray, scale: float = 1.0, shift=(0.0, 0.0)) -> Similarity:

@@ -7,17 +7,14 @@ import pytest
 from support import REAL_CLIPS
 
 from vdub.face import landmarks as lm
+from vdub.face.config import SmoothingConfig
 from vdub.face.mesh import track_faces
-from vdub.face.smoothing import SmoothingConfig, smooth_mesh_track
+from vdub.face.smoothing import smooth_mesh_track
 from vdub.face.warp import polygon_mask
 from vdub.metrics.image import psnr
 from vdub.metrics.landmarks import expression_lmd
-from vdub.virtual_dubber.builtin import (
-    VirtualDubberConfig,
-    lower_face_weights,
-    render_virtual_dubber,
-    transfer_expression,
-)
+from vdub.virtual_dubber.builtin import lower_face_weights, render_virtual_dubber, transfer_expression
+from vdub.virtual_dubber.config import VirtualDubberConfig
 from vdub.virtual_dubber.reference import score_frames, select_reference
 
 ACTORS = [c for c in REAL_CLIPS if c.startswith("actor_")]

@@ -6,16 +6,13 @@ a masked SSIM + MSE loss; at inference virtual-dubber crops go through the actor
 """
 
 from vdub.reenactment.swapper.inference import load_swapper, swap
-from vdub.reenactment.swapper.losses import LossWeights, decoder_loss, region_loss, ssim, ssim_map
-from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, SwapperConfig, parameter_counts
-from vdub.reenactment.swapper.train import TrainConfig, fit_swapper
+from vdub.reenactment.swapper.losses import decoder_loss, region_loss, ssim, ssim_map
+from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, parameter_counts
+from vdub.reenactment.swapper.train import fit_swapper
 
 __all__ = [
     "DECODERS",
     "IdentitySwapper",
-    "LossWeights",
-    "SwapperConfig",
-    "TrainConfig",
     "decoder_loss",
     "fit_swapper",
     "load_swapper",

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:  # train imports this module
-    from vdub.reenactment.swapper.train import TrainConfig
+    from vdub.reenactment.config import TrainConfig
 
 
 def check_subject(crops: np.ndarray, masks: np.ndarray, size: int, name: str) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vdub.reenactment.swapper.network import IdentitySwapper, SwapperConfig
+from vdub.reenactment.config import SwapperConfig
+from vdub.reenactment.swapper.network import IdentitySwapper
 
 
 def load_payload(path: str | Path, expect: SwapperConfig | None = None) -> dict[str, Any]:

@@ -17,27 +17,12 @@ area-normalised form weighs the mouth by what happens inside it, whatever its si
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-from vdub.core.settings import Settings
+from vdub.reenactment.config import LossWeights
 
 REGIONS = ("head", "eyes", "mouth")  # order of the mask channels
-
-
-@dataclass
-class LossWeights(Settings):
-    """Weights of eq. (1)-(2); defaults are the paper's values."""
-
-    lambda_head: float = 1.0  # lambda_head: MSE weight of L_head
-    lambda_eyes: float = 1.0  # lambda_eyes: MSE weight of L_eyes
-    lambda_mouth: float = 0.01  # lambda_mouth: MSE weight of L_mouth (paper: 0.01)
-    lambda_1: float = 1.0  # lambda_1: weight of L_eyes in L_actor / L_dubber
-    lambda_2: float = 4.0  # lambda_2: weight of L_mouth in L_actor / L_dubber (paper: 4)
-    area_normalised: bool = False  # region terms averaged over the region, not the image (paper: False)
-
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, device: torch.device | None = None) -> torch.Tensor:

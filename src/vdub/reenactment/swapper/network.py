@@ -28,8 +28,6 @@ does not give this size.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -38,7 +36,7 @@ import torch
 from timm.models.xception_aligned import XceptionAligned
 from torch import nn
 
-from vdub.core.settings import Settings
+from vdub.reenactment.config import SwapperConfig
 
 DECODERS = ("actor", "dubber")
 
@@ -46,58 +44,6 @@ DECODERS = ("actor", "dubber")
 _ENTRY_WIDTHS = (128, 256, 728)
 _MIDDLE_WIDTH = 728
 _EXIT_WIDTHS = ((728, 1024, 1024), (1536, 1536, 2048))
-_XCEPTION_MIDDLE_BLOCKS = 8
-
-
-@dataclass
-class SwapperConfig(Settings):
-    """Hyperparameters of :class:`IdentitySwapper`; defaults are the paper's numbers."""
-
-    crop_size: int = 176  # S: side of the square head crop in pixels (paper: 176)
-    in_channels: int = 4  # RGB + grey-scale soft head mask M_head (paper: crop concatenated with mask)
-    width_mult: float = 1.0  # encoder E widths relative to Xception (1.0 = Xception's 128..2048)
-    middle_blocks: int = 8  # blocks in Xception's middle flow (8 in Xception as the paper uses it)
-    latent_dim: int = 512  # FC bottleneck latent code, also the size of both embeddings (paper: 512)
-    mapping_layers: int = 2  # FC layers in each of F_i and F_s (StyleGAN-style mapping, depth not in paper)
-    gblock_channels: int = 512  # channels of the identity map the G-Block normalises with AdaIN
-    gblock_convs: int = 2  # (AdaIN, 3x3 conv) pairs in the G-Block
-    decoder_channels: tuple[int, ...] = (512, 256, 128, 64)  # output channels of each 2x upsampling stage
-    input_skip: float = 0.0  # 0: the paper's decoders; > 0: corrective, input + head-masked residual of at most this
-
-
-    def __post_init__(self) -> None:
-        self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
-        if self.crop_size <= 0 or self.in_channels <= 0 or self.latent_dim <= 0:
-            raise ValueError(f"crop_size, in_channels and latent_dim must be positive: {self}")
-        if self.width_mult <= 0 or self.middle_blocks < 0 or self.mapping_layers < 1 or self.gblock_convs < 1:
-            raise ValueError(f"invalid width_mult/middle_blocks/mapping_layers/gblock_convs: {self}")
-        if not 0.0 <= self.input_skip <= 1.0:
-            raise ValueError(f"input_skip must be in [0, 1] (0: the paper's autoencoder), got {self.input_skip}")
-        if not self.decoder_channels:
-            raise ValueError("decoder_channels needs at least one upsampling stage")
-        scale = 2 ** len(self.decoder_channels)
-        if self.crop_size % scale or self.crop_size // scale < 2:
-            # AdaIN's instance norm needs more than one spatial element per channel.
-            raise ValueError(
-                f"crop_size {self.crop_size} must be a multiple of 2**{len(self.decoder_channels)} "
-                f"(one per decoder stage) with at least a 2x2 G-Block map"
-            )
-
-    @property
-    def feature_size(self) -> int:
-        """Side of the encoder's feature map: ceil(S / 32) (6 for S = 176)."""
-        return math.ceil(self.crop_size / 32)
-
-    @property
-    def gblock_size(self) -> int:
-        """Side of the G-Block's identity map: S / 2**len(decoder_channels) (11 for the paper)."""
-        return self.crop_size // 2 ** len(self.decoder_channels)
-
-    @property
-    def uses_legacy_xception(self) -> bool:
-        """True when E is Xception itself (timm ``legacy_xception``) rather than a scaled copy."""
-        return self.width_mult == 1.0 and self.middle_blocks == _XCEPTION_MIDDLE_BLOCKS
-
 
 
 def _scaled(channels: int, width_mult: float) -> int:

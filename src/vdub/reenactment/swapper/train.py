@@ -33,21 +33,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from vdub.core.settings import Settings
+from vdub.reenactment.config import LossWeights, SwapperConfig, TrainConfig
 from vdub.reenactment.swapper.batches import check_subject, sample_batch, stack_pairs, stack_subject
 from vdub.reenactment.swapper.inference import load_payload
-from vdub.reenactment.swapper.losses import LossWeights, decoder_loss
-from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, SwapperConfig, parameter_counts
+from vdub.reenactment.swapper.losses import decoder_loss
+from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, parameter_counts
 from vdub.training.device import resolve_device
 from vdub.training.fingerprint import run_fingerprint
 from vdub.training.loop import LossLog, TrainingLoop, save_untrained
@@ -55,65 +54,6 @@ from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 log = logging.getLogger(__name__)
 
 LOSSES = ("loss_actor", "loss_dubber", "loss_total")  # the loss log's columns between step and seconds
-
-
-@dataclass
-class TrainConfig(Settings):
-    """Optimisation settings; defaults are the paper's where it gives them.
-
-    Augmentation: no horizontal flips, because faces are not symmetric (hair parting, a
-    one-sided smile or mouth corner) and a mirrored actor would teach the actor decoder a
-    mirrored identity. Small random shifts are on by default: they make the network robust
-    to the frame-to-frame jitter of the crop boxes and face alignment the paper reports.
-    Colour jitter is off by default: each decoder should keep its subject's true colours
-    (the reenact stage colour-matches afterwards).
-    """
-
-    batch_size: int = 64  # crops per decoder per step (paper: 64)
-    dubber_batch_size: int | None = None  # the dubber decoder's crops per step (None: batch_size, the paper)
-    iterations: int = 65000  # optimiser steps (paper: 65k)
-    lr: float = 5e-5  # Adam learning rate (paper: 5e-5)
-    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (not given in the paper: PyTorch defaults)
-    checkpoint_every: int = 1000  # steps between resume checkpoints
-    log_every: int = 100  # steps between progress lines in the log
-    seed: int = 0  # seeds init, batch sampling and augmentation (bit-exact on CPU)
-    max_shift: float = 0.03  # random translation of crop and masks, up to this fraction of the crop side
-    colour_jitter: float = 0.0  # per-channel gain in 1 +- x and offset in +- x/2 (0 = off)
-    warmup: int = 0  # steps of linear learning-rate warm-up from 0 (paper: none)
-    lr_final: float = 1.0  # learning rate at the last step / lr, cosine decay (1.0: constant, the paper)
-    bn_recalibration: int = 0  # batches that re-estimate batch-norm statistics after training (0: keep them)
-    self_pair_share: float = 0.0  # share of the actor decoder's batch from self-reenactment pairs (0: none)
-    device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
-    amp: bool = True  # bf16 autocast of the network (CUDA only; the loss stays float32)
-    channels_last: bool = True  # NHWC memory layout for faster convolutions (CUDA only)
-
-    def __post_init__(self) -> None:
-        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
-        if self.batch_size < 1 or self.iterations < 0 or self.checkpoint_every < 1 or self.log_every < 1:
-            raise ValueError(f"invalid batch_size/iterations/checkpoint_every/log_every: {self}")
-        if self.dubber_batch_size is not None and self.dubber_batch_size < 1:
-            raise ValueError(f"dubber_batch_size must be >= 1 (or None: batch_size), got {self.dubber_batch_size}")
-        if not 0 <= self.max_shift < 0.5 or self.colour_jitter < 0:
-            raise ValueError(f"invalid max_shift/colour_jitter: {self}")
-        if self.warmup < 0 or not 0 < self.lr_final <= 1 or self.bn_recalibration < 0:
-            raise ValueError(f"invalid warmup/lr_final/bn_recalibration: {self}")
-        if not 0 <= self.self_pair_share <= 1:
-            raise ValueError(f"self_pair_share must be in [0, 1], got {self.self_pair_share}")
-
-    def batch_of(self, decoder: str) -> int:
-        """Crops per step for one decoder."""
-        if decoder == "dubber" and self.dubber_batch_size is not None:
-            return self.dubber_batch_size
-        return self.batch_size
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate of optimiser step ``step`` (1-based): warm-up, then cosine decay to ``lr_final``."""
-        warm = min(1.0, step / self.warmup) if self.warmup else 1.0
-        if self.lr_final >= 1.0 or self.iterations <= 1:
-            return self.lr * warm
-        progress = min(max((step - 1) / (self.iterations - 1), 0.0), 1.0)
-        decay = self.lr_final + (1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        return self.lr * warm * decay
 
 
 # Settings that change what is computed; the rest (length, logging, device) may change on resume.
@@ -335,6 +275,5 @@ def _summary(
         "parameters": parameter_counts(model),
         "device": str(device),
     }
-
 
 

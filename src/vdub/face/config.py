@@ -1,0 +1,66 @@
+"""Settings of the face tools (config sections ``face_mesh``, ``smoothing`` and ``masks``), torch-, OpenCV- and
+MediaPipe-free so that the workflow builds them when it starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vdub.core.settings import Settings
+
+#: Rules that pick the actor among several faces, on the first frame with a face and after a gap:
+#: the largest mesh box, the box centre nearest the frame centre, the leftmost or the rightmost.
+CHOICES = ("largest", "central", "left", "right")
+
+
+@dataclass
+class FaceMeshConfig(Settings):
+    """Settings of the MediaPipe face-mesh tracker."""
+
+    min_detection_confidence: float = 0.5  # face detector threshold
+    min_tracking_confidence: float = 0.5  # below this the tracker re-detects
+    tracking: bool = True  # video mode: track between frames (smoother, faster) vs. detect each frame
+    max_faces: int = 4  # faces MediaPipe looks for per frame; the actor's is chosen among them
+    choose: str = "largest"  # how the actor's face is picked: largest, central, left or right (see CHOICES)
+    max_jump: float = 0.5  # gate: a face further than this from the last chosen one is someone else
+
+    def __post_init__(self) -> None:
+        if self.choose not in CHOICES:
+            raise ValueError(f"face_mesh.choose must be one of {CHOICES}, got {self.choose!r}")
+        if int(self.max_faces) < 1:
+            raise ValueError(f"face_mesh.max_faces must be at least 1, got {self.max_faces}")
+        self.max_faces = int(self.max_faces)
+        if not float(self.max_jump) > 0:
+            raise ValueError(f"face_mesh.max_jump must be positive, got {self.max_jump}")
+        self.max_jump = float(self.max_jump)
+
+
+
+@dataclass
+class SmoothingConfig(Settings):
+    """Windows (frames, odd; 1 = off) and polynomial orders of the mesh track filters."""
+
+    pose_window: int = 11  # head rotation, scale and translation
+    pose_order: int = 2
+    vertex_window: int = 5  # pose-normalised vertices (expression)
+    vertex_order: int = 2
+
+
+
+@dataclass
+class CropConfig(Settings):
+    """Settings of the head crops (part of the config's ``masks`` section: :class:`MaskConfig`)."""
+
+    crop_scale: float = 2.0  # crop side / face-oval height: room for hair and neck
+    crop_shift: float = 0.05  # crop centre moved up by this fraction of the side (hair > neck)
+    crop_smooth_window: int = 9  # moving-average window (frames) on crop centre and side
+
+
+
+@dataclass
+class MaskConfig(CropConfig):
+    """Settings of masks and of the crops they are built in (the config's ``masks`` section)."""
+
+    neck_extent: float = 0.45  # head region reaches this fraction of the face height below the chin
+    head_width: float = 1.5  # head region width / face width (ears, hair)
+    region_blur: float = 0.06  # softness of the head region's edges, fraction of face height
+    part_dilate: float = 0.25  # eye/mouth masks grow by this fraction of the inter-ocular distance
