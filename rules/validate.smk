@@ -52,7 +52,7 @@ ACTORS = sorted({shot.actor for shot in SHOTS.values()})
 PRETRAIN_FACES = config["pretrain_faces"]
 PRETRAIN_IMAGES = []
 if PRETRAIN_FACES:
-    from vdub.reenactment.pretrain import face_images
+    from vdub.reenactment.pretraining_faces import face_images
 
     if not os.path.isdir(PRETRAIN_FACES):
         raise WorkflowError(f"pretrain_faces: {PRETRAIN_FACES}: not a folder")

@@ -27,11 +27,11 @@ def sheet(out: Path, reel: Path, actor: str, edit_list: Path | None = None, take
 
     sources: a folder of the camera sources the edit list's events were cut from; an event found
     there becomes a range of its source with up to ``handles`` frames each side
-    (:func:`vdub.editorial.sheet.find_sources`), the others ranges of the reel.
+    (:func:`vdub.editorial.sample_sheet.find_sources`), the others ranges of the reel.
 
     Returns ``{"events": n, "shots": n, "without_take": [ids]}``.
     """
-    from vdub.editorial.sheet import find_sources, shot_ids, takes_by_pattern, takes_from_csv, write_sheet
+    from vdub.editorial.sample_sheet import find_sources, shot_ids, takes_by_pattern, takes_from_csv, write_sheet
     from vdub.media.timecode import source_timecode
     from vdub.media.video import probe_video
 

@@ -21,7 +21,7 @@ from vdub.face.mesh import load_track
 from vdub.face.segmentation import person_segmentation
 from vdub.reenactment.config import LossWeights, PasteConfig, SelfPairsConfig, SwapperConfig, TrainConfig
 from vdub.virtual_dubber.config import AlignConfig, ReferenceConfig, VirtualDubberConfig
-from vdub.virtual_dubber.reference import pick_reference
+from vdub.virtual_dubber.reference_frame import pick_reference
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, net_cfg: Swappe
              weights: LossWeights, mask_cfg: MaskConfig) -> dict:
     """Generic pretraining (the paper's CelebA-HQ stage): both decoders on a folder of faces, cut to crops of
     ``net_cfg.crop_size`` with ``mask_cfg``."""
-    from vdub.reenactment.pretrain import face_crops, face_images
+    from vdub.reenactment.pretraining_faces import face_crops, face_images
 
     paths = face_images(faces_dir)
     crops, masks_, skipped = face_crops(paths, net_cfg.crop_size, mask_cfg)

@@ -19,7 +19,7 @@ from vdub.virtual_dubber import geometry_qa
 from vdub.virtual_dubber.alignment import render_aligned, rigid_transforms, smooth_track, stable_residual
 from vdub.virtual_dubber.builtin import MouthLibrary, log_mouth_sources, render_virtual_dubber
 from vdub.virtual_dubber.config import AlignConfig, ReferenceConfig, VirtualDubberConfig
-from vdub.virtual_dubber.reference import pick_reference
+from vdub.virtual_dubber.reference_frame import pick_reference
 
 log = logging.getLogger(__name__)
 

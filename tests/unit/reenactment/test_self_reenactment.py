@@ -15,7 +15,7 @@ from vdub.metrics.colour import inner_mouth_lab
 from vdub.metrics.image import psnr
 from vdub.virtual_dubber.builtin import MouthLibrary, render_virtual_dubber
 from vdub.virtual_dubber.config import VirtualDubberConfig
-from vdub.virtual_dubber.reference import score_frames, select_reference
+from vdub.virtual_dubber.reference_frame import score_frames, select_reference
 
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 

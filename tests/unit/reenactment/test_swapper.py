@@ -362,7 +362,7 @@ def faces_folder(real_clips, tmp_path_factory):
 
 def test_pretraining_faces_are_cropped_and_learnt(faces_folder, real_actor_crops, tmp_path):
     from vdub.face.config import MaskConfig
-    from vdub.reenactment.pretrain import face_crops, face_images
+    from vdub.reenactment.pretraining_faces import face_crops, face_images
     from vdub.reenactment.stages import pretrain, train_actor
 
     paths = face_images(faces_folder)

@@ -15,7 +15,7 @@ from vdub.metrics.image import psnr
 from vdub.metrics.landmarks import expression_lmd
 from vdub.virtual_dubber.builtin import lower_face_weights, render_virtual_dubber, transfer_expression
 from vdub.virtual_dubber.config import VirtualDubberConfig
-from vdub.virtual_dubber.reference import score_frames, select_reference
+from vdub.virtual_dubber.reference_frame import score_frames, select_reference
 
 ACTORS = [c for c in REAL_CLIPS if c.startswith("actor_")]
 DUBBERS = [c for c in REAL_CLIPS if c.startswith("dubber_")]
