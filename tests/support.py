@@ -45,6 +45,14 @@ def assert_same_image(actual: np.ndarray, expected: np.ndarray, max_share: float
     assert (diff > 0).mean() <= max_share, f"{(diff > 0).mean():.2%} of the values differ by one level"
 
 
+def shipped_settings(stage: str) -> str:
+    """A stage's ``--settings`` as a rule passes them with the checkout's own config.yaml (for tests that run a
+    stage's command directly, as Snakemake would)."""
+    from vdub.workflow.settings import stage_settings
+
+    return stage_settings(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), stage).to_json()
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run Snakemake on the project's Snakefile in ``workdir`` with the venv's tools on PATH."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import MEDIA, needs_media
+from support import MEDIA, needs_media, shipped_settings
 
 pytestmark = needs_media
 
@@ -37,8 +37,8 @@ def vdub(*args: str) -> list[str]:
 
 
 def ingest_actor_args(video: Path, out: Path) -> list[str]:
-    return vdub("ingest-actor", "--shot", "s1", "--actor-video", str(video), "--out-actor", str(out / "actor.npy"),
-                "--out-json", str(out / "actor.json"))
+    return vdub("ingest-actor", "--shot", "s1", "--settings", shipped_settings("ingest_actor"), "--actor-video",
+                str(video), "--out-actor", str(out / "actor.npy"), "--out-json", str(out / "actor.json"))
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -162,8 +162,8 @@ def mux_inputs(tmp_path_factory, reference) -> dict[str, Path]:
 
 
 def mux_args(inputs: dict[str, Path], out: Path) -> list[str]:
-    return vdub("mux", "--shot", "s1", "--frames", str(inputs["frames"]), "--audio", str(inputs["audio"]),
-                "--info", str(inputs["info"]), "--out", str(out))
+    return vdub("mux", "--shot", "s1", "--settings", shipped_settings("mux"), "--frames", str(inputs["frames"]),
+                "--audio", str(inputs["audio"]), "--info", str(inputs["info"]), "--out", str(out))
 
 
 def test_sigterm_during_encode_stops_ffmpeg_and_the_rerun_matches(tmp_path, mux_inputs):
