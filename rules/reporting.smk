@@ -38,8 +38,10 @@ rule virtual_dubber_sheet:
         "benchmarks/{shot}/virtual_dubber_sheet.tsv"
     conda:
         "../envs/face.yaml"
+    params:
+        settings=settings("virtual_dubber_sheet"),
     shell:
-        "python -m vdub virtual-dubber-sheet --shot {wildcards.shot:q}"
+        "python -m vdub virtual-dubber-sheet --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --dubber-frames {input.dubber_frames:q}"
         " --dubber-mesh {input.dubber_mesh:q} --vd-frames {input.vd_frames:q}"

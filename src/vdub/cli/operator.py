@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vdub.cli.arguments import add_settings_option, json_object
-from vdub.workflow.settings import ConformSettings, OutputSheetSettings, ReportSettings, SideBySideSettings
+from vdub.workflow.settings import ConformSettings, ReportSettings, SheetSettings, SideBySideSettings
 
 log = logging.getLogger("vdub")
 
@@ -19,7 +19,7 @@ log = logging.getLogger("vdub")
 def cmd_output_sheet(a: argparse.Namespace) -> None:
     from vdub.reporting.stages import output_sheet_files
 
-    s: OutputSheetSettings = a.settings
+    s: SheetSettings = a.settings
     output_sheet_files(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames, a.vd_mesh,
                        a.output_frames, a.out, s.sheet_frames)
 
@@ -62,7 +62,7 @@ def cmd_report(a: argparse.Namespace) -> None:
 def add_report_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
     add("output-sheet", cmd_output_sheet, "contact sheet PNG: actor | dubber | virtual dubber | output "
                                           "for a few frames",
-        settings=OutputSheetSettings.from_json,
+        settings=SheetSettings.from_json,
         paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "vd-mesh", "output-frames",
                "out"))
 

@@ -29,6 +29,7 @@ from vdub.workflow.settings import (
     ReenactSettings,
     ReferenceSettings,
     SelfPairsSettings,
+    SheetSettings,
     SuperResolutionSettings,
     TrainSuperResolutionSettings,
     TrainSwapperSettings,
@@ -92,8 +93,9 @@ def cmd_virtual_dubber(a: argparse.Namespace) -> None:
 def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
     from vdub.reporting.stages import virtual_dubber_sheet
 
+    s: SheetSettings = a.settings
     virtual_dubber_sheet(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.vd_frames,
-                         a.reference, a.out, a.frames)
+                         a.reference, a.out, s.sheet_frames)
 
 
 def cmd_align(a: argparse.Namespace) -> None:
@@ -245,8 +247,8 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
 
     p = add("virtual-dubber-sheet", cmd_virtual_dubber_sheet,
             "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames",
+            settings=SheetSettings.from_json,
             paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"))
-    p.add_argument("--frames", type=int, default=6, help="how many frames to show (default 6)")
 
     add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite",
         settings=AlignSettings.from_json,

@@ -12,7 +12,7 @@ from vdub.core.settings import Settings
 class ReportConfig(Settings):
     """Settings of the report rules (config section ``report``)."""
 
-    sheet_frames: int = 6  # frames (rows) in results/<shot>/output_sheet.png
+    sheet_frames: int = 6  # frames (rows) in results/<shot>/output_sheet.png and virtual_dubber_sheet.png
     preview_height: int = 360  # side-by-side preview: panel height cap (px)
     preview_panels: tuple[str, ...] = ("actor", "virtual_dubber", "output")  # left to right
     preview_crf: int = 26  # x264 quality of the preview (higher: smaller file)

@@ -238,8 +238,8 @@ class EvaluateSettings(StageSettings):
 
 
 @dataclass(frozen=True)
-class OutputSheetSettings(StageSettings):
-    """Rule output_sheet."""
+class SheetSettings(StageSettings):
+    """Rules virtual_dubber_sheet and output_sheet: the contact sheets."""
 
     sheet_frames: int  # report.sheet_frames: rows of the sheet
 
@@ -372,7 +372,8 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], Shot | None], StageSettings]] 
     "master": lambda c, shot: MasterSettings(c["finishing"]["master"]),
     "evaluate": lambda c, shot: EvaluateSettings(
         paste=_paste(c), **_sections(c, face_mesh=FaceMeshConfig, evaluation=EvaluationConfig, qc=QCConfig)),
-    "output_sheet": lambda c, shot: OutputSheetSettings(c["report"]["sheet_frames"]),
+    "virtual_dubber_sheet": lambda c, shot: SheetSettings(c["report"]["sheet_frames"]),
+    "output_sheet": lambda c, shot: SheetSettings(c["report"]["sheet_frames"]),
     "side_by_side": lambda c, shot: SideBySideSettings(c["report"]["preview_height"], c["report"]["preview_crf"]),
     "report": lambda c, shot: ReportSettings(ReportConfig.from_config(c["report"], "report"), c["preset"],
                                              dict(_preset(c))),
