@@ -9,6 +9,8 @@ rule align:
         vd_frames=VD_FRAMES,
         vd_mesh=VD_MESH,
         dubber_mesh=DUBBER_MESH,
+        occluders=OCCLUDERS,
+        visibility=VISIBILITY,
     output:
         aligned=ALIGNED,
         composite=COMPOSITE,
@@ -28,4 +30,5 @@ rule align:
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --vd-frames {input.vd_frames:q} --vd-mesh {input.vd_mesh:q} --dubber-mesh {input.dubber_mesh:q}"
         " --out-aligned {output.aligned:q} --out-composite {output.composite:q}"
-        " --out-mesh {output.mesh:q} --out-qa {output.qa:q} --out-plot {output.plot:q} 2> {log:q}"
+        " --out-mesh {output.mesh:q} --out-qa {output.qa:q} --out-plot {output.plot:q}"
+        " --occluders {input.occluders:q} --visibility {input.visibility:q} 2> {log:q}"

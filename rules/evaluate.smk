@@ -13,6 +13,7 @@ rule evaluate:
         crops=CROPS,
         model=SWAPPER_MODEL,
         self_pairs=SELF_PAIRS,
+        visibility=VISIBILITY,
         # The configured LPIPS / FID weight files (checked in validate.smk): a new file re-scores.
         weights=[config["evaluation"][k] for k in ("lpips_weights", "fid_weights") if config["evaluation"][k]],
     output:
@@ -32,5 +33,5 @@ rule evaluate:
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q}"
         " --reenact-frames {input.reenact_frames:q} --output-frames {input.output_frames:q}"
         " --actor-mesh {input.actor_mesh:q} --dubber-mesh {input.dubber_mesh:q} --crops {input.crops:q}"
-        " --model {input.model:q} --self-pairs {input.self_pairs:q}"
+        " --model {input.model:q} --self-pairs {input.self_pairs:q} --visibility {input.visibility:q}"
         " --out {output.metrics:q} --out-qc-thumbnails {output.qc_thumbnails:q} 2> {log:q}"

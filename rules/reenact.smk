@@ -8,6 +8,8 @@ rule reenact:
         composite=COMPOSITE,
         crops=CROPS,
         model=SWAPPER_MODEL,
+        occluders=OCCLUDERS,
+        visibility=VISIBILITY,
     output:
         swapped=SWAPPED,
         frames=REENACT_FRAMES,
@@ -23,4 +25,5 @@ rule reenact:
     shell:
         "python -m vdub reenact --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q} --crops {input.crops:q} --model {input.model:q}"
-        " --out-swapped {output.swapped:q} --out-frames {output.frames:q} 2> {log:q}"
+        " --out-swapped {output.swapped:q} --out-frames {output.frames:q}"
+        " --occluders {input.occluders:q} --visibility {input.visibility:q} 2> {log:q}"

@@ -40,6 +40,8 @@ rule super_resolution:
         crops=CROPS,
         model=SR_MODEL,
         swapped=SWAPPED,
+        occluders=OCCLUDERS,
+        visibility=VISIBILITY,
     output:
         frames=OUTPUT_FRAMES,
         matte=MATTE_FRAMES,
@@ -57,4 +59,5 @@ rule super_resolution:
         "python -m vdub super-resolution --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --composite-frames {input.composite:q} --crops {input.crops:q}"
         " --model {input.model:q} --swapped {input.swapped:q} --out-frames {output.frames:q}"
-        " --out-matte {output.matte:q} 2> {log:q}"
+        " --out-matte {output.matte:q}"
+        " --occluders {input.occluders:q} --visibility {input.visibility:q} 2> {log:q}"

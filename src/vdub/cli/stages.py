@@ -33,6 +33,7 @@ from vdub.workflow.settings import (
     SuperResolutionSettings,
     TrainSuperResolutionSettings,
     TrainSwapperSettings,
+    VisibilitySettings,
     dubber_settings,
 )
 
@@ -60,6 +61,13 @@ def cmd_face_geometry(a: argparse.Namespace) -> None:
 
     s: FaceGeometrySettings = a.settings
     face_geometry(a.shot, a.frames, a.out, s.face_mesh)
+
+
+def cmd_visibility(a: argparse.Namespace) -> None:
+    from vdub.face.stages import visibility
+
+    s: VisibilitySettings = a.settings
+    visibility(a.shot, a.actor_frames, a.actor_mesh, a.out_occluders, a.out_visibility, s.visibility)
 
 
 def cmd_reference(a: argparse.Namespace) -> None:
@@ -103,7 +111,8 @@ def cmd_align(a: argparse.Namespace) -> None:
 
     s: AlignSettings = a.settings
     align(a.shot, a.actor_frames, a.actor_mesh, a.vd_frames, a.vd_mesh, a.dubber_mesh, a.out_aligned,
-          a.out_composite, a.out_mesh, a.out_qa, a.out_plot, s.align, s.smoothing)
+          a.out_composite, a.out_mesh, a.out_qa, a.out_plot, s.align, s.smoothing, occluders=a.occluders,
+          visibility=a.visibility)
 
 
 def cmd_actor_crops(a: argparse.Namespace) -> None:
@@ -157,7 +166,8 @@ def cmd_reenact(a: argparse.Namespace) -> None:
     from vdub.reenactment.stages import reenact
 
     s: ReenactSettings = a.settings
-    reenact(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.out_swapped, a.out_frames, s.paste)
+    reenact(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.out_swapped, a.out_frames, s.paste,
+            occluders=a.occluders, visibility=a.visibility)
 
 
 def cmd_train_sr(a: argparse.Namespace) -> None:
@@ -173,7 +183,7 @@ def cmd_super_resolution(a: argparse.Namespace) -> None:
 
     s: SuperResolutionSettings = a.settings
     super_resolution(a.shot, a.actor_frames, a.composite_frames, a.crops, a.model, a.swapped, a.out_frames, s.paste,
-                     out_matte=a.out_matte)
+                     out_matte=a.out_matte, occluders=a.occluders, visibility=a.visibility)
 
 
 def cmd_mux(a: argparse.Namespace) -> None:
@@ -203,13 +213,21 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     frames = {"actor": a.actor_frames, "composite": a.composite_frames, "reenact": a.reenact_frames,
               "output": a.output_frames}
     evaluate(a.shot, frames, a.actor_mesh, a.dubber_mesh, a.crops, a.out, a.out_qc_thumbnails, s.face_mesh,
-             s.evaluation, s.qc, s.paste, model_path=a.model, pairs_path=a.self_pairs)
+             s.evaluation, s.qc, s.paste, model_path=a.model, pairs_path=a.self_pairs, visibility_path=a.visibility)
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
     from vdub.demo import make_demo
 
     make_demo(a.out_actor, a.out_dubber)
+
+
+def add_visibility_options(p: argparse.ArgumentParser) -> None:
+    """The rule visibility's files, for the stages that paste the dub (without them: no occluders, no fades)."""
+    p.add_argument("--occluders", type=Path, default=None,
+                   help="occluders.npy of the rule visibility: the actor's pixels kept in front of the dub")
+    p.add_argument("--visibility", type=Path, default=None,
+                   help="visibility.npz of the rule visibility: the dub's weight per frame (fades)")
 
 
 def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -233,6 +251,12 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
     add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file",
         settings=FaceGeometrySettings.from_json, paths=("frames", "out"))
 
+    add("visibility", cmd_visibility, "find hands and objects in front of the actor's face and the dub's weight per "
+                                      "frame (faded out where the mouth is covered, the head turned, the face lost "
+                                      "or too small)",
+        settings=VisibilitySettings.from_json,
+        paths=("actor-frames", "actor-mesh", "out-occluders", "out-visibility"))
+
     p = add("reference", cmd_reference, "score frames and pick the actor's reference and the dubber's neutral",
             settings=ReferenceSettings.from_json,
             paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "out"))
@@ -250,10 +274,11 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
             settings=SheetSettings.from_json,
             paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "vd-frames", "reference", "out"))
 
-    add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite",
-        settings=AlignSettings.from_json,
-        paths=("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "dubber-mesh", "out-aligned",
-               "out-composite", "out-mesh", "out-qa", "out-plot"))
+    p = add("align", cmd_align, "smooth meshes, rigidly align the virtual dubber to the actor, render, composite",
+            settings=AlignSettings.from_json,
+            paths=("actor-frames", "actor-mesh", "vd-frames", "vd-mesh", "dubber-mesh", "out-aligned",
+                   "out-composite", "out-mesh", "out-qa", "out-plot"))
+    add_visibility_options(p)
 
     add("actor-crops", cmd_actor_crops, "stable head crops and soft head/eyes/mouth masks of the actor frames",
         settings=ActorCropsSettings.from_json, paths=("actor-frames", "actor-mesh", "out"))
@@ -292,10 +317,11 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
         p.add_argument(f"--{name}", type=Path, required=True)
     p.set_defaults(func=cmd_pretrain)
 
-    add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back "
-                                "(settings: the reenact block and the preset's paste 'detail')",
-        settings=ReenactSettings.from_json,
-        paths=("actor-frames", "composite-frames", "crops", "model", "out-swapped", "out-frames"))
+    p = add("reenact", cmd_reenact, "swap the composite crops through the actor decoder and paste the head back "
+                                    "(settings: the reenact block and the preset's paste 'detail')",
+            settings=ReenactSettings.from_json,
+            paths=("actor-frames", "composite-frames", "crops", "model", "out-swapped", "out-frames"))
+    add_visibility_options(p)
 
     add("train-sr", cmd_train_sr, "train the identity-specific upscaler on the actor's frames and score it "
                                   "on held-out frames",
@@ -307,6 +333,7 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
             paths=("actor-frames", "composite-frames", "crops", "model", "swapped", "out-frames"))
     p.add_argument("--out-matte", type=Path, default=None,
                    help="also write the pasted head's alpha at full resolution (T x H x W uint8 .npy)")
+    add_visibility_options(p)
 
     add("mux", cmd_mux, "encode the frames at the actor's fps and mux the dubbed audio",
         settings=MuxSettings.from_json, paths=("frames", "audio", "info", "out"))
@@ -327,6 +354,9 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
     p.add_argument("--model", type=Path, default=None, help="the shot's swapper: scores the held-out self-reenactment "
                                                             "pairs (with --self-pairs)")
     p.add_argument("--self-pairs", type=Path, default=None, help="the shot's self_pairs.npz")
+    p.add_argument("--visibility", type=Path, default=None,
+                   help="visibility.npz of the rule visibility: mouth metrics on fully dubbed frames, QC of the "
+                        "occluded and faded ranges")
 
     add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)",
         paths=("out-actor", "out-dubber"))

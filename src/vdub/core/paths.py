@@ -25,6 +25,10 @@ ACTOR_MESH = MESH.replace("{role}", "actor")
 DUBBER_MESH = MESH.replace("{role}", "dubber")
 VD_MESH = MESH.replace("{role}", "virtual_dubber")
 
+# visibility: the occluders in front of the actor's face and the dub weight per frame.
+OCCLUDERS = f"{WORK}/visibility/occluders.npy"
+VISIBILITY = f"{WORK}/visibility/visibility.npz"
+
 # reference, virtual_dubber, align.
 REFERENCE = f"{WORK}/reference.json"
 VD_FRAMES = f"{WORK}/virtual_dubber.npy"

@@ -14,7 +14,15 @@ not. Four per-frame series of the output are thresholded (config section ``qc``)
   (:func:`head_jitter`, inter-ocular units per frame squared): the head shakes or jumps
   where the actor's does not;
 * ``faceless``: frames where no face is found in the output, said apart whether the actor
-  has none there either (passed through, as meant) or the face was lost in the output.
+  has none there either (passed through, as meant) or the face was lost in the output;
+* ``occluded``: frames whose mouth is covered by a hand or an object (the rule visibility's
+  ``mouth_covered`` over ``visibility.mouth_occluded``), the worst the most covered: the dub
+  faded out there and the actor's own mouth shows behind the occluder;
+* ``faded``: frames where the dub is faded out or partly so (:mod:`vdub.face.visibility`),
+  with ``why``: the reasons met in the range (``no_face``, ``turned``, ``small``, ``occluded``).
+
+Frames the dub is faded on are left out of the ``mouth`` series: the actor's own mouth is
+meant to show there.
 
 Frames over a threshold closer than ``merge_gap`` frames form one range; each range keeps
 its worst frame, the one a thumbnail shows.
@@ -28,8 +36,9 @@ import numpy as np
 
 from vdub.evaluation.config import QCConfig
 from vdub.face import landmarks as lm
+from vdub.face.visibility import REASONS
 
-KINDS = ("mouth", "identity", "jitter", "faceless")
+KINDS = ("mouth", "identity", "jitter", "faceless", "occluded", "faded")
 
 
 def mouth_opening_error(points: np.ndarray, valid: np.ndarray, dubber: np.ndarray, dubber_valid: np.ndarray
@@ -85,11 +94,12 @@ def frame_ranges(flagged: np.ndarray, values: np.ndarray, merge_gap: int, worst:
 
 
 def shot_ranges(series: dict[str, np.ndarray], output_face: np.ndarray, actor_face: np.ndarray,
-                cfg: QCConfig) -> dict[str, Any]:
+                cfg: QCConfig, visibility: Any = None) -> dict[str, Any]:
     """The QC ranges of one shot.
 
     series: ``mouth``, ``identity``, ``jitter``: T float each, NaN where not measured;
-    output_face, actor_face: T bool, where a face was tracked in each. Returns ``{"thresholds":
+    output_face, actor_face: T bool, where a face was tracked in each; visibility: the shot's
+    :class:`vdub.face.visibility.Visibility` (None: no ``occluded`` or ``faded`` ranges). Returns ``{"thresholds":
     {...}, "ranges": [{"kind", "start", "end", "frames", "worst", "value", ("actor_face" for
     faceless)}], "more": {kind: ranges left off}}``, the listed ranges in frame order, at most
     ``max_ranges`` per kind (the worst, by value over threshold, or the longest faceless ones).
@@ -105,6 +115,17 @@ def shot_ranges(series: dict[str, np.ndarray], output_face: np.ndarray, actor_fa
                 r["actor_face"] = bool(actor_face[r["start"]:r["end"] + 1].any())
                 r["value"] = None
             found.sort(key=lambda r: (not r["actor_face"], r["frames"]), reverse=True)
+        elif kind in ("occluded", "faded"):
+            if visibility is None:
+                continue
+            if kind == "occluded":
+                found = frame_ranges(visibility.occluded, visibility.mouth_covered, cfg.merge_gap)
+            else:
+                found = frame_ranges(visibility.weight < 1, 1.0 - visibility.weight, cfg.merge_gap)
+                for r in found:
+                    span = visibility.reasons[r["start"]:r["end"] + 1]
+                    r["why"] = [reason for k, reason in enumerate(REASONS) if span[:, k].any()]
+            found.sort(key=lambda r: r["frames"], reverse=True)
         else:
             values = np.asarray(series[kind], np.float64)
             with np.errstate(invalid="ignore"):
@@ -134,21 +155,25 @@ def refine_samples(distances: np.ndarray, every: int, threshold: float) -> np.nd
     return np.array(sorted(extra - set(range(0, t_count, every))), int)
 
 
-def shot_qc(output: Any, actor: Any, dubber: Any, identity: np.ndarray | None, cfg: QCConfig) -> dict[str, Any]:
+def shot_qc(output: Any, actor: Any, dubber: Any, identity: np.ndarray | None, cfg: QCConfig,
+            visibility: Any = None) -> dict[str, Any]:
     """The QC of one shot: its per-frame series and their ranges (:func:`shot_ranges`).
 
     output, actor, dubber: face tracks (``points`` T x 478 x 3, ``valid`` T) of the output
     frames, the actor and the conformed dubber; identity: the output's per-frame identity
-    distance (T, NaN where not described) or None without dlib. Returns the ranges' dict
-    with ``series``: ``mouth`` (opening error), ``identity``, ``jitter``, each T floats.
+    distance (T, NaN where not described) or None without dlib; visibility: the shot's
+    :class:`vdub.face.visibility.Visibility` or None. Returns the ranges' dict with
+    ``series``: ``mouth`` (opening error, on fully dubbed frames), ``identity``, ``jitter``,
+    each T floats.
     """
     t_count = len(output.valid)
+    dubbed = output.valid if visibility is None else output.valid & (visibility.weight >= 1)
     series = {
-        "mouth": mouth_opening_error(output.points, output.valid, dubber.points, dubber.valid),
+        "mouth": mouth_opening_error(output.points, dubbed, dubber.points, dubber.valid),
         "identity": np.full(t_count, np.nan) if identity is None else np.asarray(identity, np.float64),
         "jitter": head_jitter(output.points, output.valid, actor.points, actor.valid),
     }
-    found = shot_ranges(series, np.asarray(output.valid, bool), np.asarray(actor.valid, bool), cfg)
+    found = shot_ranges(series, np.asarray(output.valid, bool), np.asarray(actor.valid, bool), cfg, visibility)
     return {**found, "series": {k: v.tolist() for k, v in series.items()}}
 
 

@@ -209,7 +209,8 @@ def self_reenactment_scores(model_path: str | Path, pairs_path: str | Path, crop
 
 
 def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: FaceTrack, crops: dict[str, Any],
-                  cfg: EvaluationConfig, identity: concurrent.futures.Future | None = None) -> dict[str, Any]:
+                  cfg: EvaluationConfig, identity: concurrent.futures.Future | None = None,
+                  dubbed: np.ndarray | None = None) -> dict[str, Any]:
     """Every metric of every variant for one shot.
 
     frames: variant -> T x H x W x 3 uint8 (indexable; memmaps are fine), all variants of
@@ -218,7 +219,10 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
         stage's arrays (``boxes`` T x 3, ``valid`` T, ``composite_masks`` T x 3 x S x S
         uint8: head, eyes, mouth); identity: the result of :func:`identity_distances` being
         computed elsewhere (another process: dlib holds the GIL), awaited after the frames;
-        None: computed here.
+        None: computed here; dubbed: T bool, the frames dubbed in full (the rule visibility's
+        weight 1): the mouth metrics (``lmd``, ``mouth_corr``) are measured on those only, since
+        elsewhere the actor's own mouth is meant to show (behind a hand, on a turned head);
+        None: every frame.
 
     Frames without a head crop (``valid`` false: cutaways, head turned away) are passed
     through by the pipeline; every image metric skips them, so that they neither inflate
@@ -308,14 +312,16 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
     if distances is None:
         unavailable["identity"] = found.reason
         distances = {v: np.full(t_count, np.nan) for v in VARIANTS}
+    mouth_frames = np.ones(t_count, bool) if dubbed is None else np.asarray(dubbed, bool)
     table = {}
     for v in VARIANTS:
         table[v] = {
             "psnr": mean(per_frame["psnr"][v]),
             "ssim": mean(per_frame["ssim"][v]),
             **perceptual_results[v],
-            "lmd": lmd(tracks[v].points, tracks[v].valid, dubber.points, dubber.valid),
-            "mouth_corr": mouth_opening_correlation(tracks[v].points, tracks[v].valid, dubber.points, dubber.valid),
+            "lmd": lmd(tracks[v].points, tracks[v].valid & mouth_frames, dubber.points, dubber.valid),
+            "mouth_corr": mouth_opening_correlation(tracks[v].points, tracks[v].valid & mouth_frames, dubber.points,
+                                                    dubber.valid),
             "flicker": mean(per_frame["flicker"][v]),
             "identity": mean(distances[v]),
             "head_delta_e": mean(per_frame["head_delta_e"][v]),

@@ -12,6 +12,7 @@ from vdub.core.io import load_frames, load_npz, save_json, save_npz
 from vdub.evaluation.config import EvaluationConfig, QCConfig
 from vdub.face.config import FaceMeshConfig
 from vdub.face.mesh import load_track, track_faces
+from vdub.face.visibility import REASONS, Visibility
 from vdub.reenactment.config import PasteConfig
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_mesh: Path, crops_path: Path,
              out_json: Path, out_thumbnails: Path, cfg: FaceMeshConfig, eval_cfg: EvaluationConfig, qc_cfg: QCConfig,
-             paste: PasteConfig, model_path: Path | None = None, pairs_path: Path | None = None) -> dict:
+             paste: PasteConfig, model_path: Path | None = None, pairs_path: Path | None = None,
+             visibility_path: Path | None = None) -> dict:
     """The shot's metric table: every variant (actor, composite, reenact, output) against the actor and dubber.
 
     frames_paths: variant -> frames file (:data:`vdub.evaluation.shot.VARIANTS`); the variants
@@ -28,7 +30,9 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
     pairs are repaired by the network, pasted by ``paste`` and scored against the real
     frames (``self_reenactment`` in the result). The QC ranges (:mod:`vdub.evaluation.qc`) are
     ``qc`` in the result; their worst frames' thumbnails go to ``out_thumbnails``
-    (``thumbnails``: K x S x 3S x 3 uint8, in the order of ``qc["ranges"]``).
+    (``thumbnails``: K x S x 3S x 3 uint8, in the order of ``qc["ranges"]``). With the rule
+    visibility's ``visibility_path``, the mouth metrics are measured on the fully dubbed frames
+    only, QC lists the occluded and faded ranges, and ``visibility`` in the result counts them.
     """
     from vdub.evaluation.qc import shot_qc, thumbnails
     from vdub.evaluation.shot import VARIANTS, evaluate_shot, identity_distances, self_reenactment_scores
@@ -49,10 +53,17 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
                   for v in VARIANTS}
         identity = side.submit(identity_distances, frames_paths, tracks, eval_cfg.identity_every, qc_cfg.identity)
         dubber, crops = load_track(dubber_mesh), load_npz(crops_path)
-        scores = evaluate_shot(frames, tracks, dubber, crops, eval_cfg, identity)
-        qc = shot_qc(tracks["output"], tracks["actor"], dubber, identity.result().output_qc, qc_cfg)
+        seen = Visibility.from_npz(load_npz(visibility_path)) if visibility_path is not None else None
+        scores = evaluate_shot(frames, tracks, dubber, crops, eval_cfg, identity,
+                               dubbed=None if seen is None else seen.weight >= 1)
+        qc = shot_qc(tracks["output"], tracks["actor"], dubber, identity.result().output_qc, qc_cfg, seen)
         result = {"shot": shot, "frames": t_count, "frames_with_face_output": int(tracks["output"].valid.sum()),
                   **scores, "qc": qc}
+        if seen is not None:
+            result["visibility"] = {"dubbed_frames": int((seen.weight >= 1).sum()),
+                                    "faded_frames": int((seen.weight < 1).sum()),
+                                    **{f"{reason}_frames": int(seen.reasons[:, k].sum())
+                                       for k, reason in enumerate(REASONS)}}
         if held is not None:
             result["self_reenactment"] = scored = held.result()
             log.info("shot %s: held-out self-reenactment (%d frames), lower-face PSNR/SSIM: composite %s, "

@@ -64,3 +64,34 @@ class MaskConfig(CropConfig):
     head_width: float = 1.5  # head region width / face width (ears, hair)
     region_blur: float = 0.06  # softness of the head region's edges, fraction of face height
     part_dilate: float = 0.25  # eye/mouth masks grow by this fraction of the inter-ocular distance
+
+
+@dataclass
+class VisibilityConfig(Settings):
+    """What of the actor's face the dub may change, frame by frame (the config's ``visibility`` section).
+
+    Occluders (hands, props) in front of the face stay the actor's pixels; where the mouth is
+    covered, the head turns past what the virtual dubber renders, the face is lost or too small,
+    the dub fades out and back in over ``fade_frames`` (:mod:`vdub.face.visibility`).
+    """
+
+    hands: bool = True  # MediaPipe hands found in the frame are occluders
+    objects: bool = True  # so are lower-face pixels the shot's own face cannot explain (cups, microphones)
+    object_threshold: float = 6.0  # an object pixel: Lab distance beyond this many robust deviations of the face's own
+    occluder_margin: float = 0.03  # occluders grown by this share of the face height: the dub stops this far out
+    occluder_feather: float = 0.04  # then comes back over this share of the face height
+    mouth_occluded: float = 0.3  # the dub fades out where occluders cover more than this share of the mouth
+    max_yaw: float = 40.0  # degrees: beyond this head turn the dub fades out
+    max_pitch: float = 30.0  # degrees: beyond this nod up or down the dub fades out
+    min_face: float = 40.0  # face height (forehead to chin, pixels) below which the shot's face passes through
+    fade_frames: int = 6  # frames over which the dub fades out before such a frame and back in after it
+
+    def __post_init__(self) -> None:
+        for name in ("object_threshold", "occluder_margin", "occluder_feather", "max_yaw", "max_pitch", "min_face"):
+            if not float(getattr(self, name)) >= 0:
+                raise ValueError(f"visibility.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < float(self.mouth_occluded) <= 1:
+            raise ValueError(f"visibility.mouth_occluded must be in (0, 1], got {self.mouth_occluded}")
+        if int(self.fade_frames) < 0:
+            raise ValueError(f"visibility.fade_frames must be >= 0, got {self.fade_frames}")
+        self.fade_frames = int(self.fade_frames)

@@ -1,13 +1,21 @@
-"""The face-geometry stage: the face mesh tracked through a frames file (rule face_geometry)."""
+"""The face stages: the face mesh tracked through a frames file (rule face_geometry), and what of the actor's
+face the dub may change (rule visibility)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from vdub.core.io import load_frames, save_npz
-from vdub.face.config import FaceMeshConfig
-from vdub.face.mesh import track_faces
+import numpy as np
+
+from vdub.core.errors import ShotError
+from vdub.core.io import FrameWriter, load_frames, save_npz
+from vdub.face import landmarks as lm
+from vdub.face.config import FaceMeshConfig, VisibilityConfig
+from vdub.face.head_pose import yaw_pitch
+from vdub.face.mesh import load_track, track_faces
+from vdub.face.occluders import occluder_masks, soft_occluder
+from vdub.face.visibility import REASONS, mouth_coverage, shot_visibility
 
 log = logging.getLogger(__name__)
 
@@ -19,4 +27,36 @@ def face_geometry(shot: str, frames_path: Path, out_mesh: Path, cfg: FaceMeshCon
     save_npz(out_mesh, **track.to_npz())
     summary = {"frames": len(frames), "frames_with_face": int(track.valid.sum())}
     log.info("shot %s: %s: face in %d/%d frames", shot, frames_path, summary["frames_with_face"], len(frames))
+    return summary
+
+
+def visibility(shot: str, frames_path: Path, mesh_path: Path, out_occluders: Path, out_visibility: Path,
+               cfg: VisibilityConfig) -> dict:
+    """Find the occluders in front of the actor's face and the dub weight of every frame.
+
+    Writes ``out_occluders`` (T x H x W uint8, :func:`vdub.face.occluders.soft_occluder`: 255 where
+    the actor's own pixel must stay) and ``out_visibility`` (:class:`vdub.face.visibility.Visibility`).
+    """
+    frames = load_frames(frames_path)
+    track = load_track(mesh_path)
+    t_count, h, w = frames.shape[:3]
+    if len(track.valid) != t_count:
+        raise ShotError(shot, mesh_path, f"mesh has {len(track.valid)} frames, the frames file {t_count}")
+    covered = np.zeros(t_count, np.float32)
+    height = lm.face_height(np.nan_to_num(track.points.astype(np.float64)))
+    with FrameWriter(out_occluders, t_count, h, w, channels=1) as writer:
+        hard_masks = occluder_masks(frames, track.points, track.valid, cfg.hands, cfg.objects, cfg.object_threshold)
+        for t, hard in enumerate(hard_masks):
+            if not track.valid[t]:
+                writer.write(np.zeros((h, w), np.uint8))
+                continue
+            covered[t] = mouth_coverage(track.points[t], hard)
+            fh = float(height[t])
+            writer.write(soft_occluder(hard, cfg.occluder_margin * fh, cfg.occluder_feather * fh))
+    result = shot_visibility(track.points, track.valid, covered, yaw_pitch(track.points), cfg)
+    save_npz(out_visibility, **result.to_npz())
+    summary = {reason: int(result.reasons[:, k].sum()) for k, reason in enumerate(REASONS)}
+    summary["faded"] = int((result.weight < 1).sum())
+    log.info("shot %s: dub faded on %d of %d frames (%s)", shot, summary["faded"], t_count,
+             ", ".join(f"{k} {v}" for k, v in summary.items() if k != "faded" and v))
     return summary

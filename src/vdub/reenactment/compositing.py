@@ -46,11 +46,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vdub.core.io import FrameWriter
+from vdub.core.io import FrameWriter, load_frames, load_npz
 from vdub.face import landmarks as lm
 from vdub.face.crop import crop_affine, uncrop
 from vdub.face.geometry import umeyama
 from vdub.face.smoothing import savgol_track
+from vdub.face.visibility import gate_alpha
 from vdub.face.warp import blend
 from vdub.metrics.colour import mean_lab_difference
 from vdub.reenactment.config import PasteConfig
@@ -245,23 +246,37 @@ def paste_corrected(frame: np.ndarray, composite: np.ndarray, residual: np.ndarr
     return out
 
 
-def matte(output: np.ndarray, actor: np.ndarray, mask: np.ndarray, box: np.ndarray) -> np.ndarray:
+def matte(output: np.ndarray, actor: np.ndarray, mask: np.ndarray, box: np.ndarray,
+          gate: np.ndarray | None = None) -> np.ndarray:
     """The matte of one pasted frame: H x W uint8, the head mask's alpha at full resolution x 255.
 
     output, actor: H x W x 3 uint8 (the pasted frame and the actor's); mask: M x M float head
-    mask in [0, 1]; box: (cx, cy, side). An alpha below half a grey level rounds to 0; a pixel
-    the paste changed all the same gets 1, so that where the matte is 0 the output is the
-    actor's frame bit for bit, whatever the rounding.
+    mask in [0, 1]; box: (cx, cy, side); gate: H x W float32 in [0, 1], the share of the dub
+    the frame's pixels took (:func:`vdub.face.visibility.gate_alpha`; None: all of it). An
+    alpha below half a grey level rounds to 0; a pixel the paste changed all the same gets 1,
+    so that where the matte is 0 the output is the actor's frame bit for bit, whatever the
+    rounding.
     """
     alpha = uncrop(mask.astype(np.float32), box, output.shape[:2])
+    if gate is not None:
+        alpha *= gate
     out = np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)
     out[(out == 0) & (output != actor).any(axis=-1)] = 1
     return out
 
 
+def visibility_gate(occluders: Path | None, visibility: Path | None) -> dict[str, Any]:
+    """:func:`paste_heads`'s ``occluders`` and ``weights`` from the rule visibility's files (none: no gate)."""
+    if visibility is None:
+        return {}
+    return {"occluders": load_frames(occluders) if occluders is not None else None,
+            "weights": load_npz(visibility)["weight"]}
+
+
 def paste_heads(actor: Any, heads: Any, masks: np.ndarray, reference_crops: Any, boxes: np.ndarray,
                 valid: np.ndarray, points: np.ndarray, cfg: PasteConfig, out_frames: Path, *,
-                composite: Any = None, inputs: Any = None, out_matte: Path | None = None) -> dict[str, float]:
+                composite: Any = None, inputs: Any = None, out_matte: Path | None = None,
+                occluders: Any = None, weights: np.ndarray | None = None) -> dict[str, float]:
     """Colour-match and stabilise each head crop against the actor's, paste it (invalid frames pass).
 
     actor: T x H x W x 3 frames; heads: T x S x S x 3 network heads; masks: T x 3 x M x M
@@ -273,7 +288,10 @@ def paste_heads(actor: Any, heads: Any, masks: np.ndarray, reference_crops: Any,
     still part of the head is stabilised over ``cfg.stabilise_window`` frames. Returns the
     mean head-colour difference (CIE76 of the Lab means inside the mask, crop resolution)
     before and after the correction. ``out_matte``: where to write the T x H x W
-    :func:`matte` too (0 on frames without a face, which pass unchanged).
+    :func:`matte` too (0 on frames without a face, which pass unchanged). occluders (T x H x W
+    uint8 soft occluders) and weights (T dub weights), the rule visibility's: the pasted frame
+    keeps the actor's pixels under the occluders and takes the dub by its weight
+    (:func:`vdub.face.visibility.gated`); None: no gate.
     """
     detail = cfg.detail
     if detail > 0 and (composite is None or inputs is None):
@@ -336,9 +354,14 @@ def paste_heads(actor: Any, heads: Any, masks: np.ndarray, reference_crops: Any,
                                             boxes[t], detail)
                 before.append(mean_lab_difference(heads[t], ref, head_mask > 0.5))
                 after.append(mean_lab_difference(pasted, ref, head_mask > 0.5))
+                gate = None
+                if weights is not None:
+                    gate = gate_alpha((h, w), None if occluders is None else np.asarray(occluders[t]),
+                                      float(weights[t]))
+                    frame = frame if gate is None else blend(original, frame, gate)
             writer.write(frame)
             if matte_writer is not None:
                 unchanged = np.zeros((h, w), np.uint8)
-                matte_writer.write(matte(frame, original, full_mask, boxes[t]) if valid[t] else unchanged)
+                matte_writer.write(matte(frame, original, full_mask, boxes[t], gate) if valid[t] else unchanged)
     return {"head_delta_e_before": float(np.nanmean(before)) if before else float("nan"),
             "head_delta_e_after": float(np.nanmean(after)) if after else float("nan")}

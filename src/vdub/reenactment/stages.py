@@ -236,16 +236,18 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
 
 
 def reenact(shot: str, actor_frames: Path, composite_frames: Path, crops_path: Path, model_path: Path,
-            out_swapped: Path, out_frames: Path, paste: PasteConfig) -> None:
+            out_swapped: Path, out_frames: Path, paste: PasteConfig, occluders: Path | None = None,
+            visibility: Path | None = None) -> None:
     """Composite crops through the actor decoder; paste the whole head back with the head mask.
 
     Writes the swapped head crops (T x S x S x 3, the super-resolution stage's input) and
     the frames with the heads pasted at crop resolution (the pipeline without SR);
     ``paste.detail`` chooses the paste (:mod:`vdub.reenactment.compositing`: 0 the paper's, 1
-    the corrective one on the full-resolution composite frames).
+    the corrective one on the full-resolution composite frames). occluders, visibility: the rule
+    visibility's outputs, the gate of the paste (:func:`vdub.reenactment.compositing.paste_heads`).
     """
     from vdub.core.io import save_frames
-    from vdub.reenactment.compositing import paste_heads
+    from vdub.reenactment.compositing import paste_heads, visibility_gate
     from vdub.reenactment.swapper.inference import load_swapper, swap
 
     data = load_npz(crops_path)
@@ -255,6 +257,7 @@ def reenact(shot: str, actor_frames: Path, composite_frames: Path, crops_path: P
     save_frames(out_swapped, swapped)
     colour = paste_heads(load_frames(actor_frames), swapped, data["composite_masks"], data["actor"], data["boxes"],
                          data["valid"], data["actor_points"], paste, out_frames,
-                         composite=load_frames(composite_frames), inputs=data["composite"])
+                         composite=load_frames(composite_frames), inputs=data["composite"],
+                         **visibility_gate(occluders, visibility))
     log.info("shot %s: head colour vs actor (Lab, CIE76) %.2f before, %.2f after correction", shot,
              colour["head_delta_e_before"], colour["head_delta_e_after"])

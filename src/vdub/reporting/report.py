@@ -252,6 +252,8 @@ QC_KINDS = {
     "identity": ("identity drifts", "dlib distance"),
     "jitter": ("head jitters", "acceleration, IOD/frame²"),
     "faceless": ("no face in the output", ""),
+    "occluded": ("mouth behind an occluder (dub faded out)", "share of the mouth covered"),
+    "faded": ("dub faded out", "fade"),
 }
 
 
@@ -287,6 +289,8 @@ def _qc_html(qc: Mapping[str, Any], thumbnails_path: Path | None, jpeg_quality: 
         label, unit = QC_KINDS.get(kind, (kind, ""))
         if kind == "faceless":
             label += " (lost: the actor has one)" if r.get("actor_face") else " (none in the actor: passed through)"
+        if kind == "faded" and r.get("why"):
+            label += " (" + ", ".join(str(w).replace("_", " ") for w in r["why"]) + ")"
         value = finite_number(r.get("value"))
         worst = f"{r.get('worst')}" + (f" ({escape(unit)} {value:.3f})" if value is not None else "")
         thumb = (_img(_thumbnail_uri(images[k], jpeg_quality), f"frame {r.get('worst')}: actor | composite | output")

@@ -104,7 +104,8 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
 
 
 def super_resolution(shot: str, actor_frames: Path, composite_frames: Path, crops_path: Path, model_path: Path,
-                     swapped_path: Path, out_frames: Path, paste: PasteConfig, out_matte: Path | None = None) -> dict:
+                     swapped_path: Path, out_frames: Path, paste: PasteConfig, out_matte: Path | None = None,
+                     occluders: Path | None = None, visibility: Path | None = None) -> dict:
     """Identity-specific SR, paste: the swapped heads upscaled and pasted at full resolution.
 
     Colour-matched, stabilised and pasted as the reenactment is, by ``paste``
@@ -113,8 +114,9 @@ def super_resolution(shot: str, actor_frames: Path, composite_frames: Path, crop
     upscaler's resolution, is added to the full-resolution composite. Returns the head's Lab
     colour difference to the actor before and after the correction. ``out_matte``: where to
     write the pasted head's alpha at full resolution (:func:`vdub.reenactment.compositing.matte`).
+    occluders, visibility: the rule visibility's outputs, the gate of the paste.
     """
-    from vdub.reenactment.compositing import paste_heads
+    from vdub.reenactment.compositing import paste_heads, visibility_gate
     from vdub.super_resolution.networks import load_sr, upscale
 
     detail = paste.detail
@@ -140,7 +142,8 @@ def super_resolution(shot: str, actor_frames: Path, composite_frames: Path, crop
         colour = paste_heads(actor, load_frames(scratch["heads"]), data["composite_masks"],
                              _LazyCrops(actor, boxes, out_size), boxes, data["valid"], data["actor_points"], paste,
                              out_frames, composite=load_frames(composite_frames) if detail > 0 else None,
-                             inputs=load_frames(scratch["inputs"]) if detail > 0 else None, out_matte=out_matte)
+                             inputs=load_frames(scratch["inputs"]) if detail > 0 else None, out_matte=out_matte,
+                             **visibility_gate(occluders, visibility))
     finally:
         for path in scratch.values():
             path.unlink(missing_ok=True)

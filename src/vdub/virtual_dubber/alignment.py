@@ -20,9 +20,17 @@ from vdub.virtual_dubber.builtin import face_axis
 from vdub.virtual_dubber.config import SCALE_MODES, AlignConfig
 
 
-def smooth_track(track: FaceTrack, cfg: SmoothingConfig) -> FaceTrack:
-    """Temporally smoothed copy of a face track: pose and expression filtered, gaps stay gaps."""
-    return FaceTrack(smooth_mesh_track(track.points, track.valid, cfg), track.valid.copy())
+def smooth_track(track: FaceTrack, cfg: SmoothingConfig, exclude: np.ndarray | None = None) -> FaceTrack:
+    """Temporally smoothed copy of a face track: pose and expression filtered, gaps stay gaps.
+
+    exclude: T bool, frames left out of the filters (their neighbours are smoothed as if they were
+    gaps) that keep their own raw mesh: a mouth behind a hand is a guess that must not pull others.
+    """
+    if exclude is None or not np.any(exclude):
+        return FaceTrack(smooth_mesh_track(track.points, track.valid, cfg), track.valid.copy())
+    kept = track.valid & ~np.asarray(exclude, bool)
+    points = smooth_mesh_track(track.points, kept, cfg)
+    return FaceTrack(np.where(kept[:, None, None], points, track.points).astype(np.float32), track.valid.copy())
 
 
 def rigid_transforms(source: FaceTrack, target: FaceTrack, scale_mode: str = "frame",

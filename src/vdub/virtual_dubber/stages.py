@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from vdub.core.errors import ShotError
-from vdub.core.io import FrameWriter, load_frames, load_json, save_json, save_npz
+from vdub.core.io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz
 from vdub.face import landmarks as lm
 from vdub.face.config import SmoothingConfig
 from vdub.face.mesh import load_track
+from vdub.face.visibility import Visibility, gated
 from vdub.face.warp import triangulate
 from vdub.virtual_dubber import geometry_qa
 from vdub.virtual_dubber.alignment import render_aligned, rigid_transforms, smooth_track, stable_residual
@@ -88,7 +89,8 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
 
 def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_mesh: Path, dubber_mesh: Path,
           out_aligned: Path, out_composite: Path, out_mesh: Path, out_qa: Path, out_plot: Path,
-          cfg: AlignConfig, smoothing: SmoothingConfig) -> dict:
+          cfg: AlignConfig, smoothing: SmoothingConfig, occluders: Path | None = None,
+          visibility: Path | None = None) -> dict:
     """Smooth the meshes, rigidly align the virtual dubber to the actor, render and composite.
 
     Writes the aligned frames (whole virtual-dubber face on the actor frame), the composite
@@ -96,13 +98,22 @@ def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_m
     where alignment happened, and the geometry QA (JSON + PNG): jitter of the actor,
     dubber and virtual-dubber tracks before and after smoothing, the alignment scale and
     stable-point residual per frame, and the frames without a face.
+
+    occluders, visibility: the rule visibility's outputs. With them the composite keeps the
+    actor's pixels under occluders and blends the dub by the frame's weight
+    (:func:`vdub.face.visibility.gated`), and frames whose mouth is covered do not take part
+    in smoothing the actor's mesh (a hand over the mouth must not pull its neighbours' lips).
     """
     actor = load_frames(actor_frames)
     vd = load_frames(vd_frames)
     raw = {"actor": load_track(actor_mesh), "dubber": load_track(dubber_mesh), "virtual_dubber": load_track(vd_mesh)}
     if not raw["virtual_dubber"].valid.any() and raw["actor"].valid.any():
         raise ShotError(shot, vd_frames, "no face found in the virtual dubber's frames")
+    seen = Visibility.from_npz(load_npz(visibility)) if visibility is not None else None
+    occluder_frames = load_frames(occluders) if occluders is not None else None
     smooth = {role: smooth_track(track, smoothing) for role, track in raw.items()}
+    if seen is not None and seen.occluded.any():
+        smooth["actor"] = smooth_track(raw["actor"], smoothing, exclude=seen.occluded)
     actor_track, vd_track = smooth["actor"], smooth["virtual_dubber"]
     transforms = rigid_transforms(vd_track, actor_track, cfg.scale_mode, cfg.scale_window)
     # No face anywhere (a shot without the actor's face): every frame passes through below.
@@ -123,6 +134,8 @@ def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_m
             aligned, composite, points, _ = render_aligned(frame, actor_track.points[t], np.array(vd[t]),
                                                            vd_track.points[t], transforms[t], cfg, triangles)
             aligned_out.write(aligned)
+            if seen is not None:
+                composite = gated(frame, composite, np.asarray(occluder_frames[t]), float(seen.weight[t]))
             comp_out.write(composite)
             aligned_points[t] = points
             residuals[t] = stable_residual(points, actor_track.points[t])

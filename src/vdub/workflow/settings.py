@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from vdub.core.samples import Shot
 from vdub.core.settings import Settings
 from vdub.evaluation.config import EvaluationConfig, QCConfig
-from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig
+from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig, VisibilityConfig
 from vdub.media.config import IngestConfig
 from vdub.reenactment.config import LossWeights, PasteConfig, SelfPairsConfig, SwapperConfig, TrainConfig
 from vdub.reporting.config import ReportConfig
@@ -90,6 +90,13 @@ class FaceGeometrySettings(StageSettings):
     """Rule face_geometry."""
 
     face_mesh: FaceMeshConfig
+
+
+@dataclass(frozen=True)
+class VisibilitySettings(StageSettings):
+    """Rule visibility."""
+
+    visibility: VisibilityConfig
 
 
 @dataclass(frozen=True)
@@ -352,6 +359,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], Shot | None], StageSettings]] 
     "ingest_actor": lambda c, shot: IngestActorSettings(c["ingest"]["max_frames"]),
     "ingest_dubber": lambda c, shot: IngestDubberSettings(**_sections(c, ingest=IngestConfig)),
     "face_geometry": lambda c, shot: FaceGeometrySettings(**_sections(c, face_mesh=FaceMeshConfig)),
+    "visibility": lambda c, shot: VisibilitySettings(**_sections(c, visibility=VisibilityConfig)),
     "reference": lambda c, shot: ReferenceSettings(**_sections(c, reference=ReferenceConfig)),
     "virtual_dubber": _virtual_dubber,
     "align": lambda c, shot: AlignSettings(**_sections(c, align=AlignConfig, smoothing=SmoothingConfig)),
