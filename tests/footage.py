@@ -326,8 +326,9 @@ def composite_occlusion(frames: np.ndarray, face_points: np.ndarray, hands: Hand
     breathe with the face track.
 
     The hand's landmark centroid follows the mouth (each frame's outer-lip centroid plus the offset), so
-    the hand stays on the mouth while the head moves; on the way up and down it is that target shifted
-    down by the rest of the way out of the picture.
+    the hand stays on the mouth while the head moves, except that it is lowered where that would leave the
+    forearm's cut end inside the picture (a few pixels, on the frames where the head is highest); on the
+    way up and down it is that target shifted down by the rest of the way out of the picture.
     """
     from vdub.face.landmarks import OUTER_LIPS
 
@@ -359,6 +360,10 @@ def composite_occlusion(frames: np.ndarray, face_points: np.ndarray, hands: Hand
         target = mouths[t] + (0.0, target_offset * face_height)
         top = (np.array([[0, 0], [sprite.shape[1], 0], [0, sprite.shape[0]], [sprite.shape[1], sprite.shape[0]]])
                - anchor) @ linear.T
+        # Held low enough that the forearm's cut end is below the picture: no floating hand.
+        ys, xs = np.nonzero(sprite[..., 3] > 127)
+        lowest = float(((np.stack([xs, ys], 1) + 0.5 - anchor) @ linear.T)[:, 1].max())
+        target = target + (0.0, max(0.0, height + 1 - (target[1] + lowest)))
         travel = height - target[1] - top[:, 1].min() + 1  # from here the whole sprite is below the picture
         centre = target + (0.0, (1.0 - up) * travel)
         matrix = np.hstack([linear, (centre - linear @ anchor)[:, None]])
