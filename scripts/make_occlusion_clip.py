@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hand-scale", type=float, default=0.95, help="hand length in face heights")
     parser.add_argument("--tilt", type=float, default=5.0, help="forearm's lean from vertical, degrees")
     parser.add_argument("--crf", type=int, default=10, help="x264 CRF")
+    parser.add_argument("--sheet", type=Path, help="also write a contact sheet PNG of frames and masks here")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     occlusion = footage.make_occlusion(args.actor, args.hands, args.frames, args.start, args.rise, args.hold,
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{paths['clip']}: hand visible in frames {occlusion.visible[0]}..{occlusion.visible[1] - 1}, held "
           f"{lo}..{hi - 1}, mouth coverage there {held.min():.2f}..{held.max():.2f} "
           f"({time.perf_counter() - began:.1f} s)")
+    if args.sheet:
+        paths["sheet"] = footage.contact_sheet(occlusion, args.sheet)
     for kind, path in paths.items():
         print(f"  {kind}: {path}")
     return 0

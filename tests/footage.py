@@ -433,3 +433,25 @@ def write_occlusion(occlusion: Occlusion, out_dir: Path, actor: Path | None = AC
         "hand_frames": occlusion.hand_frames, "actor": str(actor) if actor else None,
     }, indent=1))
     return paths
+
+
+def contact_sheet(occlusion: Occlusion, path: Path, frames: list[int] | None = None, tile: int = 350) -> Path:
+    """A PNG of some frames (top row, with frame number and mouth coverage) over their masks (bottom row,
+    white, with the lips in red: light where the hand covers them). Default frames: the first with the
+    hand, two on the way up, three while held, one on the way down. Returns ``path``."""
+    start, end = occlusion.visible
+    lo, hi = occlusion.over_mouth
+    frames = frames or [start, (start + lo) // 2, lo - 1, lo + 2, (lo + hi) // 2, hi - 2, (hi + end) // 2]
+    columns = []
+    for t in frames:
+        picture = occlusion.frames[t].copy()
+        mask = np.repeat(occlusion.masks[t][..., None] * np.uint8(255), 3, 2)
+        mask[occlusion.lips[t]] = mask[occlusion.lips[t]] // 2 + np.array([127, 0, 0], np.uint8)
+        picture = cv2.resize(picture, (tile, tile), interpolation=cv2.INTER_AREA)
+        cv2.putText(picture, f"{t}  cover {occlusion.coverage[t]:.2f}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                    (255, 255, 0), 2)
+        columns.append(np.concatenate([picture, cv2.resize(mask, (tile, tile), interpolation=cv2.INTER_AREA)], 0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(columns, 1), cv2.COLOR_RGB2BGR))
+    return path
