@@ -6,6 +6,7 @@ rule actor_crops:
     input:
         actor_frames=ACTOR_FRAMES,
         actor_mesh=ACTOR_MESH,
+        occluders=OCCLUDERS,
     output:
         crops=ACTOR_CROPS,
     log:
@@ -18,7 +19,8 @@ rule actor_crops:
         settings=settings("actor_crops"),
     shell:
         "python -m vdub actor-crops --shot {wildcards.shot:q} --settings {params.settings:q}"
-        " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q} --out {output.crops:q} 2> {log:q}"
+        " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q} --out {output.crops:q}"
+        " --occluders {input.occluders:q} 2> {log:q}"
 
 
 rule masks:

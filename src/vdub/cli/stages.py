@@ -119,7 +119,7 @@ def cmd_actor_crops(a: argparse.Namespace) -> None:
     from vdub.reenactment.stages import actor_crops
 
     s: ActorCropsSettings = a.settings
-    actor_crops(a.shot, a.actor_frames, a.actor_mesh, a.out, s.crop_size, s.masks)
+    actor_crops(a.shot, a.actor_frames, a.actor_mesh, a.out, s.crop_size, s.masks, occluders=a.occluders)
 
 
 def cmd_masks(a: argparse.Namespace) -> None:
@@ -280,8 +280,11 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
                    "out-composite", "out-mesh", "out-qa", "out-plot"))
     add_visibility_options(p)
 
-    add("actor-crops", cmd_actor_crops, "stable head crops and soft head/eyes/mouth masks of the actor frames",
-        settings=ActorCropsSettings.from_json, paths=("actor-frames", "actor-mesh", "out"))
+    p = add("actor-crops", cmd_actor_crops, "stable head crops and soft head/eyes/mouth masks of the actor frames",
+            settings=ActorCropsSettings.from_json, paths=("actor-frames", "actor-mesh", "out"))
+    p.add_argument("--occluders", type=Path, default=None,
+                   help="occluders.npy of the rule visibility: frames with an occluder on the head are no training "
+                        "targets")
 
     add("masks", cmd_masks, "composite crops and masks in the actor's crop boxes, bundled with the actor's",
         settings=MasksSettings.from_json, paths=("actor-crops", "composite-frames", "aligned-mesh", "out"))

@@ -83,3 +83,12 @@ def crop_units(points: np.ndarray, box: np.ndarray) -> np.ndarray:
 def crop_pixels(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """Mesh points (478 x 3, frame pixels) in crop pixels (x, y only)."""
     return crop_units(points, box).astype(np.float64) * size
+
+
+def trainable(crops: dict[str, np.ndarray]) -> np.ndarray:
+    """T bool: the frames of a crops file (rules actor_crops, masks) that may be training targets.
+
+    ``trainable`` where the file has it (valid frames with no occluder on the head), else ``valid``.
+    """
+    valid = crops["valid"].astype(bool)
+    return valid & crops["trainable"].astype(bool) if "trainable" in crops else valid

@@ -33,7 +33,7 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, load_npz, save_npz
 from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig
-from vdub.face.crop import crop
+from vdub.face.crop import crop, trainable
 from vdub.face.head_masks import crop_mouth_mask
 from vdub.face.mesh import FaceTrack, track_faces
 from vdub.face.warp import triangulate
@@ -141,7 +141,7 @@ def _composite_pairs(actor: Any, rendered: Any, track: FaceTrack, vd_track: Face
     """Align and composite every self-rendered frame as :func:`vdub.virtual_dubber.stages.align` does; cut the crops."""
     t_count = len(actor)
     transforms = rigid_transforms(vd_track, track, align_cfg.scale_mode, align_cfg.scale_window)
-    valid = np.array([tr is not None for tr in transforms]) & crops["valid"].astype(bool)
+    valid = np.array([tr is not None for tr in transforms]) & trainable(crops)
     if not vd_track.valid.any():
         return _no_pairs(t_count, s, cfg.score_size)
     triangles = triangulate(vd_track.points[np.flatnonzero(vd_track.valid)[0], :, :2])

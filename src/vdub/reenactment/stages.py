@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vdub.core.errors import ShotError
 from vdub.core.io import load_frames, load_npz, resume_path_for, save_npz
 from vdub.face import landmarks as lm
 from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig
-from vdub.face.crop import crop, crop_boxes, crop_units
+from vdub.face.crop import crop, crop_boxes, crop_units, trainable
 from vdub.face.head_masks import crop_masks, crop_mouth_mask
 from vdub.face.mesh import load_track
 from vdub.face.segmentation import person_segmentation
@@ -27,16 +28,19 @@ log = logging.getLogger(__name__)
 
 
 def actor_crops(shot: str, actor_frames: Path, actor_mesh: Path, out_crops: Path, crop_size: int,
-                cfg: MaskConfig) -> dict:
+                cfg: MaskConfig, occluders: Path | None = None) -> dict:
     """Head crops and soft masks of the actor frames alone (no dubber in them).
 
     Writes ``boxes`` (T x 3: cx, cy, side in frame pixels), ``valid`` (T: actor face found),
     ``actor`` (T x S x S x 3 uint8), ``actor_masks`` (T x 3 x S x S uint8; head, eyes,
     mouth) and ``actor_points`` (T x 478 x 2 float32: the actor's mesh in crop units, 0..1
     across the box; NaN without a face). Kept apart from the composite crops so that the per-actor model, trained on
-    these, does not depend on any dubber take.
+    these, does not depend on any dubber take. ``trainable`` (T): the valid frames with no
+    occluder on the head (the rule visibility's ``occluders``): only those are training
+    targets, so that the network never learns to draw a hand or a cup onto the face.
     """
     actor = load_frames(actor_frames)
+    occluder_frames = load_frames(occluders) if occluders is not None else None
     track = load_track(actor_mesh)
     t_count, s = len(actor), crop_size
     if track.valid.any():
@@ -46,15 +50,23 @@ def actor_crops(shot: str, actor_frames: Path, actor_mesh: Path, out_crops: Path
         boxes = np.tile(np.array([w / 2, h / 2, min(h, w)], np.float32), (t_count, 1))
     out = {"boxes": boxes, "valid": track.valid.copy(), "actor": np.zeros((t_count, s, s, 3), np.uint8),
            "actor_masks": np.zeros((t_count, 3, s, s), np.uint8),
-           "actor_points": np.full((t_count, lm.N_POINTS, 2), np.nan, np.float32)}
+           "actor_points": np.full((t_count, lm.N_POINTS, 2), np.nan, np.float32),
+           "trainable": track.valid.copy()}
     for t, person in enumerate(person_segmentation(iter(actor), t_count)):
         out["actor"][t] = crop(np.asarray(actor[t]), boxes[t], s)
         if track.valid[t]:
             own = crop_masks(person, track.points[t], boxes[t], s, cfg)
             out["actor_masks"][t] = np.round(own * 255).astype(np.uint8)
             out["actor_points"][t] = crop_units(track.points[t], boxes[t])
+            if occluder_frames is not None and occluder_frames[t].any():
+                occluder = crop(np.asarray(occluder_frames[t]), boxes[t], s, interpolation=cv2.INTER_LINEAR)
+                out["trainable"][t] = not ((occluder > 0) & (own[0] > 0.1)).any()
     save_npz(out_crops, **out)
-    return {"frames": t_count, "valid": int(track.valid.sum())}
+    if (track.valid & ~out["trainable"]).any():
+        log.info("shot %s: %d frames with an occluder on the head are no training targets",
+                 shot, int((track.valid & ~out["trainable"]).sum()))
+    return {"frames": t_count, "valid": int(track.valid.sum()), "trainable": int(out["trainable"].sum())}
+
 
 
 def masks(shot: str, actor_crops_path: Path, composite_frames: Path, aligned_mesh: Path, out_crops: Path,
@@ -73,7 +85,8 @@ def masks(shot: str, actor_crops_path: Path, composite_frames: Path, aligned_mes
     boxes, s = own["boxes"], own["actor"].shape[1]
     valid = own["valid"].astype(bool) & aligned["valid"].astype(bool)
     t_count = len(composite)
-    out = {"boxes": boxes, "valid": valid, "actor": own["actor"], "actor_masks": own["actor_masks"],
+    out = {"boxes": boxes, "valid": valid, "trainable": valid & trainable(own), "actor": own["actor"],
+           "actor_masks": own["actor_masks"],
            "actor_points": own["actor_points"], "composite": np.zeros((t_count, s, s, 3), np.uint8),
            "composite_masks": np.zeros((t_count, 3, s, s), np.uint8)}
     for t in range(t_count):
@@ -151,10 +164,10 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     from vdub.reenactment.swapper.train import fit_swapper, save_untrained_swapper
 
     data = load_npz(crops_path)
-    valid = data["valid"]
+    valid = trainable(data)
     if not valid.any():
-        log.warning("shot %s: %s: no frame with a face: the swapper is not trained (the shot's frames pass through)",
-                    shot, crops_path)
+        log.warning("shot %s: %s: no frame with a face free of occluders: the swapper is not trained (the shot's "
+                    "frames pass through)", shot, crops_path)
         return save_untrained_swapper(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
     pairs, (held,) = _self_pair_data([self_pairs] if self_pairs else [], [crops_path],
                                      use=train_cfg.self_pair_share > 0)
@@ -218,7 +231,7 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
     crops, crop_masks_ = [], []
     for path, shot_held in zip(crops_paths, held):
         data = load_npz(path)
-        own, own_masks = _without((data["actor"], data["actor_masks"]), np.flatnonzero(data["valid"]), shot_held)
+        own, own_masks = _without((data["actor"], data["actor_masks"]), np.flatnonzero(trainable(data)), shot_held)
         crops.append(own)
         crop_masks_.append(own_masks)
     crops_all, masks_all = np.concatenate(crops), np.concatenate(crop_masks_)
