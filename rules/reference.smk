@@ -8,6 +8,7 @@ rule reference:
         actor_mesh=ACTOR_MESH,
         dubber_frames=DUBBER_FRAMES,
         dubber_mesh=DUBBER_MESH,
+        visibility=VISIBILITY,
     output:
         reference=REFERENCE,
     log:
@@ -23,4 +24,5 @@ rule reference:
         "python -m vdub reference --shot {wildcards.shot:q} --settings {params.settings:q} {params.override}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --dubber-frames {input.dubber_frames:q} --dubber-mesh {input.dubber_mesh:q}"
-        " --out {output.reference:q} 2> {log:q}"
+        " --out {output.reference:q}"
+        " --visibility {input.visibility:q} 2> {log:q}"

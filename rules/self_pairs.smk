@@ -11,6 +11,7 @@ rule self_pairs:
         actor_frames=ACTOR_FRAMES,
         actor_mesh=ACTOR_MESH,
         actor_crops=ACTOR_CROPS,
+        visibility=VISIBILITY,
     output:
         pairs=SELF_PAIRS,
     log:
@@ -25,4 +26,5 @@ rule self_pairs:
     shell:
         "python -m vdub self-pairs --shot {wildcards.shot:q} --settings {params.settings:q} {params.override}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
-        " --actor-crops {input.actor_crops:q} --out {output.pairs:q} 2> {log:q}"
+        " --actor-crops {input.actor_crops:q} --out {output.pairs:q}"
+        " --visibility {input.visibility:q} 2> {log:q}"

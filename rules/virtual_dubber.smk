@@ -19,6 +19,7 @@ rule virtual_dubber:
         dubber_mesh=DUBBER_MESH,
         reference=REFERENCE,
         info=SHOT_INFO,
+        visibility=VISIBILITY,
     output:
         frames=VD_FRAMES,
     log:
@@ -40,4 +41,5 @@ rule virtual_dubber:
         "python -m vdub virtual-dubber --shot {wildcards.shot:q} --settings {params.settings:q}"
         " --actor-frames {input.actor_frames:q} --actor-mesh {input.actor_mesh:q}"
         " --dubber-frames {input.dubber_frames:q} --dubber-mesh {input.dubber_mesh:q}"
-        " --reference {input.reference:q} --info {input.info:q} --out {output.frames:q} 2> {log:q}"
+        " --reference {input.reference:q} --info {input.info:q} --out {output.frames:q}"
+        " --visibility {input.visibility:q} 2> {log:q}"

@@ -74,7 +74,8 @@ def cmd_reference(a: argparse.Namespace) -> None:
     from vdub.virtual_dubber.stages import reference
 
     s: ReferenceSettings = a.settings
-    reference(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.override, a.out, s.reference)
+    reference(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.override, a.out, s.reference,
+              visibility=a.visibility)
 
 
 def cmd_virtual_dubber(a: argparse.Namespace) -> None:
@@ -95,7 +96,7 @@ def cmd_virtual_dubber(a: argparse.Namespace) -> None:
     from vdub.virtual_dubber.stages import virtual_dubber
 
     virtual_dubber(a.shot, a.actor_frames, a.actor_mesh, a.dubber_frames, a.dubber_mesh, a.reference, a.out,
-                   s.builtin_dubber, s.smoothing)
+                   s.builtin_dubber, s.smoothing, visibility=a.visibility)
 
 
 def cmd_virtual_dubber_sheet(a: argparse.Namespace) -> None:
@@ -134,7 +135,7 @@ def cmd_self_pairs(a: argparse.Namespace) -> None:
 
     s: SelfPairsSettings = a.settings
     self_pairs(a.shot, a.actor_frames, a.actor_mesh, a.actor_crops, a.override, a.out, s.self_reenactment,
-               s.builtin_dubber, s.align, s.smoothing, s.face_mesh, s.masks, s.reference)
+               s.builtin_dubber, s.align, s.smoothing, s.face_mesh, s.masks, s.reference, visibility=a.visibility)
 
 
 def cmd_train_swapper(a: argparse.Namespace) -> None:
@@ -230,6 +231,13 @@ def add_visibility_options(p: argparse.ArgumentParser) -> None:
                    help="visibility.npz of the rule visibility: the dub's weight per frame (fades)")
 
 
+def add_clean_frames_option(p: argparse.ArgumentParser) -> None:
+    """The rule visibility's file, for the stages that pick actor frames to render the virtual dubber from."""
+    p.add_argument("--visibility", type=Path, default=None,
+                   help="visibility.npz of the rule visibility: the reference frame and the inner mouths come from "
+                        "frames with nothing in front of the face")
+
+
 def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:
     """Add the stage subcommands to ``sub``, most through ``add(name, func, help, settings=None, paths=())``
     (``settings``: how the stage reads its ``--settings``)."""
@@ -261,6 +269,7 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
             settings=ReferenceSettings.from_json,
             paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "out"))
     p.add_argument("--override", type=int, default=None, help="actor frame index to use instead of the best")
+    add_clean_frames_option(p)
 
     p = add("virtual-dubber", cmd_virtual_dubber, "render the virtual dubber (builtin or liveportrait backend, "
                                                   "from the settings' 'backend')",
@@ -268,6 +277,7 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
             paths=("actor-frames", "actor-mesh", "dubber-frames", "dubber-mesh", "reference", "out"))
     p.add_argument("--info", type=Path, default=None,
                    help="ingest info JSON (the actor's frame rate); required by the liveportrait backend")
+    add_clean_frames_option(p)
 
     p = add("virtual-dubber-sheet", cmd_virtual_dubber_sheet,
             "contact sheet PNG: dubber | virtual dubber | actor reference for a few frames",
@@ -293,6 +303,7 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
                                           "own track, composited as at inference, against the real frames",
             settings=SelfPairsSettings.from_json, paths=("actor-frames", "actor-mesh", "actor-crops", "out"))
     p.add_argument("--override", type=int, default=None, help="actor reference frame index to use instead of the best")
+    add_clean_frames_option(p)
 
     p = add("train-swapper", cmd_train_swapper, "train the identity-swapping network (resumes after a kill)",
             settings=TrainSwapperSettings.from_json, paths=("crops", "out-model", "out-losses"))

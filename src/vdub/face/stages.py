@@ -15,7 +15,7 @@ from vdub.face.config import FaceMeshConfig, VisibilityConfig
 from vdub.face.head_pose import yaw_pitch
 from vdub.face.mesh import load_track, track_faces
 from vdub.face.occluders import occluder_masks, soft_occluder
-from vdub.face.visibility import REASONS, mouth_coverage, shot_visibility
+from vdub.face.visibility import REASONS, coverage, shot_visibility
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def visibility(shot: str, frames_path: Path, mesh_path: Path, out_occluders: Pat
     t_count, h, w = frames.shape[:3]
     if len(track.valid) != t_count:
         raise ShotError(shot, mesh_path, f"mesh has {len(track.valid)} frames, the frames file {t_count}")
-    covered = np.zeros(t_count, np.float32)
+    covered, face_covered = np.zeros(t_count, np.float32), np.zeros(t_count, np.float32)
     height = lm.face_height(np.nan_to_num(track.points.astype(np.float64)))
     with FrameWriter(out_occluders, t_count, h, w, channels=1) as writer:
         hard_masks = occluder_masks(frames, track.points, track.valid, cfg.hands, cfg.objects, cfg.object_threshold)
@@ -50,10 +50,11 @@ def visibility(shot: str, frames_path: Path, mesh_path: Path, out_occluders: Pat
             if not track.valid[t]:
                 writer.write(np.zeros((h, w), np.uint8))
                 continue
-            covered[t] = mouth_coverage(track.points[t], hard)
+            covered[t] = coverage(track.points[t], hard)
+            face_covered[t] = coverage(track.points[t], hard, lm.FACE_OVAL)
             fh = float(height[t])
             writer.write(soft_occluder(hard, cfg.occluder_margin * fh, cfg.occluder_feather * fh))
-    result = shot_visibility(track.points, track.valid, covered, yaw_pitch(track.points), cfg)
+    result = shot_visibility(track.points, track.valid, covered, face_covered, yaw_pitch(track.points), cfg)
     save_npz(out_visibility, **result.to_npz())
     summary = {reason: int(result.reasons[:, k].sum()) for k, reason in enumerate(REASONS)}
     summary["faded"] = int((result.weight < 1).sum())

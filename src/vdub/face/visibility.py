@@ -14,13 +14,17 @@ of weight 0, everything outside the occluders blended by the weight.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from vdub.core.io import load_npz
 from vdub.face import landmarks as lm
 from vdub.face.config import VisibilityConfig
+from vdub.face.mesh import FaceTrack
 from vdub.face.warp import blend
 
 #: Why a frame's dub fades out, in the order they are listed.
@@ -32,29 +36,49 @@ class Visibility:
     """A shot's visibility, per frame (T of each).
 
     weight: float32 dub weight in [0, 1]; reasons: T x len(REASONS) bool, why a frame's
-    target weight is 0; mouth_covered: float32 share of the mouth under an occluder (0 without
-    a face); yaw_pitch: T x 2 float32 degrees (NaN without a face); face_height: float32
-    pixels (NaN without a face).
+    target weight is 0; mouth_covered, face_covered: float32 share of the mouth (outer lips)
+    and of the face (oval) under an occluder (0 without a face); yaw_pitch: T x 2 float32
+    degrees (NaN without a face); face_height: float32 pixels (NaN without a face).
     """
 
     weight: np.ndarray
     reasons: np.ndarray
     mouth_covered: np.ndarray
+    face_covered: np.ndarray
     yaw_pitch: np.ndarray
     face_height: np.ndarray
 
     def to_npz(self) -> dict[str, np.ndarray]:
-        return {"weight": self.weight, "reasons": self.reasons, "mouth_covered": self.mouth_covered,
-                "yaw_pitch": self.yaw_pitch, "face_height": self.face_height}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_npz(cls, data: dict[str, np.ndarray]) -> "Visibility":
-        return cls(**{k: data[k] for k in ("weight", "reasons", "mouth_covered", "yaw_pitch", "face_height")})
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
 
     @property
     def occluded(self) -> np.ndarray:
         """T bool: frames whose mouth is covered past the limit."""
         return self.reasons[:, REASONS.index("occluded")]
+
+    @property
+    def clean(self) -> np.ndarray:
+        """T bool: frames fully dubbed with nothing in front of the face: those a reference frame and the
+        inner mouths of the virtual dubber may come from (a hand in them would be rendered on every frame)."""
+        return (self.weight >= 1) & (self.face_covered == 0)
+
+
+def load_visibility(path: str | Path) -> Visibility:
+    """Read the rule visibility's ``visibility.npz``."""
+    return Visibility.from_npz(load_npz(path))
+
+
+def clean_track(track: FaceTrack, visibility: Visibility | None) -> FaceTrack:
+    """``track`` with only its :attr:`Visibility.clean` frames valid (all of them when none is clean, or without
+    a visibility): the frames a reference and the virtual dubber's mouths are picked from."""
+    if visibility is None:
+        return track
+    valid = track.valid & visibility.clean
+    return dataclasses.replace(track, valid=valid) if valid.any() else track
 
 
 def fade_weights(off: np.ndarray, fade_frames: int) -> np.ndarray:
@@ -85,10 +109,13 @@ def _distance_to(off: np.ndarray) -> np.ndarray:
     return np.minimum(forward, backward)
 
 
-def mouth_coverage(points: np.ndarray, occluder: np.ndarray) -> float:
-    """Share of the mouth (outer-lip polygon) under an occluder. points: 478 x 2+; occluder: H x W bool."""
+def coverage(points: np.ndarray, occluder: np.ndarray, polygon: list[int] = lm.OUTER_LIPS) -> float:
+    """Share of a mesh polygon (default the mouth's outer lips) under an occluder.
+
+    points: 478 x 2+ pixels; occluder: H x W bool. Returns a float in [0, 1].
+    """
     h, w = occluder.shape
-    polygon = np.round(np.asarray(points)[lm.OUTER_LIPS, :2]).astype(np.int32)
+    polygon = np.round(np.asarray(points)[polygon, :2]).astype(np.int32)
     x0, y0 = np.clip(polygon.min(axis=0), 0, [w - 1, h - 1])
     x1, y1 = np.clip(polygon.max(axis=0) + 1, 1, [w, h])
     if x1 <= x0 or y1 <= y0:
@@ -101,12 +128,12 @@ def mouth_coverage(points: np.ndarray, occluder: np.ndarray) -> float:
     return float((mouth.astype(bool) & occluder[y0:y1, x0:x1]).sum() / area)
 
 
-def shot_visibility(points: np.ndarray, valid: np.ndarray, mouth_covered: np.ndarray, angles: np.ndarray,
-                    cfg: VisibilityConfig) -> Visibility:
-    """A shot's :class:`Visibility` from its actor mesh, mouth coverage and head angles.
+def shot_visibility(points: np.ndarray, valid: np.ndarray, mouth_covered: np.ndarray, face_covered: np.ndarray,
+                    angles: np.ndarray, cfg: VisibilityConfig) -> Visibility:
+    """A shot's :class:`Visibility` from its actor mesh, mouth and face coverage and head angles.
 
-    points: T x 478 x 2+ pixels; valid: T; mouth_covered: T in [0, 1]; angles: T x 2 degrees
-    (yaw, pitch).
+    points: T x 478 x 2+ pixels; valid: T; mouth_covered, face_covered: T in [0, 1]; angles:
+    T x 2 degrees (yaw, pitch).
     """
     valid = np.asarray(valid, bool)
     height = np.full(len(valid), np.nan, np.float32)
@@ -117,7 +144,8 @@ def shot_visibility(points: np.ndarray, valid: np.ndarray, mouth_covered: np.nda
     occluded = valid & (np.asarray(mouth_covered) > cfg.mouth_occluded)
     reasons = np.stack([~valid, turned, small, occluded], axis=1)
     return Visibility(fade_weights(reasons.any(axis=1), cfg.fade_frames), reasons,
-                      np.asarray(mouth_covered, np.float32), np.asarray(angles, np.float32), height)
+                      np.asarray(mouth_covered, np.float32), np.asarray(face_covered, np.float32),
+                      np.asarray(angles, np.float32), height)
 
 
 def gate_alpha(shape: tuple[int, int], occluder: np.ndarray | None, weight: float) -> np.ndarray | None:

@@ -67,8 +67,11 @@ def lower_face_mask(points: np.ndarray, head: np.ndarray, ramp: float) -> np.nda
 
 def build_self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops: Path, reference_frame: int,
                      out_npz: Path, cfg: SelfPairsConfig, dubber_cfg: VirtualDubberConfig, align_cfg: AlignConfig,
-                     smoothing: SmoothingConfig, face_cfg: FaceMeshConfig, mask_cfg: MaskConfig) -> dict[str, Any]:
+                     smoothing: SmoothingConfig, face_cfg: FaceMeshConfig, mask_cfg: MaskConfig,
+                     mouth_frames: np.ndarray | None = None) -> dict[str, Any]:
     """Render, align and composite the actor driven by the actor; write the pairs.
+
+    mouth_frames: T bool, the frames the inner mouths may come from (None: every frame with a face).
 
     Writes ``out_npz`` with ``valid`` (T: a pair exists), ``composite`` (T x S x S x 3
     uint8: the self-composite in the actor's crop boxes, the network's input),
@@ -90,7 +93,8 @@ def build_self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crop
     reference = np.array(actor[reference_frame])
     reference_points = track.points[reference_frame].astype(np.float64)
     self_cfg = dataclasses.replace(dubber_cfg, mouth_source="actor")
-    mouths = MouthLibrary(track.points, track.valid, reference_points)
+    mouths = MouthLibrary(track.points, track.valid if mouth_frames is None else track.valid & mouth_frames,
+                          reference_points)
 
     scratch = Path(out_npz).with_name("self_dubber.tmp.npy")
     sources: list[int] = []

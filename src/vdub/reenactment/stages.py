@@ -102,22 +102,26 @@ def masks(shot: str, actor_crops_path: Path, composite_frames: Path, aligned_mes
 def self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crops_path: Path, override: int | None,
                out_pairs: Path, cfg: SelfPairsConfig, dubber_cfg: VirtualDubberConfig, align_cfg: AlignConfig,
                smoothing: SmoothingConfig, mesh_cfg: FaceMeshConfig, mask_cfg: MaskConfig,
-               reference_cfg: ReferenceConfig) -> dict:
+               reference_cfg: ReferenceConfig, visibility: Path | None = None) -> dict:
     """The self-reenactment pairs of a shot (:mod:`vdub.reenactment.self_reenactment`): actor side only.
 
     The actor's reference frame is picked here exactly as the ``reference`` stage picks it
     (same scores, ``reference_cfg``, same override), so that these pairs never wait for, nor
     re-run with, a dubber take; the builtin dubber, the alignment, the face mesh and the masks
-    are those of the shot's inference.
+    are those of the shot's inference (with the rule visibility's file, reference and inner mouths
+    from frames with nothing in front of the face).
     """
+    from vdub.face.visibility import clean_track, load_visibility
     from vdub.reenactment.self_reenactment import build_self_pairs, save_no_pairs
 
     track = load_track(actor_mesh)
     if not track.valid.any():  # no face in the shot: no pairs (the reference stage says why)
         return save_no_pairs(out_pairs, len(track.valid), load_npz(actor_crops_path)["actor"].shape[1], cfg)
-    ref = pick_reference(shot, "actor", actor_frames, track, override, reference_cfg)["frame"]
+    seen = load_visibility(visibility) if visibility is not None else None
+    clean = clean_track(track, seen)
+    ref = pick_reference(shot, "actor", actor_frames, clean, override, reference_cfg)["frame"]
     return build_self_pairs(shot, actor_frames, actor_mesh, actor_crops_path, ref, out_pairs, cfg, dubber_cfg,
-                            align_cfg, smoothing, mesh_cfg, mask_cfg)
+                            align_cfg, smoothing, mesh_cfg, mask_cfg, mouth_frames=clean.valid)
 
 
 def _without(arrays: tuple[np.ndarray, ...], rows: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from vdub.core.errors import ShotError
-from vdub.core.io import FrameWriter, load_frames, load_json, load_npz, save_json, save_npz
+from vdub.core.io import FrameWriter, load_frames, load_json, save_json, save_npz
 from vdub.face import landmarks as lm
 from vdub.face.config import SmoothingConfig
 from vdub.face.mesh import load_track
-from vdub.face.visibility import Visibility, gated
+from vdub.face.visibility import clean_track, gated, load_visibility
 from vdub.face.warp import triangulate
 from vdub.virtual_dubber import geometry_qa
 from vdub.virtual_dubber.alignment import render_aligned, rigid_transforms, smooth_track, stable_residual
@@ -26,8 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
-              override: int | None, out_json: Path, cfg: ReferenceConfig) -> dict:
+              override: int | None, out_json: Path, cfg: ReferenceConfig, visibility: Path | None = None) -> dict:
     """Pick the actor's reference frame and the dubber's neutral frame; save their scores.
+
+    With the rule visibility's file the actor's reference is one of the frames with nothing in
+    front of the face (:func:`vdub.face.visibility.clean_track`): the virtual dubber is that
+    frame, redrawn on every frame.
 
     A shot whose actor never shows a face (an off-screen line, a back view) gets no reference
     (``"frame": null`` for both roles, ``"faceless": true``): every later stage passes its
@@ -39,9 +43,11 @@ def reference(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Pa
         result = {role: {"frame": None, "overridden": False, "scores": {}} for role in ("actor", "dubber")}
         result["faceless"] = True
     else:
-        result = {role: pick_reference(shot, role, frames_path, load_track(mesh_path), forced, cfg)
-                  for role, frames_path, mesh_path, forced in (("actor", actor_frames, actor_mesh, override),
-                                                               ("dubber", dubber_frames, dubber_mesh, None))}
+        seen = load_visibility(visibility) if visibility is not None else None
+        result = {role: pick_reference(shot, role, frames_path, track, forced, cfg)
+                  for role, frames_path, track, forced in (
+                      ("actor", actor_frames, clean_track(load_track(actor_mesh), seen), override),
+                      ("dubber", dubber_frames, load_track(dubber_mesh), None))}
     save_json(out_json, result)
     return {role: result[role]["frame"] for role in ("actor", "dubber")}
 
@@ -61,12 +67,13 @@ def copy_frames(frames_path: Path, out_frames: Path) -> None:
 
 def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frames: Path, dubber_mesh: Path,
                    reference_json: Path, out_frames: Path, cfg: VirtualDubberConfig,
-                   smoothing: SmoothingConfig) -> dict[str, int]:
+                   smoothing: SmoothingConfig, visibility: Path | None = None) -> dict[str, int]:
     """Builtin virtual dubber: the actor's reference frame driven by the dubber's mouth and jaw.
 
     Both tracks are smoothed first (head pose and expression separately), so the dubber's
     tracking jitter does not reach the rendered mouth. Returns how many inner mouths came
-    from the actor's own frames, the dubber's, or none (closed).
+    from the actor's own frames, the dubber's, or none (closed). With the rule visibility's
+    file the inner mouths come from frames with nothing in front of the face only.
     """
     refs = load_json(reference_json)
     actor = load_frames(actor_frames)
@@ -77,7 +84,8 @@ def virtual_dubber(shot: str, actor_frames: Path, actor_mesh: Path, dubber_frame
     reference_image = np.array(actor[ref])
     reference_points = actor_track.points[ref].astype(np.float64)
     h, w = reference_image.shape[:2]
-    mouths = MouthLibrary(actor_track.points, actor_track.valid, reference_points)
+    clean = clean_track(actor_track, load_visibility(visibility) if visibility is not None else None)
+    mouths = MouthLibrary(actor_track.points, clean.valid, reference_points)
     sources: list[int] = []
     with FrameWriter(out_frames, len(dubber), h, w) as writer:
         for frame, _ in render_virtual_dubber(reference_image, reference_points, dubber, dubber_track.points,
@@ -109,7 +117,7 @@ def align(shot: str, actor_frames: Path, actor_mesh: Path, vd_frames: Path, vd_m
     raw = {"actor": load_track(actor_mesh), "dubber": load_track(dubber_mesh), "virtual_dubber": load_track(vd_mesh)}
     if not raw["virtual_dubber"].valid.any() and raw["actor"].valid.any():
         raise ShotError(shot, vd_frames, "no face found in the virtual dubber's frames")
-    seen = Visibility.from_npz(load_npz(visibility)) if visibility is not None else None
+    seen = load_visibility(visibility) if visibility is not None else None
     occluder_frames = load_frames(occluders) if occluders is not None else None
     smooth = {role: smooth_track(track, smoothing) for role, track in raw.items()}
     if seen is not None and seen.occluded.any():

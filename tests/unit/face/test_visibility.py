@@ -13,7 +13,7 @@ from vdub.face.config import VisibilityConfig
 from vdub.face.head_pose import yaw_pitch
 from vdub.face.mesh import track_faces
 from vdub.face.occluders import HandOccluders, ObjectOccluders, draw_hand, soft_occluder
-from vdub.face.visibility import REASONS, fade_weights, gate_alpha, gated, mouth_coverage, ranges, shot_visibility
+from vdub.face.visibility import REASONS, coverage, fade_weights, gate_alpha, gated, ranges, shot_visibility
 
 
 def test_fade_ramps_out_before_and_back_in_after_without_steps_larger_than_one_over_the_ramp():
@@ -42,7 +42,7 @@ def test_shot_visibility_names_each_reason():
     covered = np.zeros(t_count)
     covered[20] = 0.8
     cfg = VisibilityConfig(fade_frames=1)
-    seen = shot_visibility(points, valid, covered, angles, cfg)
+    seen = shot_visibility(points, valid, covered, covered, angles, cfg)
     why = {reason: np.flatnonzero(seen.reasons[:, k]).tolist() for k, reason in enumerate(REASONS)}
     assert why == {"no_face": [25], "turned": [5, 15], "small": [10], "occluded": [20]}
     assert (seen.weight[[5, 10, 15, 20, 25]] == 0).all() and seen.weight[0] == 1
@@ -50,16 +50,16 @@ def test_shot_visibility_names_each_reason():
     assert ranges(seen.weight < 1, merge_gap=2) == [(4, 26)]
 
 
-def test_mouth_coverage_is_the_share_of_the_lips_under_the_occluder():
+def test_coverage_is_the_share_of_the_lips_under_the_occluder():
     points = np.zeros((478, 2))
     angle = np.linspace(0, 2 * np.pi, len(lm.OUTER_LIPS), endpoint=False)
     points[lm.OUTER_LIPS] = np.stack([50 + 20 * np.cos(angle), 50 + 10 * np.sin(angle)], axis=1)
     occluder = np.zeros((100, 100), bool)
-    assert mouth_coverage(points, occluder) == 0
+    assert coverage(points, occluder) == 0
     occluder[:, :50] = True
-    assert 0.45 < mouth_coverage(points, occluder) < 0.55
+    assert 0.45 < coverage(points, occluder) < 0.55
     occluder[:] = True
-    assert mouth_coverage(points, occluder) == 1
+    assert coverage(points, occluder) == 1
 
 
 def test_gate_keeps_the_occluder_exactly_and_leaves_a_clean_frame_bit_for_bit():
@@ -113,7 +113,7 @@ def test_hands_are_found_on_real_footage_and_nothing_on_the_clean_talking_heads(
             found = [hands(f) | objects(f, t) for t, f in enumerate(frames)]
         finally:
             hands.close()
-        covered = [mouth_coverage(track.points[t], m) for t, m in enumerate(found)]
+        covered = [coverage(track.points[t], m) for t, m in enumerate(found)]
         assert max(covered) == 0, (clip, max(covered))
         assert np.mean([m.sum() for m in found]) < 0.001 * frames[0].size / 3, clip
 
