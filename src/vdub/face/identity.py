@@ -37,6 +37,7 @@ __all__ = [
     "SHAPE_FILE",
     "IdentityModel",
     "IdentityModelUnavailable",
+    "ActorIdentity",
     "default_weight_paths",
     "describe_face",
     "embeddings",
@@ -73,6 +74,14 @@ class IdentityModel:
     recognizer: Any  # dlib.face_recognition_model_v1
     shape_path: Path
     recognition_path: Path
+
+
+@dataclass(frozen=True)
+class ActorIdentity:
+    """Who the actor is: the descriptor of a still of the actor, and the model that describes faces like it."""
+
+    model: IdentityModel
+    descriptor: np.ndarray  # 128 float32, from describe_face on the still
 
 
 def default_weight_paths() -> tuple[Path, Path]:
