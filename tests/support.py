@@ -245,5 +245,5 @@ def make_two_shot(path: Path, swap_at: int | None = None, n_frames: int = TWO_SH
 
 def make_still(path: Path, clip: str, frame: int, size: int = 480) -> None:
     """Frame ``frame`` of a shared clip as a PNG still, ``size`` x ``size`` in display geometry."""
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / clip), "-vf",
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(MEDIA / clip), "-vf",
                     f"select=eq(n\\,{frame}),scale={size}:{size},setsar=1", "-frames:v", "1", str(path)], check=True)
