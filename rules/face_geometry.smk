@@ -2,18 +2,6 @@
 # The actor's has its own rule: which face is the actor's is the shot's choice (samples.yaml: face, actor_face).
 
 
-def actor_face_still(wildcards):
-    """The shot's still of the actor, when it has one: an input, so that a new still re-runs the actor's track."""
-    still = shot_of(wildcards).actor_face
-    return [still] if still else []
-
-
-def actor_face_option(wildcards):
-    """``--actor-face <still>`` for a shot with a still of the actor, else nothing."""
-    still = shot_of(wildcards).actor_face
-    return f"--actor-face {shlex.quote(still)}" if still else ""
-
-
 rule actor_face_geometry:
     """478-point face mesh per actor frame, following the shot's choice of face (by rule, or by a still)."""
     input:
