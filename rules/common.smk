@@ -34,6 +34,18 @@ def reference_override(wildcards):
     return "" if ref is None else f"--override {int(ref)}"
 
 
+def actor_face_still(wildcards):
+    """The shot's still of the actor, when it has one: an input, so that a new still re-runs the actor's track."""
+    still = shot_of(wildcards).actor_face
+    return [still] if still else []
+
+
+def actor_face_option(wildcards):
+    """``--actor-face <still>`` for a shot with a still of the actor, else nothing."""
+    still = shot_of(wildcards).actor_face
+    return f"--actor-face {shlex.quote(still)}" if still else ""
+
+
 def settings(stage):
     """Rule ``stage``'s settings as the JSON its command reads (the rule's params: a changed number re-runs it).
 

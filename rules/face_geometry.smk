@@ -1,8 +1,30 @@
 # Paper 2.1, 3D face reconstruction: the face mesh of the actor, the dubber and the virtual dubber (face_geometry).
+# The actor's has its own rule: which face is the actor's is the shot's choice (samples.yaml: face, actor_face).
+
+
+rule actor_face_geometry:
+    """478-point face mesh per actor frame, following the shot's choice of face (by rule, or by a still)."""
+    input:
+        frames=ACTOR_FRAMES,
+        still=actor_face_still,
+    output:
+        mesh=ACTOR_MESH,
+    log:
+        "logs/{shot}/face_geometry_actor.log",
+    benchmark:
+        "benchmarks/{shot}/face_geometry_actor.tsv"
+    conda:
+        "../envs/face.yaml"
+    params:
+        settings=shot_settings("actor_face_geometry"),
+        actor_face=actor_face_option,
+    shell:
+        "python -m vdub face-geometry --shot {wildcards.shot:q} --settings {params.settings:q}"
+        " --frames {input.frames:q} {params.actor_face} --out {output.mesh:q} 2> {log:q}"
 
 
 rule face_geometry:
-    """478-point face mesh per frame of the actor, the dubber or the virtual dubber."""
+    """478-point face mesh per frame of the dubber or the virtual dubber."""
     input:
         frames=lambda wildcards: FRAMES[wildcards.role].format(shot=wildcards.shot),
     output:
@@ -11,6 +33,8 @@ rule face_geometry:
         "logs/{shot}/face_geometry_{role}.log",
     benchmark:
         "benchmarks/{shot}/face_geometry_{role}.tsv"
+    wildcard_constraints:
+        role="dubber|virtual_dubber",
     conda:
         "../envs/face.yaml"
     params:

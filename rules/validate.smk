@@ -1,4 +1,5 @@
-# Parse-time checks, before any job: config, preset, sample sheet, LivePortrait, pretraining faces, GPEN, LPIPS, FID.
+# Parse-time checks, before any job: config, preset, sample sheet (and stills of actors), LivePortrait, pretraining
+# faces, GPEN, LPIPS, FID.
 # Defines what they check: PRESET, SHOTS, REELS, ACTORS, PRETRAIN_FACES, PRETRAIN_IMAGES, GPEN_WEIGHTS.
 
 import os
@@ -8,6 +9,8 @@ from snakemake.utils import validate
 
 from vdub.core.errors import ShotError
 from vdub.core.samples import check_input_files, load_samples, reels
+from vdub.face.actor_still import check_actor_stills
+from vdub.face.config import FaceMeshConfig
 from vdub.media.sample_checks import probe_input_videos
 from vdub.virtual_dubber.config import LivePortraitConfig
 from vdub.virtual_dubber.liveportrait import LivePortraitNotInstalled, check_installation
@@ -25,6 +28,8 @@ try:
     SHOTS = {shot.id: shot for shot in load_samples(config["samples"])}
     check_input_files(list(SHOTS.values()), generated=DEMO_INPUTS)
     probe_input_videos(list(SHOTS.values()), generated=DEMO_INPUTS)
+    # A still of the actor must show one face: MediaPipe looks, as the actor's tracking will (about 1 s).
+    check_actor_stills(list(SHOTS.values()), FaceMeshConfig.from_config(config["face_mesh"], "face_mesh"))
 except ShotError as err:
     raise WorkflowError(f"samples: {err}") from None
 # The reels that shots are ranges of: each is conformed (rule conform).

@@ -207,3 +207,43 @@ def assert_margin(what: str, value: float, op: str, bound: float) -> None:
     line = f"{what}: {value:.4g} {op} {bound:.4g} (margin {abs(value - bound):.3g})"
     MARGINS.append(line)
     assert ops[op](float(value), float(bound)), line
+
+
+#: The two-shot (tests/integration/test_actor_face.py): two shared clips side by side, each scaled to 480x480
+#: (actor_glasses_man.mp4's 512x480 at SAR 15:16 is 480x480 on screen), 30 fps: (clip, first frame) per side.
+TWO_SHOT = (("actor_woman_bluewall.mp4", 0), ("actor_glasses_man.mp4", 0))
+TWO_SHOT_FRAMES = 60
+#: Stills of each actor: frames of their clip well outside the two-shot's frames [0, 60).
+TWO_SHOT_STILLS = {"actor_woman_bluewall.mp4": 150, "actor_glasses_man.mp4": 300}
+
+
+def make_two_shot(path: Path, swap_at: int | None = None, n_frames: int = TWO_SHOT_FRAMES) -> None:
+    """:data:`TWO_SHOT` side by side (960x480, 30 fps, H.264, ``n_frames`` frames), written to ``path``.
+
+    swap_at: a cut at this frame after which the two people have swapped sides (each clip runs on
+    without a jump in its own time), else the first clip stays on the left throughout.
+    """
+    sides = []
+    for k, (clip, first) in enumerate(TWO_SHOT):
+        sides.append(f"[{k}:v]trim=start_frame={first}:end_frame={first + n_frames},setpts=PTS-STARTPTS,"
+                     f"scale=480:480,setsar=1,fps=30")
+    if swap_at is None:
+        graph = f"{sides[0]}[a];{sides[1]}[b];[a][b]hstack=inputs=2[out]"
+    else:
+        # each side split at the cut: before it woman | man, after it man | woman
+        cut = "trim=start_frame={}:end_frame={},setpts=PTS-STARTPTS"
+        graph = ";".join([
+            f"{sides[0]},split[a0][a1]", f"{sides[1]},split[b0][b1]",
+            f"[a0]{cut.format(0, swap_at)}[a_head]", f"[a1]{cut.format(swap_at, n_frames)}[a_tail]",
+            f"[b0]{cut.format(0, swap_at)}[b_head]", f"[b1]{cut.format(swap_at, n_frames)}[b_tail]",
+            "[a_head][b_head]hstack=inputs=2[head]", "[b_tail][a_tail]hstack=inputs=2[tail]",
+            "[head][tail]concat=n=2:v=1:a=0[out]"])
+    inputs = [arg for clip, _ in TWO_SHOT for arg in ("-i", str(MEDIA / clip))]
+    subprocess.run(["ffmpeg", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[out]", "-frames:v",
+                    str(n_frames), "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", str(path)], check=True)
+
+
+def make_still(path: Path, clip: str, frame: int, size: int = 480) -> None:
+    """Frame ``frame`` of a shared clip as a PNG still, ``size`` x ``size`` in display geometry."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(MEDIA / clip), "-vf",
+                    f"select=eq(n\\,{frame}),scale={size}:{size},setsar=1", "-frames:v", "1", str(path)], check=True)

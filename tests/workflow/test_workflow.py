@@ -34,9 +34,9 @@ from support import (
     snakemake,
 )
 
-STAGES = ["ingest_actor", "ingest_dubber", "face_geometry", "reference", "virtual_dubber", "virtual_dubber_sheet",
-          "align", "actor_crops", "masks", "self_pairs", "train_swapper", "reenact", "train_sr", "super_resolution",
-          "mux", "matte", "evaluate", "output_sheet", "side_by_side"]
+STAGES = ["ingest_actor", "ingest_dubber", "actor_face_geometry", "face_geometry", "reference", "virtual_dubber",
+          "virtual_dubber_sheet", "align", "actor_crops", "masks", "self_pairs", "train_swapper", "reenact", "train_sr",
+          "super_resolution", "mux", "matte", "evaluate", "output_sheet", "side_by_side"]
 N_FRAMES = TRAINED_FRAMES
 
 
@@ -46,7 +46,7 @@ def test_dry_run_lists_every_stage_for_every_shot(tmp_path):
     dry = snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules")
     out = dry.stdout + dry.stderr
     for stage in STAGES:
-        expected = 3 * 2 if stage == "face_geometry" else 2  # actor, dubber, virtual dubber per shot
+        expected = 2 * 2 if stage == "face_geometry" else 2  # dubber and virtual dubber per shot (the actor's: its own)
         line = next((ln for ln in out.splitlines() if ln.split()[:1] == [stage]), None)
         assert line is not None, f"{stage} missing from the dry run:\n{out}"
         assert int(line.split()[1]) == expected, line
@@ -288,7 +288,7 @@ def test_new_dubber_take_leaves_the_actor_side_alone(trained_project, tmp_path):
     (project / "samples.yaml").write_text(yaml.safe_dump(samples))
     jobs = job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert jobs.get("ingest_dubber") == 1 and jobs.get("virtual_dubber") == 1, jobs
-    for actor_side in ("ingest_actor", "actor_crops", "self_pairs"):
+    for actor_side in ("ingest_actor", "actor_face_geometry", "actor_crops", "self_pairs"):
         assert actor_side not in jobs, jobs
     assert jobs.get("face_geometry") == 2, jobs  # dubber and virtual dubber, not the actor
 
@@ -316,8 +316,8 @@ def test_rerun_is_a_no_op_and_benchmarks_exist(trained_project):
     proc = snakemake(trained_project, "-n", "--cores", "2")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     for stage in STAGES:
-        names = [f"face_geometry_{r}" for r in ("actor", "dubber", "virtual_dubber")] if stage == "face_geometry" \
-            else [stage]
+        names = {"face_geometry": ["face_geometry_dubber", "face_geometry_virtual_dubber"],
+                 "actor_face_geometry": ["face_geometry_actor"]}.get(stage, [stage])
         for name in names:
             bench = trained_project / "benchmarks" / TRAINED_SHOT / f"{name}.tsv"
             assert bench.is_file(), bench

@@ -60,7 +60,10 @@ def cmd_face_geometry(a: argparse.Namespace) -> None:
     from vdub.face.stages import face_geometry
 
     s: FaceGeometrySettings = a.settings
-    face_geometry(a.shot, a.frames, a.out, s.face_mesh)
+    if (a.actor_face is None) != (s.face_identity is None):
+        raise ShotError(a.shot, a.actor_face, "--actor-face and the settings' face_identity go together (rule "
+                                              "actor_face_geometry passes both for a shot with an actor_face)")
+    face_geometry(a.shot, a.frames, a.out, s.face_mesh, a.actor_face, s.face_identity)
 
 
 def cmd_visibility(a: argparse.Namespace) -> None:
@@ -256,8 +259,11 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
             paths=("actor-json", "dubber-video", "out-dubber", "out-audio", "out-info"))
     p.add_argument("--audio", type=str, default="", help="explicit dubbed audio (default: the dubber's track)")
 
-    add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file",
-        settings=FaceGeometrySettings.from_json, paths=("frames", "out"))
+    p = add("face-geometry", cmd_face_geometry, "track the 478-point face mesh through a frames file",
+            settings=FaceGeometrySettings.from_json, paths=("frames", "out"))
+    p.add_argument("--actor-face", type=Path, default=None,
+                   help="a still of the actor: among several faces, follow the one most like it (needs the "
+                        "settings' face_identity)")
 
     add("visibility", cmd_visibility, "find hands and objects in front of the actor's face and the dub's weight per "
                                       "frame (faded out where the mouth is covered, the head turned, the face lost "

@@ -22,11 +22,14 @@ from vdub.core.errors import ShotError, require_file
 # a folder name under results/ and a Snakemake wildcard value.
 SHOT_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would let "a\n" in
 FIELDS = {"id", "actor", "actor_video", "actor_in", "actor_out", "handles", "reel_video", "reel_in", "dubber_video",
-          "audio", "reference_frame", "virtual_dubber"}
+          "audio", "reference_frame", "virtual_dubber", "face", "actor_face"}
 # A timecode in a sample sheet: HH:MM:SS:FF, ';' before the frames for drop-frame.
 TIMECODE = re.compile(r"\d{2}:\d{2}:\d{2}[:;]\d{2,3}")
 #: Virtual-dubber backends a shot may select (config/schema.yaml lists the same for the default).
 VIRTUAL_DUBBER_BACKENDS = ("builtin", "liveportrait")
+#: How a shot's ``face`` picks the actor among several faces (config/schema.yaml lists the same for
+#: ``face_mesh.choose``; :data:`vdub.face.config.CHOICES`).
+FACE_CHOICES = ("largest", "central", "left", "right")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class Shot:
     # the actor video is a camera source rather than the reel itself.
     reel_video: str | None = None
     reel_in: int | str | None = None
+    # Which face is the actor's when several are in frame: a FACE_CHOICES rule over the config's face_mesh.choose,
+    # and/or a still image of the actor (the face is then picked by who it is). The actor's track only.
+    face: str | None = None
+    actor_face: str | None = None
 
     @property
     def reel(self) -> str | None:
@@ -67,6 +74,8 @@ class Shot:
             files["audio"] = self.audio
         if self.reel_video:
             files["reel_video"] = self.reel_video
+        if self.actor_face:
+            files["actor_face"] = self.actor_face
         return files
 
 
@@ -129,6 +138,13 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
         if backend is not None and backend not in VIRTUAL_DUBBER_BACKENDS:
             raise ShotError(shot_id, None, f"virtual_dubber must be one of {list(VIRTUAL_DUBBER_BACKENDS)}, "
                                            f"got {backend!r}")
+        face = entry.get("face")
+        if face is not None and face not in FACE_CHOICES:
+            raise ShotError(shot_id, None, f"face must be one of {list(FACE_CHOICES)}, got {face!r}")
+        actor_face = entry.get("actor_face")
+        if actor_face is not None and (not isinstance(actor_face, str) or not actor_face.strip()):
+            raise ShotError(shot_id, None, f"actor_face must be the path of a still image of the actor, "
+                                           f"got {actor_face!r}")
         for key in ("actor_in", "actor_out", "reel_in"):
             value = entry.get(key)
             if value is not None and not (_count(value) or (isinstance(value, str) and TIMECODE.fullmatch(value))):
@@ -162,6 +178,8 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
             handles=handles,
             reel_video=_resolve(reel_video, base) if reel_video else None,
             reel_in=entry.get("reel_in"),
+            face=face,
+            actor_face=_resolve(actor_face, base) if actor_face else None,
         ))
     return shots
 

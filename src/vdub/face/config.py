@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vdub.core.samples import FACE_CHOICES
 from vdub.core.settings import Settings
 
 #: Rules that pick the actor among several faces, on the first frame with a face and after a gap:
-#: the largest mesh box, the box centre nearest the frame centre, the leftmost or the rightmost.
-CHOICES = ("largest", "central", "left", "right")
+#: the largest mesh box, the box centre nearest the frame centre, the leftmost or the rightmost
+#: (a shot's ``face`` in samples.yaml may name one too, hence spelled in the sample sheet's module).
+CHOICES = FACE_CHOICES
 
 
 @dataclass
@@ -32,6 +34,25 @@ class FaceMeshConfig(Settings):
         if not float(self.max_jump) > 0:
             raise ValueError(f"face_mesh.max_jump must be positive, got {self.max_jump}")
         self.max_jump = float(self.max_jump)
+
+
+@dataclass
+class FaceIdentityConfig(Settings):
+    """Following the actor by who they are, when a shot gives a still of the actor (config section
+    ``face_identity``; :class:`vdub.face.mesh.FaceChooser`)."""
+
+    # dlib descriptor distance below which a face is the still's person: dlib's own decision threshold. On the
+    # shared clips the same person is 0.40-0.52 from a still of another moment, other people 0.80-0.94.
+    threshold: float = 0.6
+    # frames between checks of the followed face's identity (a swap without a gap is caught within this many)
+    verify_every: int = 15
+
+    def __post_init__(self) -> None:
+        if not 0 < float(self.threshold) < 2:
+            raise ValueError(f"face_identity.threshold must be in (0, 2), got {self.threshold}")
+        if int(self.verify_every) < 1:
+            raise ValueError(f"face_identity.verify_every must be at least 1, got {self.verify_every}")
+        self.threshold, self.verify_every = float(self.threshold), int(self.verify_every)
 
 
 

@@ -8,14 +8,15 @@ it covers the inner mouth, through the inner-lip contour. The models ship inside
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vdub.core.io import load_npz
-from vdub.face.config import CHOICES, FaceMeshConfig
+from vdub.face.config import CHOICES, FaceIdentityConfig, FaceMeshConfig
+from vdub.face.identity import ActorIdentity, describe_face
 from vdub.face.landmarks import N_POINTS
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,14 @@ class FaceTrack:
         right by centre, NaN-padded.
     chosen: T int16, index into ``boxes`` of the actor's face; -1 where none (no face, or only
         other people: ``faces > 0`` with ``chosen == -1`` means the actor was lost).
-    acquired: T bool, True where the face was picked by the ``choose`` rule (first frame with a
-        face, or after a frame without any) rather than by continuity with the previous one.
+    acquired: T bool, True where the face was picked by the ``choose`` rule or, with a still of the actor, by
+        identity (first frame with a face, after a frame without any, or when continuity or a check failed)
+        rather than by continuity with the previous one.
+
+    With a still of the actor (``actor`` of :func:`track_faces`), also:
+    described: T int16, faces whose identity descriptor was computed in the frame (0 on most frames).
+    actor_distance: T float32, descriptor distance of the chosen face to the still's where it was computed
+        (NaN elsewhere; below ``face_identity.threshold`` means the actor).
     """
 
     points: np.ndarray
@@ -44,18 +51,20 @@ class FaceTrack:
     boxes: np.ndarray | None = None
     chosen: np.ndarray | None = None
     acquired: np.ndarray | None = None
+    described: np.ndarray | None = None
+    actor_distance: np.ndarray | None = None
+
+    _QA = ("faces", "boxes", "chosen", "acquired", "described", "actor_distance")
 
     def to_npz(self) -> dict[str, np.ndarray]:
         out = {"points": self.points, "valid": self.valid}
-        out.update({k: v for k, v in (("faces", self.faces), ("boxes", self.boxes), ("chosen", self.chosen),
-                                      ("acquired", self.acquired)) if v is not None})
+        out.update({k: getattr(self, k) for k in self._QA if getattr(self, k) is not None})
         return out
 
     @classmethod
     def from_npz(cls, data: dict[str, np.ndarray]) -> "FaceTrack":
         return cls(points=data["points"].astype(np.float32), valid=data["valid"].astype(bool),
-                   faces=data.get("faces"), boxes=data.get("boxes"), chosen=data.get("chosen"),
-                   acquired=data.get("acquired"))
+                   **{k: data.get(k) for k in cls._QA})
 
 
 def mesh_box(points: np.ndarray) -> np.ndarray:
@@ -125,19 +134,45 @@ class FaceChooser:
     the frame has no actor face, rather than a jump to another person; the gate stays on where
     the actor was last seen. A frame without any face ends the track: the next face is picked
     by the rule again.
+
+    With ``target``, the descriptor of a still of the actor (:mod:`vdub.face.identity`), the face is
+    picked by who it is instead of by the rule: the face nearest the still, if nearer than
+    ``identity.threshold``, else none. Descriptors cost about 0.1-0.2 s a face on one CPU core (the mesh
+    10 ms a frame), so they are computed only where the choice is in doubt: on acquisition, when
+    continuity fails, when the number of faces changes (someone enters or leaves; a cut), and on the
+    followed face every ``identity.verify_every`` frames (a swap of people without a gap). Faces found
+    not to be the actor are remembered and followed by continuity too, so that while the actor is away
+    only newcomers are described (and everyone again every ``verify_every`` frames).
     """
 
-    def __init__(self, rule: str, max_jump: float) -> None:
+    def __init__(self, rule: str, max_jump: float, target: np.ndarray | None = None,
+                 identity: FaceIdentityConfig | None = None) -> None:
         self.rule = rule
         self.max_jump = max_jump
         self.previous: np.ndarray | None = None  # box of the last chosen face
+        self.target = None if target is None else np.asarray(target, np.float64)  # 128: the still's descriptor
+        self.identity = identity or FaceIdentityConfig()
+        self.strangers: list[np.ndarray] = []  # boxes of faces found not to be the actor, as last seen
+        self.seen = 0  # faces in the previous frame
+        self.since_check = 0  # frames since the actor's identity was last confirmed (or every face checked)
+        self.distances: dict[int, float] = {}  # this frame's descriptor distances to the still, by face index
 
-    def step(self, boxes: list[np.ndarray], width: int, height: int) -> tuple[int | None, bool]:
+    def step(self, boxes: list[np.ndarray], width: int, height: int,
+             describe: Callable[[int], np.ndarray] | None = None) -> tuple[int | None, bool]:
         """Index into ``boxes`` of the actor's face (None: not among them), and whether it was
-        picked by the rule (acquired) rather than by continuity."""
+        picked by the rule or by identity (acquired) rather than by continuity.
+
+        describe: face index -> its 128 descriptor in this frame; required with a ``target``, called only
+        for the faces whose identity is needed (their distances are left in :attr:`distances`).
+        """
+        self.distances = {}
         if not boxes:
-            self.previous = None
+            self.previous, self.strangers, self.seen = None, [], 0
             return None, False
+        if self.target is not None:
+            if describe is None:
+                raise ValueError("a chooser with a target (a still of the actor) needs describe()")
+            return self._step_by_identity(boxes, describe)
         if self.previous is None:
             index, acquired = pick_by_rule(boxes, width, height, self.rule), True
         else:
@@ -148,14 +183,66 @@ class FaceChooser:
         self.previous = boxes[index]
         return index, acquired
 
+    def _step_by_identity(self, boxes: list[np.ndarray], describe: Callable[[int], np.ndarray]
+                          ) -> tuple[int | None, bool]:
+        self.since_check += 1
+        changed, self.seen = len(boxes) != self.seen, len(boxes)
+        due = self.since_check >= self.identity.verify_every
+        follow = None
+        if self.previous is not None:
+            costs = [continuity_cost(b, self.previous) for b in boxes]
+            follow = int(np.argmin(costs)) if min(costs) <= self.max_jump else None
+        if follow is not None and (not (due or changed) or self._distance(follow, describe) < self.identity.threshold):
+            self._keep(boxes, follow, confirmed=follow in self.distances)
+            return follow, False
+        # The followed face is gone or is someone else: who, of the others, is the actor? Every face when a check
+        # is due; else only those not known to be someone else.
+        known = set() if due else self._strangers_in(boxes)
+        for j in range(len(boxes)):
+            if j != follow and j not in known:
+                self._distance(j, describe)
+        others = [boxes[j] for j in known] + [boxes[j] for j, d in self.distances.items()
+                                              if d >= self.identity.threshold]
+        matches = {j: d for j, d in self.distances.items() if d < self.identity.threshold}
+        if not matches:
+            # Not in frame: the next frame acquires by identity again (a gate on the old place would
+            # follow whoever stands there now).
+            self.previous, self.strangers = None, others
+            if not known:
+                self.since_check = 0
+            return None, False
+        index = min(matches, key=matches.get)
+        self.previous, self.strangers, self.since_check = boxes[index], others, 0
+        return index, True
 
-def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig | None = None) -> FaceTrack:
+    def _distance(self, index: int, describe: Callable[[int], np.ndarray]) -> float:
+        """Descriptor distance of face ``index`` to the still (computed once per frame)."""
+        if index not in self.distances:
+            self.distances[index] = float(np.linalg.norm(np.asarray(describe(index), np.float64) - self.target))
+        return self.distances[index]
+
+    def _strangers_in(self, boxes: list[np.ndarray]) -> set[int]:
+        """Indices of the faces that continue a face known not to be the actor."""
+        return {j for j, b in enumerate(boxes)
+                if any(continuity_cost(b, s) <= self.max_jump for s in self.strangers)}
+
+    def _keep(self, boxes: list[np.ndarray], index: int, confirmed: bool) -> None:
+        """Face ``index`` followed: the known strangers move with their faces."""
+        self.strangers = [boxes[j] for j in self._strangers_in(boxes) if j != index]
+        self.previous = boxes[index]
+        if confirmed:
+            self.since_check = 0
+
+
+def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig | None = None,
+                actor: ActorIdentity | None = None, identity: FaceIdentityConfig | None = None) -> FaceTrack:
     """Run the face mesh over RGB frames (each H x W x 3 uint8).
 
     Returns a :class:`FaceTrack` of ``n_frames`` entries; frames without a face are marked
     invalid, never fatal. Up to ``cfg.max_faces`` faces are meshed per frame and the actor's
     is followed through the shot by a :class:`FaceChooser`; the per-frame face counts, boxes
-    and choices are kept on the track for QA.
+    and choices are kept on the track for QA. With ``actor`` (a still's descriptor) the actor's
+    face is picked by identity (``identity``: its threshold and checks), else by ``cfg.choose``.
     """
     import mediapipe as mp  # heavy import: only where the tracker runs
 
@@ -166,7 +253,9 @@ def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig
     boxes = np.full((n_frames, cfg.max_faces, 4), np.nan, np.float32)
     chosen = np.full(n_frames, -1, np.int16)
     acquired = np.zeros(n_frames, bool)
-    chooser = FaceChooser(cfg.choose, cfg.max_jump)
+    described = np.zeros(n_frames, np.int16)
+    actor_distance = np.full(n_frames, np.nan, np.float32)
+    chooser = FaceChooser(cfg.choose, cfg.max_jump, None if actor is None else actor.descriptor, identity)
     with mp.solutions.face_mesh.FaceMesh(
         static_image_mode=not cfg.tracking,
         max_num_faces=cfg.max_faces,
@@ -190,13 +279,17 @@ def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig
             faces[t] = len(meshes)
             if meshes:
                 boxes[t, :len(meshes)] = np.array(face_boxes)
-            index, acquired[t] = chooser.step(face_boxes, w, h)
+            describe = None if actor is None else (lambda j: describe_face(actor.model, frame, meshes[j]))
+            index, acquired[t] = chooser.step(face_boxes, w, h, describe)
+            described[t] = len(chooser.distances)
             if index is None:
                 continue
             points[t] = meshes[index]
             valid[t] = True
             chosen[t] = index
-    track = FaceTrack(points, valid, faces, boxes, chosen, acquired)
+            actor_distance[t] = chooser.distances.get(index, np.nan)
+    track = FaceTrack(points, valid, faces, boxes, chosen, acquired,
+                      *((described, actor_distance) if actor is not None else ()))
     _log_choices(track, cfg)
     return track
 
@@ -208,12 +301,19 @@ def _log_choices(track: FaceTrack, cfg: FaceMeshConfig) -> None:
         log.info("no face in %d of %d frames", missing, n_frames)
     several = int((track.faces > 1).sum())
     if several:
-        log.info("%d faces at most, several in %d of %d frames; the actor's picked by '%s' at frames %s",
-                 int(track.faces.max()), several, n_frames, cfg.choose, np.flatnonzero(track.acquired).tolist())
+        how = "identity (a still)" if track.described is not None else f"'{cfg.choose}'"
+        log.info("%d faces at most, several in %d of %d frames; the actor's picked by %s at frames %s",
+                 int(track.faces.max()), several, n_frames, how, np.flatnonzero(track.acquired).tolist())
+    if track.described is not None:
+        log.info("identity: %d face descriptors in %d of %d frames; the actor's distance to the still %s",
+                 int(track.described.sum()), int((track.described > 0).sum()), n_frames,
+                 "n/a" if np.isnan(track.actor_distance).all()
+                 else f"{np.nanmin(track.actor_distance):.3f}-{np.nanmax(track.actor_distance):.3f}")
     lost = int(((track.faces > 0) & ~track.valid).sum())
     if lost:
-        log.warning("actor's face lost in %d of %d frames where other faces were seen (gate max_jump %.2f): "
-                    "marked faceless rather than switching person", lost, n_frames, cfg.max_jump)
+        log.warning("actor's face lost in %d of %d frames where other faces were seen (gate max_jump %.2f%s): "
+                    "marked faceless rather than switching person", lost, n_frames, cfg.max_jump,
+                    "; none like the still" if track.described is not None else "")
 
 
 def track_image(image: np.ndarray) -> np.ndarray | None:

@@ -11,7 +11,7 @@ import numpy as np
 from vdub.core.errors import ShotError
 from vdub.core.io import FrameWriter, load_frames, save_npz
 from vdub.face import landmarks as lm
-from vdub.face.config import FaceMeshConfig, VisibilityConfig
+from vdub.face.config import FaceIdentityConfig, FaceMeshConfig, VisibilityConfig
 from vdub.face.head_pose import yaw_pitch
 from vdub.face.mesh import load_track, track_faces
 from vdub.face.occluders import occluder_masks, soft_occluder
@@ -20,10 +20,20 @@ from vdub.face.visibility import REASONS, coverage, shot_visibility
 log = logging.getLogger(__name__)
 
 
-def face_geometry(shot: str, frames_path: Path, out_mesh: Path, cfg: FaceMeshConfig) -> dict:
-    """Track the face mesh through a frames file; frames without a face are marked invalid."""
+def face_geometry(shot: str, frames_path: Path, out_mesh: Path, cfg: FaceMeshConfig, actor_face: Path | None = None,
+                  identity: FaceIdentityConfig | None = None) -> dict:
+    """Track the face mesh through a frames file; frames without a face are marked invalid.
+
+    actor_face: a still of the actor (the shot's ``actor_face``): among several faces the actor's is then the one
+    most like it (``identity``: how alike, how often checked), else the one ``cfg.choose`` picks.
+    """
+    actor = None
+    if actor_face is not None:
+        from vdub.face.actor_still import actor_identity
+
+        actor = actor_identity(actor_face, cfg, shot)
     frames = load_frames(frames_path)
-    track = track_faces(iter(frames), len(frames), cfg)
+    track = track_faces(iter(frames), len(frames), cfg, actor, identity)
     save_npz(out_mesh, **track.to_npz())
     summary = {"frames": len(frames), "frames_with_face": int(track.valid.sum())}
     log.info("shot %s: %s: face in %d/%d frames", shot, frames_path, summary["frames_with_face"], len(frames))

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from vdub.core.samples import Shot
 from vdub.core.settings import Settings
 from vdub.evaluation.config import EvaluationConfig, QCConfig
-from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig, VisibilityConfig
+from vdub.face.config import FaceIdentityConfig, FaceMeshConfig, MaskConfig, SmoothingConfig, VisibilityConfig
 from vdub.media.config import IngestConfig
 from vdub.reenactment.config import LossWeights, PasteConfig, SelfPairsConfig, SwapperConfig, TrainConfig
 from vdub.reporting.config import ReportConfig
@@ -59,13 +59,17 @@ class StageSettings:
                 [f"unknown settings {unknown}"] * bool(unknown) + [f"settings {missing} missing"] * bool(missing)
             ) + f" (expected {names})")
         types = typing.get_type_hints(cls)
-        return cls(**{name: types[name].from_config(data[name], name) if _is_config(types[name]) else data[name]
-                      for name in names})
+        kinds = {name: _config_type(types[name]) for name in names}
+        return cls(**{name: kinds[name].from_config(data[name], name) if kinds[name] and data[name] is not None
+                      else data[name] for name in names})
 
 
-def _is_config(kind: Any) -> bool:
-    """Whether a field's type is a component config (built with ``from_config``), not a plain value."""
-    return isinstance(kind, type) and issubclass(kind, Settings)
+def _config_type(kind: Any) -> type[Settings] | None:
+    """A field's component config type (built with ``from_config``; ``X | None`` too), or None for a plain value."""
+    if isinstance(kind, type):
+        return kind if issubclass(kind, Settings) else None
+    configs = [k for k in typing.get_args(kind) if isinstance(k, type) and issubclass(k, Settings)]
+    return configs[0] if len(configs) == 1 else None
 
 
 # --- one dataclass per rule ---------------------------------------------------------------------------------
@@ -87,9 +91,11 @@ class IngestDubberSettings(StageSettings):
 
 @dataclass(frozen=True)
 class FaceGeometrySettings(StageSettings):
-    """Rule face_geometry."""
+    """Rules face_geometry (the dubber's and the virtual dubber's: the config's) and actor_face_geometry (the
+    shot's own choice of face, ``face``, over ``face_mesh.choose``)."""
 
     face_mesh: FaceMeshConfig
+    face_identity: FaceIdentityConfig | None  # following a still of the actor: shots with an actor_face only
 
 
 @dataclass(frozen=True)
@@ -281,8 +287,9 @@ class ConformSettings(StageSettings):
 def stage_settings(config: Mapping[str, Any], stage: str, shot: Shot | None = None) -> StageSettings:
     """The settings of rule ``stage`` from the merged config (config.yaml, a project's config over it).
 
-    shot: the job's shot, needed by the one stage whose settings are the shot's own choice:
-    ``virtual_dubber`` (the backend of the shot's samples.yaml entry, else config ``virtual_dubber``).
+    shot: the job's shot, needed by the stages whose settings are the shot's own choice: ``virtual_dubber`` (the
+    backend of the shot's samples.yaml entry, else config ``virtual_dubber``) and ``actor_face_geometry`` (its
+    ``face``, else ``face_mesh.choose``; the ``face_identity`` numbers when it has an ``actor_face``).
     ValueError names the config section when a setting is missing or unknown.
     """
     if stage not in _BUILDERS:
@@ -334,6 +341,16 @@ def _virtual_dubber(config: Mapping[str, Any], shot: Shot | None) -> StageSettin
                                  SmoothingConfig.from_config(config["smoothing"], "smoothing"))
 
 
+def _actor_face_geometry(config: Mapping[str, Any], shot: Shot | None) -> FaceGeometrySettings:
+    """The actor's face: the shot's choice. The identity numbers only reach shots with a still, so that they never
+    re-run the tracking of the others."""
+    if shot is None:
+        raise ValueError("rule actor_face_geometry: the settings are the shot's (its face choice): no shot given")
+    face_mesh = {**config["face_mesh"], **({"choose": shot.face} if shot.face else {})}
+    identity = FaceIdentityConfig.from_config(config["face_identity"], "face_identity") if shot.actor_face else None
+    return FaceGeometrySettings(FaceMeshConfig.from_config(face_mesh, "face_mesh"), identity)
+
+
 def _train_swapper(config: Mapping[str, Any], shot: Shot | None) -> TrainSwapperSettings:
     """With warm_start, the shot's swapper fine-tunes the actor's model for the preset's finetune_iterations."""
     numbers = {"iterations": _preset(config)["warm_start"]["finetune_iterations"]} if config["warm_start"] else {}
@@ -358,7 +375,9 @@ def _sections(config: Mapping[str, Any], **kinds: type[Settings]) -> dict[str, A
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], Shot | None], StageSettings]] = {
     "ingest_actor": lambda c, shot: IngestActorSettings(c["ingest"]["max_frames"]),
     "ingest_dubber": lambda c, shot: IngestDubberSettings(**_sections(c, ingest=IngestConfig)),
-    "face_geometry": lambda c, shot: FaceGeometrySettings(**_sections(c, face_mesh=FaceMeshConfig)),
+    "face_geometry": lambda c, shot: FaceGeometrySettings(FaceMeshConfig.from_config(c["face_mesh"], "face_mesh"),
+                                                          None),
+    "actor_face_geometry": _actor_face_geometry,
     "visibility": lambda c, shot: VisibilitySettings(**_sections(c, visibility=VisibilityConfig)),
     "reference": lambda c, shot: ReferenceSettings(**_sections(c, reference=ReferenceConfig)),
     "virtual_dubber": _virtual_dubber,

@@ -83,10 +83,32 @@ def test_generated_paths_need_not_exist(tmp_path, monkeypatch):
     ({"id": "s", "actor": "a b", "actor_video": "x", "dubber_video": "y"}, "invalid actor id"),
     ({"id": "s", "actor": "a", "actor_video": "x", "dubber_video": "y", "reference_frame": -1}, "reference_frame"),
     ({"id": "s", "actor": "a", "actor_video": "x", "dubber_video": "y", "colour": 1}, "unknown fields"),
+    ({"id": "s", "actor": "a", "actor_video": "x", "dubber_video": "y", "face": "middle"},
+     r"shot 's': face must be one of \['largest', 'central', 'left', 'right'\], got 'middle'"),
+    ({"id": "s", "actor": "a", "actor_video": "x", "dubber_video": "y", "actor_face": 3}, "actor_face must be"),
 ])
 def test_bad_entries(tmp_path, entry, message):
     with pytest.raises(ShotError, match=message):
         parse_samples({"shots": [entry]}, tmp_path)
+
+
+def test_face_choice_and_still(tmp_path, monkeypatch):
+    """A shot's ``face`` rule and its still of the actor (relative to the sheet, like every path, and an input
+    file checked with the others)."""
+    sub = tmp_path / "project"
+    sub.mkdir()
+    for name in ("a.mp4", "d.mp4"):
+        _media(sub, name)
+    entry = {"id": "s1", "actor": "ann", "actor_video": "a.mp4", "dubber_video": "d.mp4", "face": "left",
+             "actor_face": "stills/ann.png"}
+    monkeypatch.chdir(tmp_path)
+    (shot,) = load_samples(_sheet(sub, [entry]))
+    assert (shot.face, shot.actor_face) == ("left", "project/stills/ann.png")
+    assert shot.input_files()["actor_face"] == "project/stills/ann.png"
+    with pytest.raises(ShotError, match=r"shot 's1': project/stills/ann\.png: actor_face not found"):
+        check_input_files([shot])
+    (plain,) = parse_samples({"shots": [{k: entry[k] for k in ("id", "actor", "actor_video", "dubber_video")}]}, sub)
+    assert plain.face is None and plain.actor_face is None and "actor_face" not in plain.input_files()
 
 
 def test_duplicate_ids(tmp_path):

@@ -1,4 +1,5 @@
-"""Identity metric (vdub.evaluation.identity): dlib face descriptors on MediaPipe-seeded boxes, per-frame distances.
+"""Identity metric (vdub.evaluation.identity; the descriptors: vdub.face.identity): dlib face descriptors on
+MediaPipe-seeded boxes, per-frame distances.
 
 The real weights ship in the ``face-recognition-models`` package, so these tests use dlib's actual ResNet: same
 person across frames of one clip must come out close, different people far (dlib's threshold is 0.6).
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 from support import needs_media
 
-from vdub.evaluation import identity
 from vdub.evaluation.identity import (
     DESCRIPTOR_DIM,
     RECOGNITION_FILE,
@@ -26,6 +26,7 @@ from vdub.evaluation.identity import (
     load_identity_model,
     mean_identity_distance,
 )
+from vdub.face import identity
 
 # Frames 0..59 of each clip, every 5th: 0..29 against 30..59 for the same person, 0..59 against 0..59 across people.
 N_USED = 60

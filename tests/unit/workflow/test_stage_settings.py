@@ -103,6 +103,9 @@ def test_a_missing_key_names_its_section():
     (lambda c: c["finishing"].update(master="prores_422hq"), {"master"}),
     (lambda c: c["report"].update(preview_crf=30), {"side_by_side", "report"}),
     (lambda c: c["conform"].update(codec="ffv1"), {"conform"}),
+    (lambda c: c["face_mesh"].update(max_jump=0.4), {"face_geometry", "actor_face_geometry", "self_pairs",
+                                                     "evaluate"}),
+    (lambda c: c["face_identity"].update(verify_every=5), set()),  # no still of the actor in this shot
 ])
 def test_a_changed_number_changes_only_its_stages_settings(change, expected):
     """The params side of tests/workflow/test_workflow.py::test_a_changed_number_reruns_only_what_depends_on_it:
@@ -125,6 +128,26 @@ def test_each_virtual_dubber_backend_gets_only_its_own_numbers():
     assert stage_settings(config, "virtual_dubber", dataclasses.replace(SHOT, virtual_dubber="builtin")) == builtin
     with pytest.raises(ValueError, match="no shot given"):
         stage_settings(CONFIG, "virtual_dubber")
+
+
+def test_the_actors_face_is_the_shots_choice():
+    """A shot's ``face`` replaces face_mesh.choose for its actor's track only; the identity numbers reach only a
+    shot with a still of the actor."""
+    chosen = dataclasses.replace(SHOT, face="right")
+    still = dataclasses.replace(SHOT, actor_face="stills/ann.png")
+    assert stage_settings(CONFIG, "actor_face_geometry", SHOT).face_mesh.choose == CONFIG["face_mesh"]["choose"]
+    assert stage_settings(CONFIG, "actor_face_geometry", chosen).face_mesh.choose == "right"
+    assert stage_settings(CONFIG, "face_geometry", chosen).face_mesh.choose == CONFIG["face_mesh"]["choose"]
+    assert stage_settings(CONFIG, "actor_face_geometry", SHOT).face_identity is None
+    identity = stage_settings(CONFIG, "actor_face_geometry", still)
+    assert identity.face_identity.threshold == CONFIG["face_identity"]["threshold"] == 0.6
+    assert type(identity).from_json(identity.to_json()) == identity
+    config = copy.deepcopy(CONFIG)
+    config["face_identity"].update(verify_every=5)
+    before, after = every_stage(CONFIG, still), every_stage(config, still)
+    assert {stage for stage in before if before[stage] != after[stage]} == {"actor_face_geometry"}
+    with pytest.raises(ValueError, match="no shot given"):
+        stage_settings(CONFIG, "actor_face_geometry")
 
 
 def test_warm_start_iterations_and_pretraining_numbers_go_over_the_train_block():
