@@ -216,7 +216,7 @@ def test_good_shot_is_dubbed_through_slurm(cluster):
     completed = {j["Comment"] for j in jobs if j["State"] == "COMPLETED"}
     assert completed == expected, (sorted(completed ^ expected), sorted(expected))
     assert "rule_train_swapper_wildcards_good" in expected and "rule_mux_wildcards_good" in expected, expected
-    assert not {"ingest_actor", "actor_face_geometry", "face_geometry", "align", "masks", "self_pairs"} & {
+    assert not {"ingest_actor", "actor_face_geometry", "face_geometry", "visibility", "align", "masks", "self_pairs"} & {
         re.sub(r"_wildcards_.*$", "", c).removeprefix("rule_") for c in completed}, completed
     gpu = {j["Comment"]: "gres/gpu=1" in j["AllocTRES"] for j in jobs if j["State"] == "COMPLETED"}
     assert gpu["rule_train_swapper_wildcards_good"] and gpu["rule_train_sr_wildcards_good"], gpu
@@ -301,7 +301,7 @@ def test_new_take_reschedules_only_that_shots_dubber_side(cluster, reprocessed):
     dry = snakemake(project, "-n", "--cores", "2", "-p")
     jobs = job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert jobs.get("ingest_dubber") == 1 and jobs.get("train_swapper") == 1 and jobs.get("face_geometry") == 2, jobs
-    for actor_side in ("ingest_actor", "actor_face_geometry", "actor_crops", "train_actor"):
+    for actor_side in ("ingest_actor", "actor_face_geometry", "visibility", "actor_crops", "train_actor"):
         assert actor_side not in jobs, jobs
     outputs = job_outputs(dry.stdout)
     assert outputs and not [f for f in outputs if "/bad/" in f], outputs

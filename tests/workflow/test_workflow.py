@@ -34,7 +34,8 @@ from support import (
     snakemake,
 )
 
-STAGES = ["ingest_actor", "ingest_dubber", "actor_face_geometry", "face_geometry", "reference", "virtual_dubber",
+STAGES = ["ingest_actor", "ingest_dubber", "actor_face_geometry", "face_geometry", "visibility", "reference",
+          "virtual_dubber",
           "virtual_dubber_sheet", "align", "actor_crops", "masks", "self_pairs", "train_swapper", "reenact", "train_sr",
           "super_resolution", "mux", "matte", "evaluate", "output_sheet", "side_by_side"]
 N_FRAMES = TRAINED_FRAMES
@@ -288,7 +289,7 @@ def test_new_dubber_take_leaves_the_actor_side_alone(trained_project, tmp_path):
     (project / "samples.yaml").write_text(yaml.safe_dump(samples))
     jobs = job_counts(snakemake(project, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert jobs.get("ingest_dubber") == 1 and jobs.get("virtual_dubber") == 1, jobs
-    for actor_side in ("ingest_actor", "actor_face_geometry", "actor_crops", "self_pairs"):
+    for actor_side in ("ingest_actor", "actor_face_geometry", "visibility", "actor_crops", "self_pairs"):
         assert actor_side not in jobs, jobs
     assert jobs.get("face_geometry") == 2, jobs  # dubber and virtual dubber, not the actor
 
