@@ -56,3 +56,19 @@ def settings(stage):
 def shot_settings(stage):
     """``settings`` of a stage whose settings are its shot's own choice: an input function of the job's shot."""
     return lambda wildcards: stage_settings(config, stage, shot_of(wildcards)).to_json()
+
+
+def follow_inputs(wildcards):
+    """The virtual dubber's mesh follows the actor's face in the reference frame: the actor's mesh and the
+    reference (none for the dubber's)."""
+    if wildcards.role != "virtual_dubber":
+        return []
+    return [ACTOR_MESH.format(shot=wildcards.shot), REFERENCE.format(shot=wildcards.shot)]
+
+
+def follow_option(wildcards, input):
+    """``--follow-mesh M --follow-reference R`` for the virtual dubber's mesh (see follow_inputs)."""
+    if not input.follow:
+        return ""
+    mesh, reference = input.follow
+    return f"--follow-mesh {shlex.quote(mesh)} --follow-reference {shlex.quote(reference)}"

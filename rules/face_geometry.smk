@@ -24,9 +24,11 @@ rule actor_face_geometry:
 
 
 rule face_geometry:
-    """478-point face mesh per frame of the dubber or the virtual dubber."""
+    """478-point face mesh per frame of the dubber or the virtual dubber (the face where the actor's is in the
+    reference frame: in a two-shot, not the other person's)."""
     input:
         frames=lambda wildcards: FRAMES[wildcards.role].format(shot=wildcards.shot),
+        follow=follow_inputs,
     output:
         mesh=MESH,
     log:
@@ -39,6 +41,7 @@ rule face_geometry:
         "../envs/face.yaml"
     params:
         settings=settings("face_geometry"),
+        follow=follow_option,
     shell:
         "python -m vdub face-geometry --shot {wildcards.shot:q} --settings {params.settings:q}"
-        " --frames {input.frames:q} --out {output.mesh:q} 2> {log:q}"
+        " --frames {input.frames:q} {params.follow} --out {output.mesh:q} 2> {log:q}"

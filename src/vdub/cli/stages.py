@@ -63,7 +63,14 @@ def cmd_face_geometry(a: argparse.Namespace) -> None:
     if (a.actor_face is None) != (s.face_identity is None):
         raise ShotError(a.shot, a.actor_face, "--actor-face and the settings' face_identity go together (rule "
                                               "actor_face_geometry passes both for a shot with an actor_face)")
-    face_geometry(a.shot, a.frames, a.out, s.face_mesh, a.actor_face, s.face_identity)
+    follow = None
+    if (a.follow_mesh is None) != (a.follow_reference is None):
+        raise ShotError(a.shot, a.follow_mesh or a.follow_reference, "--follow-mesh and --follow-reference go together")
+    if a.follow_mesh is not None:
+        from vdub.face.stages import reference_box
+
+        follow = reference_box(a.follow_mesh, a.follow_reference)
+    face_geometry(a.shot, a.frames, a.out, s.face_mesh, a.actor_face, s.face_identity, follow=follow)
 
 
 def cmd_visibility(a: argparse.Namespace) -> None:
@@ -264,6 +271,10 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
     p.add_argument("--actor-face", type=Path, default=None,
                    help="a still of the actor: among several faces, follow the one most like it (needs the "
                         "settings' face_identity)")
+    p.add_argument("--follow-mesh", type=Path, default=None,
+                   help="the actor's mesh: with --follow-reference, take the face where the actor's is in the "
+                        "reference frame (the virtual dubber's frames)")
+    p.add_argument("--follow-reference", type=Path, default=None, help="the reference stage's JSON")
 
     add("visibility", cmd_visibility, "find hands and objects in front of the actor's face and the dub's weight per "
                                       "frame (faded out where the mouth is covered, the head turned, the face lost "

@@ -11,7 +11,7 @@ from vdub.core.errors import ShotError
 from vdub.core.io import load_frames, load_npz, save_json, save_npz
 from vdub.evaluation.config import EvaluationConfig, QCConfig
 from vdub.face.config import FaceMeshConfig
-from vdub.face.mesh import load_track, track_faces
+from vdub.face.mesh import load_track, track_boxes, track_faces
 from vdub.face.visibility import REASONS, Visibility
 from vdub.reenactment.config import PasteConfig
 
@@ -49,7 +49,11 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
         held = None
         if model_path is not None and pairs_path is not None:
             held = side.submit(self_reenactment_scores, model_path, pairs_path, crops_path, paste, eval_cfg)
-        tracks = {v: load_track(actor_mesh) if v == "actor" else track_faces(iter(frames[v]), t_count, cfg)
+        # Every variant is measured on the shot's face (in a two-shot, not on the larger one): the face that
+        # continues the actor track's box in each frame.
+        actor_track = load_track(actor_mesh)
+        follow = track_boxes(actor_track)
+        tracks = {v: actor_track if v == "actor" else track_faces(iter(frames[v]), t_count, cfg, follow=follow)
                   for v in VARIANTS}
         identity = side.submit(identity_distances, frames_paths, tracks, eval_cfg.identity_every, qc_cfg.identity)
         dubber, crops = load_track(dubber_mesh), load_npz(crops_path)

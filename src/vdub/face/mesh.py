@@ -234,8 +234,17 @@ class FaceChooser:
             self.since_check = 0
 
 
+def track_boxes(track: FaceTrack) -> np.ndarray:
+    """The mesh box (x0, y0, x1, y1) of every frame of a track: T x 4 float64, NaN where it has no face."""
+    out = np.full((len(track.valid), 4), np.nan)
+    for t in np.flatnonzero(track.valid):
+        out[t] = mesh_box(track.points[t])
+    return out
+
+
 def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig | None = None,
-                actor: ActorIdentity | None = None, identity: FaceIdentityConfig | None = None) -> FaceTrack:
+                actor: ActorIdentity | None = None, identity: FaceIdentityConfig | None = None,
+                follow: np.ndarray | None = None) -> FaceTrack:
     """Run the face mesh over RGB frames (each H x W x 3 uint8).
 
     Returns a :class:`FaceTrack` of ``n_frames`` entries; frames without a face are marked
@@ -243,6 +252,11 @@ def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig
     is followed through the shot by a :class:`FaceChooser`; the per-frame face counts, boxes
     and choices are kept on the track for QA. With ``actor`` (a still's descriptor) the actor's
     face is picked by identity (``identity``: its threshold and checks), else by ``cfg.choose``.
+
+    follow: T x 4 boxes (x0, y0, x1, y1; :func:`track_boxes` of the actor's track) or 1 x 4 (one box for
+    every frame): where a row is finite, the face taken is the one that best continues that box (within
+    ``cfg.max_jump``, else none), whatever the rule. For frames derived from the actor's (the virtual
+    dubber, the dubbed output), so that they are measured on the shot's face, not on the largest.
     """
     import mediapipe as mp  # heavy import: only where the tracker runs
 
@@ -280,7 +294,11 @@ def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig
             if meshes:
                 boxes[t, :len(meshes)] = np.array(face_boxes)
             describe = None if actor is None else (lambda j: describe_face(actor.model, frame, meshes[j]))
-            index, acquired[t] = chooser.step(face_boxes, w, h, describe)
+            wanted = None if follow is None else follow[t if len(follow) > 1 else 0]
+            if wanted is not None and np.isfinite(wanted).all():
+                index = _nearest(face_boxes, wanted, cfg.max_jump)
+            else:
+                index, acquired[t] = chooser.step(face_boxes, w, h, describe)
             described[t] = len(chooser.distances)
             if index is None:
                 continue
@@ -292,6 +310,16 @@ def track_faces(frames: Iterable[np.ndarray], n_frames: int, cfg: FaceMeshConfig
                       *((described, actor_distance) if actor is not None else ()))
     _log_choices(track, cfg)
     return track
+
+
+def _nearest(boxes: list[np.ndarray], wanted: np.ndarray, max_jump: float) -> int | None:
+    """Index of the box that best continues ``wanted`` (:func:`continuity_cost`); None when none is within
+    ``max_jump``."""
+    if not boxes:
+        return None
+    costs = [continuity_cost(b, wanted) for b in boxes]
+    index = int(np.argmin(costs))
+    return index if costs[index] <= max_jump else None
 
 
 def _log_choices(track: FaceTrack, cfg: FaceMeshConfig) -> None:

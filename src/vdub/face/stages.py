@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from vdub.core.errors import ShotError
-from vdub.core.io import FrameWriter, load_frames, save_npz
+from vdub.core.io import FrameWriter, load_frames, load_json, save_npz
 from vdub.face import landmarks as lm
 from vdub.face.config import FaceIdentityConfig, FaceMeshConfig, VisibilityConfig
 from vdub.face.head_pose import yaw_pitch
-from vdub.face.mesh import load_track, track_faces
+from vdub.face.mesh import load_track, mesh_box, track_faces
 from vdub.face.occluders import occluder_masks, soft_occluder
 from vdub.face.visibility import REASONS, coverage, shot_visibility
 
@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def face_geometry(shot: str, frames_path: Path, out_mesh: Path, cfg: FaceMeshConfig, actor_face: Path | None = None,
-                  identity: FaceIdentityConfig | None = None) -> dict:
+                  identity: FaceIdentityConfig | None = None, follow: np.ndarray | None = None) -> dict:
     """Track the face mesh through a frames file; frames without a face are marked invalid.
 
     actor_face: a still of the actor (the shot's ``actor_face``): among several faces the actor's is then the one
-    most like it (``identity``: how alike, how often checked), else the one ``cfg.choose`` picks.
+    most like it (``identity``: how alike, how often checked), else the one ``cfg.choose`` picks. follow: boxes
+    the face must continue (:func:`vdub.face.mesh.track_faces`): the virtual dubber's face is where the actor's
+    is in the reference frame.
     """
     actor = None
     if actor_face is not None:
@@ -33,11 +35,20 @@ def face_geometry(shot: str, frames_path: Path, out_mesh: Path, cfg: FaceMeshCon
 
         actor = actor_identity(actor_face, cfg, shot)
     frames = load_frames(frames_path)
-    track = track_faces(iter(frames), len(frames), cfg, actor, identity)
+    track = track_faces(iter(frames), len(frames), cfg, actor, identity, follow=follow)
     save_npz(out_mesh, **track.to_npz())
     summary = {"frames": len(frames), "frames_with_face": int(track.valid.sum())}
     log.info("shot %s: %s: face in %d/%d frames", shot, frames_path, summary["frames_with_face"], len(frames))
     return summary
+
+
+def reference_box(actor_mesh: Path, reference_json: Path) -> np.ndarray:
+    """The actor's face box in the shot's reference frame: 1 x 4 (x0, y0, x1, y1), NaN for a faceless shot."""
+    frame = load_json(reference_json)["actor"]["frame"]
+    track = load_track(actor_mesh)
+    if frame is None or not track.valid[frame]:
+        return np.full((1, 4), np.nan)
+    return mesh_box(track.points[frame])[None]
 
 
 def visibility(shot: str, frames_path: Path, mesh_path: Path, out_occluders: Path, out_visibility: Path,

@@ -35,7 +35,7 @@ from vdub.core.io import FrameWriter, load_frames, load_npz, save_npz
 from vdub.face.config import FaceMeshConfig, MaskConfig, SmoothingConfig
 from vdub.face.crop import crop, trainable
 from vdub.face.head_masks import crop_mouth_mask
-from vdub.face.mesh import FaceTrack, track_faces
+from vdub.face.mesh import FaceTrack, mesh_box, track_faces
 from vdub.face.warp import triangulate
 from vdub.reenactment.compositing import blend_corrected, still_weight
 from vdub.reenactment.config import PasteConfig, SelfPairsConfig
@@ -105,7 +105,9 @@ def build_self_pairs(shot: str, actor_frames: Path, actor_mesh: Path, actor_crop
                                                   exclude_window=cfg.exclude_window, sources=sources):
                 writer.write(frame)
         rendered = load_frames(scratch)
-        vd_track = smooth_track(track_faces(iter(rendered), t_count, face_cfg), smoothing)
+        # The self-dubber's face stays where the reference frame's is (other people in it stay too).
+        follow = mesh_box(raw.points[reference_frame])[None]
+        vd_track = smooth_track(track_faces(iter(rendered), t_count, face_cfg, follow=follow), smoothing)
         out = _composite_pairs(actor, rendered, track, vd_track, boxes, crops, s, cfg, align_cfg, mask_cfg)
     finally:
         scratch.unlink(missing_ok=True)
