@@ -72,3 +72,14 @@ def follow_option(wildcards, input):
         return ""
     mesh, reference = input.follow
     return f"--follow-mesh {shlex.quote(mesh)} --follow-reference {shlex.quote(reference)}"
+
+
+def delivered_frames(shot):
+    """The frames a shot delivers: its output, or for a shot `over` another, its output composited onto
+    that one's (rule stack)."""
+    return (STACKED_FRAMES if SHOTS[shot].over else OUTPUT_FRAMES).format(shot=shot)
+
+
+def delivered_matte(shot):
+    """The matte of delivered_frames(shot)."""
+    return (STACKED_MATTE if SHOTS[shot].over else MATTE_FRAMES).format(shot=shot)

@@ -1,7 +1,16 @@
 # Editorial: every reel that shots are ranges of, with its dubbed shots put back in place (conform).
 
-#: Each reel shot's files the conform reads, as templates with {shot}.
+#: Each reel shot's files the conform reads, as templates with {shot} (its frames: see conform_frames).
 CONFORM_LAYOUT = {"info": ACTOR_INFO, "frames": OUTPUT_FRAMES, "audio": DUBBED_AUDIO, "dubbed": DUBBED_VIDEO}
+
+
+def conform_inputs(wildcards):
+    """Every reel shot's files (CONFORM_LAYOUT); a shot `over` another delivers its stacked frames."""
+    return [
+        delivered_frames(s) if kind == "frames" else template.format(shot=s)
+        for s in REELS[wildcards.reel][1]
+        for kind, template in CONFORM_LAYOUT.items()
+    ]
 
 
 rule conform:
@@ -9,7 +18,7 @@ rule conform:
     dialogue stem at their positions, and an OpenTimelineIO timeline of the result."""
     input:
         reel=lambda wildcards: REELS[wildcards.reel][0],
-        shots=lambda wildcards: [t.format(shot=s) for s in REELS[wildcards.reel][1] for t in CONFORM_LAYOUT.values()],
+        shots=conform_inputs,
     output:
         video=CONFORMED_VIDEO,
         dialogue=CONFORMED_DIALOGUE,
@@ -23,7 +32,11 @@ rule conform:
     params:
         settings=settings("conform"),
         # A function: the templates' {shot} must reach vdub, not Snakemake's wildcard expansion.
-        layout=lambda wildcards: json.dumps(CONFORM_LAYOUT, sort_keys=True),
+        layout=lambda wildcards: json.dumps({**CONFORM_LAYOUT, "stacked_frames": STACKED_FRAMES}, sort_keys=True),
+        # Two-shots: shot -> the shot it is composited onto (its picture goes in, both shots' audio).
+        over=lambda wildcards: json.dumps(
+            {s: SHOTS[s].over for s in REELS[wildcards.reel][1] if SHOTS[s].over}, sort_keys=True
+        ),
         shots=lambda wildcards: " ".join(shlex.quote(s) for s in REELS[wildcards.reel][1]),
         # Where the cuts of shots from camera sources go (samples.yaml reel_in): a moved cut re-runs only this.
         positions=lambda wildcards: json.dumps(
@@ -31,5 +44,6 @@ rule conform:
         ),
     shell:
         "python -m vdub conform --reel-id {wildcards.reel:q} --settings {params.settings:q} --reel {input.reel:q}"
-        " --layout {params.layout:q} --shots {params.shots} --positions {params.positions:q} --out-video {output.video:q}"
+        " --layout {params.layout:q} --shots {params.shots} --positions {params.positions:q} --over {params.over:q}"
+        " --out-video {output.video:q}"
         " --out-dialogue {output.dialogue:q} --out-timeline {output.timeline:q} 2> {log:q}"

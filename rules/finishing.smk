@@ -4,7 +4,7 @@
 rule matte:
     """The pasted head's alpha at full resolution, lossless grey, frame for frame with dubbed.mp4."""
     input:
-        matte=MATTE_FRAMES,
+        matte=lambda wildcards: delivered_matte(wildcards.shot),
         info=SHOT_INFO,
     output:
         video=MATTE,
@@ -22,8 +22,8 @@ rule matte:
 rule master:
     """The finishing master (config finishing.master): ProRes with the matte as alpha, the dubbed audio, the timecode."""
     input:
-        frames=OUTPUT_FRAMES,
-        matte=MATTE_FRAMES,
+        frames=lambda wildcards: delivered_frames(wildcards.shot),
+        matte=lambda wildcards: delivered_matte(wildcards.shot),
         audio=DUBBED_AUDIO,
         info=SHOT_INFO,
         actor=lambda wildcards: shot_of(wildcards).actor_video,

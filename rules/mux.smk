@@ -4,7 +4,7 @@
 rule mux:
     """The dubbed shot: H.264 at the actor's size and frame rate with the dubbed audio."""
     input:
-        frames=OUTPUT_FRAMES,
+        frames=lambda wildcards: delivered_frames(wildcards.shot),
         audio=DUBBED_AUDIO,
         info=SHOT_INFO,
     output:

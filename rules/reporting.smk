@@ -57,7 +57,7 @@ rule output_sheet:
         dubber_mesh=DUBBER_MESH,
         vd_frames=VD_FRAMES,
         vd_mesh=VD_MESH,
-        output_frames=OUTPUT_FRAMES,
+        output_frames=lambda wildcards: delivered_frames(wildcards.shot),
     output:
         sheet=OUTPUT_SHEET,
     log:
@@ -82,7 +82,10 @@ rule side_by_side:
         # The frames files of the preview's panels, named ``panel_<name>``, in config order.
         unpack(
             lambda wildcards: {
-                f"panel_{p}": FRAMES[p].format(shot=wildcards.shot) for p in config["report"]["preview_panels"]
+                f"panel_{p}": (
+                    delivered_frames(wildcards.shot) if p == "output" else FRAMES[p].format(shot=wildcards.shot)
+                )
+                for p in config["report"]["preview_panels"]
             }
         ),
         audio=DUBBED_AUDIO,

@@ -122,9 +122,15 @@ def cmd_conform(a: argparse.Namespace) -> None:
     from vdub.editorial.conform import conform
 
     s: ConformSettings = a.settings
-    files = [(shot, *(Path(a.layout[k].format(shot=shot)) for k in ("info", "frames", "audio", "dubbed")))
+    over = a.over or {}
+
+    def template(kind: str, shot: str) -> str:
+        return a.layout["stacked_frames" if kind == "frames" and shot in over else kind]
+
+    files = [(shot, *(Path(template(k, shot).format(shot=shot)) for k in ("info", "frames", "audio", "dubbed")))
              for shot in a.shots]
-    conform(a.reel_id, a.reel, files, a.out_video, a.out_dialogue, a.out_timeline, s.codec, a.positions)
+    conform(a.reel_id, a.reel, files, a.out_video, a.out_dialogue, a.out_timeline, s.codec, a.positions,
+            under=set(over.values()))
 
 
 def cmd_sheet(a: argparse.Namespace) -> None:
@@ -170,8 +176,11 @@ def add_operator_commands(sub: argparse._SubParsersAction) -> None:
     add_settings_option(p, ConformSettings.from_json)
     p.add_argument("--reel", type=Path, required=True, help="the reel video the shots' cuts go back into")
     p.add_argument("--layout", type=json_object, required=True,
-                   help="JSON {info, frames, audio, dubbed: path template with {shot}}")
+                   help="JSON {info, frames, audio, dubbed, stacked_frames: path template with {shot}}")
     p.add_argument("--shots", nargs="+", required=True, help="the reel's shots")
+    p.add_argument("--over", type=json_object, default={},
+                   help="JSON {shot: the shot it is composited onto}: its stacked frames go into the reel for "
+                        "both, and both shots' audio onto the dialogue stem")
     p.add_argument("--positions", type=json_object, default={},
                    help="JSON {shot: reel_in}: where the cut of a shot whose actor video is a camera source goes "
                         "(frame number or timecode of the reel); other shots stay at their range")

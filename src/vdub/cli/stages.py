@@ -227,6 +227,12 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
              s.evaluation, s.qc, s.paste, model_path=a.model, pairs_path=a.self_pairs, visibility_path=a.visibility)
 
 
+def cmd_stack(a: argparse.Namespace) -> None:
+    from vdub.media.finishing import stack_stage
+
+    stack_stage(a.shot, a.base_frames, a.base_matte, a.frames, a.matte, a.out_frames, a.out_matte)
+
+
 def cmd_demo(a: argparse.Namespace) -> None:
     from vdub.demo import make_demo
 
@@ -388,6 +394,10 @@ def add_stage_commands(sub: argparse._SubParsersAction, add: Callable[..., argpa
     p.add_argument("--visibility", type=Path, default=None,
                    help="visibility.npz of the rule visibility: mouth metrics on fully dubbed frames, QC of the "
                         "occluded and faded ranges")
+
+    add("stack", cmd_stack, "a two-shot: this shot's dubbed face composited onto the delivered picture of the shot "
+                            "it is 'over' (both dubbed), and the union of their mattes",
+        paths=("base-frames", "base-matte", "frames", "matte", "out-frames", "out-matte"))
 
     add("demo", cmd_demo, "synthesise the embedded demo's actor and dubber clips (labelled synthetic)",
         paths=("out-actor", "out-dubber"))

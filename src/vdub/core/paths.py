@@ -62,6 +62,10 @@ SR_HOLDOUT = f"{WORK}/sr/holdout.json"
 OUTPUT_FRAMES = f"{WORK}/sr/frames.npy"
 MATTE_FRAMES = f"{WORK}/sr/matte.npy"
 
+# stack: a shot composited onto another's delivered picture (samples.yaml over): both dubbed.
+STACKED_FRAMES = f"{WORK}/stack/frames.npy"
+STACKED_MATTE = f"{WORK}/stack/matte.npy"
+
 # Frames file of each variant of a shot: the roles of face_geometry, the panels the side-by-side
 # preview can show (config report.preview_panels).
 FRAMES = {

@@ -22,7 +22,7 @@ from vdub.core.errors import ShotError, require_file
 # a folder name under results/ and a Snakemake wildcard value.
 SHOT_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would let "a\n" in
 FIELDS = {"id", "actor", "actor_video", "actor_in", "actor_out", "handles", "reel_video", "reel_in", "dubber_video",
-          "audio", "reference_frame", "virtual_dubber", "face", "actor_face"}
+          "audio", "reference_frame", "virtual_dubber", "face", "actor_face", "over"}
 # A timecode in a sample sheet: HH:MM:SS:FF, ';' before the frames for drop-frame.
 TIMECODE = re.compile(r"\d{2}:\d{2}:\d{2}[:;]\d{2,3}")
 #: Virtual-dubber backends a shot may select (config/schema.yaml lists the same for the default).
@@ -58,6 +58,9 @@ class Shot:
     # and/or a still image of the actor (the face is then picked by who it is). The actor's track only.
     face: str | None = None
     actor_face: str | None = None
+    # Another shot of the same frames (a two-shot: another face, another dubber) whose delivered picture this
+    # shot's dub is composited onto: the delivered picture has both dubbed; each keeps its own audio.
+    over: str | None = None
 
     @property
     def reel(self) -> str | None:
@@ -180,8 +183,41 @@ def parse_samples(data: object, base: Path) -> list[Shot]:
             reel_in=entry.get("reel_in"),
             face=face,
             actor_face=_resolve(actor_face, base) if actor_face else None,
+            over=entry.get("over"),
         ))
+    _check_stacks(shots)
     return shots
+
+
+#: What two shots composited one onto the other (``over``) must share: the same frames.
+_SAME_FRAMES = ("actor_video", "actor_in", "actor_out", "handles", "reel_video", "reel_in")
+
+
+def _check_stacks(shots: list[Shot]) -> None:
+    """``over`` names another shot of the same frames, and no chain of them comes back to where it started."""
+    by_id = {s.id: s for s in shots}
+    for shot in shots:
+        if shot.over is None:
+            continue
+        if not isinstance(shot.over, str) or shot.over not in by_id or shot.over == shot.id:
+            raise ShotError(shot.id, None, f"over must name another shot of the sheet, got {shot.over!r}")
+        base = by_id[shot.over]
+        differ = [k for k in _SAME_FRAMES if getattr(shot, k) != getattr(base, k)]
+        if differ:
+            raise ShotError(shot.id, None, f"over '{base.id}': a shot composited onto another must be of the same "
+                                           f"frames, but {', '.join(differ)} differ")
+        seen, current = {shot.id}, base
+        while current.over is not None:
+            if current.over in seen:
+                raise ShotError(shot.id, None, f"over: the shots {sorted(seen | {current.id})} are composited "
+                                               "onto each other in a circle")
+            seen.add(current.id)
+            current = by_id[current.over]
+
+
+def stacked_under(shots: list[Shot]) -> set[str]:
+    """Ids of the shots another shot is composited onto (``over``): their picture is delivered by that one."""
+    return {s.over for s in shots if s.over is not None}
 
 
 def _count(value: object) -> bool:

@@ -41,14 +41,15 @@ class PlacedShot:
 
 
 def place_shots(shots: Sequence[tuple[str, Path, Path, Path, Path]], reel: Path, fps: Fraction | str, n_frames: int,
-                positions: dict[str, int | str] | None = None) -> list[PlacedShot]:
+                positions: dict[str, int | str] | None = None, under: set[str] = frozenset()) -> list[PlacedShot]:
     """The shots in reel order, from ``(id, actor_info, frames, audio, dubbed)`` each.
 
     A shot's cut is its range (the actor info's ``range``) without its ``handles``; it goes to
     ``positions[id]`` (a frame number or timecode of the reel: the shot's ``reel_in``) or, for a
     shot without one, stays where its range is (the actor video is the reel). A preview cut by
     ``max_frames`` covers the start of its cut; one that ends inside the head handle is left out.
-    Raises ShotError for a cut past the reel's ``n_frames`` or one that overlaps another.
+    Raises ShotError for a cut past the reel's ``n_frames`` or one that overlaps another (but for
+    ``under``: shots another shot is composited onto, whose picture that shot delivers).
     """
     from vdub.media.timecode import reel_cut
 
@@ -66,7 +67,8 @@ def place_shots(shots: Sequence[tuple[str, Path, Path, Path, Path]], reel: Path,
             continue
         placed.append(PlacedShot(shot, start, end, head, Path(frames), Path(audio), Path(dubbed), n))
     placed.sort(key=lambda s: s.start)
-    for before, after in zip(placed, placed[1:]):
+    pictures = [s for s in placed if s.id not in under]
+    for before, after in zip(pictures, pictures[1:]):
         if after.start < before.end:
             raise ShotError(after.id, reel, f"frames {after.start}-{after.end - 1} of the reel overlap shot "
                                             f"'{before.id}' ({before.start}-{before.end - 1})")
@@ -109,7 +111,9 @@ def dialogue_stem(placed: Sequence[PlacedShot], n_frames: int, fps: Fraction, ou
             data = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, form[0])
         at, skip = (round(frame / fps * form[2]) for frame in (shot.start, shot.offset))
         span = min(len(data) - skip, round(shot.end / fps * form[2]) - at, len(samples) - at)
-        samples[at:at + span] = data[skip:skip + span]
+        # Added, not laid over: two shots of one two-shot speak over the same frames (cuts never overlap else).
+        mixed = samples[at:at + span].astype(np.int32) + data[skip:skip + span]
+        samples[at:at + span] = np.clip(mixed, -32768, 32767).astype(np.int16)
     if form is None:
         raise ShotError(None, out, "no shot to lay on the dialogue stem")
     with atomic_path(out) as tmp, wave.open(str(tmp), "wb") as w:
@@ -160,11 +164,14 @@ def timeline(reel_id: str, reel: Path, n_frames: int, fps: Fraction, timecode: s
 
 
 def conform(reel_id: str, reel: Path, shots: Sequence[tuple[str, Path, Path, Path, Path]], out_video: Path,
-            out_audio: Path, out_otio: Path, codec: str, positions: dict[str, int | str] | None = None) -> dict:
+            out_audio: Path, out_otio: Path, codec: str, positions: dict[str, int | str] | None = None,
+            under: set[str] = frozenset()) -> dict:
     """Rule conform: the reel with its dubbed shots' cuts in place, its dialogue stem and its timeline.
 
     shots: ``(id, actor_info, output_frames, dubbed_audio, dubbed_mp4)`` of every shot cut from
-    the reel; positions: the ``reel_in`` of those whose actor video is not the reel (:func:`place_shots`).
+    the reel; positions: the ``reel_in`` of those whose actor video is not the reel (:func:`place_shots`);
+    under: the shots another shot is composited onto (a two-shot, samples.yaml ``over``): their audio goes
+    onto the dialogue stem with that shot's, their picture is that shot's (its stacked frames).
     The video has the reel's display size, rate, frame count and start timecode, in ``codec``
     (:data:`vdub.media.finishing.REEL_CODECS`), with the dialogue stem as its sound.
     Returns a summary dict.
@@ -178,8 +185,9 @@ def conform(reel_id: str, reel: Path, shots: Sequence[tuple[str, Path, Path, Pat
     info = probe_video(reel)
     fps = Fraction(info.fps_str)
     timecode = source_timecode(reel)
-    placed = place_shots(shots, reel, info.fps_str, info.n_frames, positions)
+    placed = place_shots(shots, reel, info.fps_str, info.n_frames, positions, under)
     dialogue_stem(placed, info.n_frames, fps, out_audio)
+    placed = [s for s in placed if s.id not in under]
     n = write_reel(_reel_frames(read_frames(info), placed), out_video, info.fps_str,
                    (info.display_width, info.display_height), codec, audio_path=out_audio, timecode=timecode)
     if n != info.n_frames:

@@ -24,7 +24,7 @@ import ffmpeg
 import numpy as np
 
 from vdub.core.errors import ShotError
-from vdub.core.io import atomic_path, load_frames, load_json
+from vdub.core.io import FrameWriter, atomic_path, load_frames, load_json
 from vdub.media.process import ffmpeg_url, pipe_frames
 from vdub.media.timecode import shifted_timecode, source_timecode
 from vdub.media.video import checked_frames
@@ -151,3 +151,38 @@ def master_stage(shot: str, frames_path: Path, matte_path: Path, audio_path: Pat
         timecode = shifted_timecode(timecode or "00:00:00:00", first, info["fps_str"])
     n = write_master(frames, mattes, out, info["fps_str"], kind, audio_path=audio_path, timecode=timecode)
     log.info("shot %s: %s master of %d frames, timecode %s", shot, kind, n, timecode or "none (none in the actor file)")
+
+
+def stack_stage(shot: str, base_frames: Path, base_matte: Path, frames_path: Path, matte_path: Path,
+                out_frames: Path, out_matte: Path) -> dict:
+    """Rule stack: a shot's dub composited onto the delivered picture of the shot it is ``over`` (a two-shot).
+
+    base_frames, frames_path: T x H x W x 3 uint8, the other shot's delivered frames and this shot's output
+    (both the same actor frames, each with its own face dubbed); base_matte, matte_path: their T x H x W uint8
+    mattes. Writes the frames with this shot's dub where its matte says (:func:`stack_frame`) and the union
+    of the mattes (their maximum): where it is 0 the picture is the actor's.
+    """
+    base, frames = load_frames(base_frames), load_frames(frames_path)
+    base_alpha, alpha = load_frames(base_matte), load_frames(matte_path)
+    if base.shape != frames.shape or base_alpha.shape != alpha.shape or alpha.shape != frames.shape[:3]:
+        raise ShotError(shot, base_frames, f"the picture it is composited onto is {base.shape} with a matte of "
+                                           f"{base_alpha.shape}; this shot's {frames.shape}, {alpha.shape}")
+    t_count, h, w = frames.shape[:3]
+    with FrameWriter(out_frames, t_count, h, w) as frames_out, \
+            FrameWriter(out_matte, t_count, h, w, channels=1) as matte_out:
+        for t in range(t_count):
+            a = np.asarray(alpha[t])
+            frames_out.write(stack_frame(np.asarray(base[t]), np.asarray(frames[t]), a))
+            matte_out.write(np.maximum(np.asarray(base_alpha[t]), a))
+    log.info("shot %s: its dub composited onto %s", shot, base_frames)
+    return {"frames": t_count}
+
+
+def stack_frame(base: np.ndarray, frame: np.ndarray, matte: np.ndarray) -> np.ndarray:
+    """One frame of :func:`stack_stage`: ``base`` (H x W x 3 uint8) with ``frame``'s pixels blended in by
+    ``matte`` (H x W uint8, 255: ``frame``'s own); where the matte is 0, ``base`` bit for bit."""
+    if not matte.any():
+        return base
+    alpha = matte.astype(np.float32)[..., None] / np.float32(255.0)
+    mixed = base.astype(np.float32) * (1.0 - alpha) + frame.astype(np.float32) * alpha
+    return np.where(matte[..., None] > 0, np.clip(np.round(mixed), 0, 255), base).astype(np.uint8)

@@ -8,7 +8,7 @@ cannot go back into its reel) is checked here.
 from __future__ import annotations
 
 from vdub.core.errors import ShotError
-from vdub.core.samples import Shot
+from vdub.core.samples import Shot, stacked_under
 from vdub.media.audio import audio_duration
 from vdub.media.timecode import reel_cut, source_range
 from vdub.media.video import VideoInfo, probe_video
@@ -20,7 +20,8 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
     A file that is not a decodable video fails now, naming shot and file, rather than hours
     later in the middle of a batch; so does an actor range outside its video, handles that
     leave no cut, a cut outside its reel, at another rate than its reel's or overlapping another
-    shot's cut there, a dubber video without an audio track when the shot names no ``audio``
+    shot's cut there (but for a shot composited onto another, ``over``: the two deliver one picture), a dubber
+    video without an audio track when the shot names no ``audio``
     file (there would be nothing to dub with), and an ``audio`` file without an audio stream.
     """
     probed: dict[str, VideoInfo] = {}  # a reel's shots share one probe of it
@@ -31,6 +32,7 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
         return probed[file]
 
     cuts: dict[str, list[tuple[int, int, str]]] = {}  # reel -> its shots' cuts
+    under = stacked_under(shots)
     for shot in shots:
         actor = None if shot.actor_video in generated else probe(shot.actor_video, shot.id)
         if shot.dubber_video not in generated:
@@ -50,7 +52,8 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
                                                 f"actor video {shot.actor_video} {actor.fps_str} fps, "
                                                 f"{actor.display_size}: its cut cannot go back in")
         start, end = reel_cut(shot.id, shot.reel, reel.fps_str, reel.n_frames, shot.reel_in, span, shot.handles)
-        cuts.setdefault(shot.reel, []).append((start, end, shot.id))
+        if shot.id not in under:  # a picture another shot is composited onto goes back in as that one
+            cuts.setdefault(shot.reel, []).append((start, end, shot.id))
     for file, spans in cuts.items():  # shots of one reel go back into it: their cuts must not overlap
         spans.sort()
         for (a0, a1, a), (b0, b1, b) in zip(spans, spans[1:]):
