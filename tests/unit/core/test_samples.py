@@ -13,6 +13,7 @@ from vdub.core.samples import (
     load_samples,
     parse_samples,
     reels,
+    stacked_under,
     validate_shot_id,
 )
 
@@ -109,6 +110,24 @@ def test_face_choice_and_still(tmp_path, monkeypatch):
         check_input_files([shot])
     (plain,) = parse_samples({"shots": [{k: entry[k] for k in ("id", "actor", "actor_video", "dubber_video")}]}, sub)
     assert plain.face is None and plain.actor_face is None and "actor_face" not in plain.input_files()
+
+
+def test_a_two_shot_stacks_shots_of_the_same_frames(tmp_path):
+    """``over``: another shot of the sheet, of the same frames, not in a circle; the base is the one under."""
+    def shot(shot_id, **extra):
+        return {"id": shot_id, "actor": shot_id, "actor_video": "two.mp4", "dubber_video": f"{shot_id}.mp4",
+                "actor_in": 0, "actor_out": 60, **extra}
+
+    shots = parse_samples({"shots": [shot("a"), shot("b", over="a"), shot("c", over="b")]}, tmp_path)
+    assert [s.over for s in shots] == [None, "a", "b"] and stacked_under(shots) == {"a", "b"}
+    for entries, message in (
+            ([shot("a"), shot("b", over="x")], "shot 'b': over must name another shot of the sheet, got 'x'"),
+            ([shot("a", over="a")], "shot 'a': over must name another shot"),
+            ([shot("a"), shot("b", over="a", actor_out=50)], "shot 'b': over 'a': .* actor_out differ"),
+            ([shot("a"), dict(shot("b", over="a"), actor_video="other.mp4")], "actor_video differ"),
+            ([shot("a", over="b"), shot("b", over="a")], r"composited onto each other in a circle")):
+        with pytest.raises(ShotError, match=message):
+            parse_samples({"shots": entries}, tmp_path)
 
 
 def test_duplicate_ids(tmp_path):

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vdub.media.finishing import write_master, write_matte
+from vdub.core.io import load_frames, save_frames
+from vdub.media.finishing import stack_frame, stack_stage, write_master, write_matte
 from vdub.media.timecode import source_timecode
 from vdub.metrics.image import psnr
 
@@ -100,3 +101,29 @@ def test_master_of_a_shot_range_carries_the_timecode_of_its_first_frame(shot, tm
         master_stage("s1", tmp_path / "frames.npy", tmp_path / "matte.npy", audio, tmp_path / "info.json", actor,
                      tmp_path / "master.mov", "prores_422hq")
         assert source_timecode(tmp_path / "master.mov") == expected
+
+
+def test_stack_takes_each_shots_own_face(tmp_path):
+    """A two-shot's second dub onto the first's picture: the base where its matte is 0, its own where 255."""
+    rng = np.random.default_rng(0)
+    base, own = (rng.integers(0, 256, (3, 40, 60, 3), np.uint8) for _ in range(2))
+    base_matte = np.zeros((3, 40, 60), np.uint8)
+    base_matte[:, :, :30] = 255
+    matte = np.zeros((3, 40, 60), np.uint8)
+    matte[:, 10:30, 35:55] = 255
+    matte[:, 10:30, 34] = 128  # a soft edge
+    for name, array in (("base", base), ("own", own)):
+        save_frames(tmp_path / f"{name}.npy", array)
+    np.save(tmp_path / "base_matte.npy", base_matte)
+    np.save(tmp_path / "matte.npy", matte)
+    stack_stage("b", tmp_path / "base.npy", tmp_path / "base_matte.npy", tmp_path / "own.npy", tmp_path / "matte.npy",
+                tmp_path / "out.npy", tmp_path / "out_matte.npy")
+    out, out_matte = load_frames(tmp_path / "out.npy"), load_frames(tmp_path / "out_matte.npy")
+    np.testing.assert_array_equal(out[matte == 0], base[matte == 0])
+    np.testing.assert_array_equal(out[matte == 255], own[matte == 255])
+    edge = out[:, 10:30, 34].astype(int)
+    expected = np.round((base[:, 10:30, 34].astype(float) * 127 + own[:, 10:30, 34].astype(float) * 128) / 255)
+    assert np.abs(edge - expected).max() <= 1
+    np.testing.assert_array_equal(out_matte, np.maximum(base_matte, matte))
+    first = base[0]
+    assert stack_frame(first, own[0], np.zeros((40, 60), np.uint8)) is first
