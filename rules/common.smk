@@ -83,3 +83,16 @@ def delivered_frames(shot):
 def delivered_matte(shot):
     """The matte of delivered_frames(shot)."""
     return (STACKED_MATTE if SHOTS[shot].over else MATTE_FRAMES).format(shot=shot)
+
+
+#: Each reel shot's files the conform reads, as templates with {shot} (a shot `over` another: conform_inputs).
+CONFORM_LAYOUT = {"info": ACTOR_INFO, "frames": OUTPUT_FRAMES, "audio": DUBBED_AUDIO, "dubbed": DUBBED_VIDEO}
+
+
+def conform_inputs(wildcards):
+    """Rule conform's input: every reel shot's files (CONFORM_LAYOUT); a shot `over` another delivers its stacked frames."""
+    return [
+        delivered_frames(s) if kind == "frames" else template.format(shot=s)
+        for s in REELS[wildcards.reel][1]
+        for kind, template in CONFORM_LAYOUT.items()
+    ]

@@ -1,17 +1,5 @@
 # Editorial: every reel that shots are ranges of, with its dubbed shots put back in place (conform).
 
-#: Each reel shot's files the conform reads, as templates with {shot} (its frames: see conform_frames).
-CONFORM_LAYOUT = {"info": ACTOR_INFO, "frames": OUTPUT_FRAMES, "audio": DUBBED_AUDIO, "dubbed": DUBBED_VIDEO}
-
-
-def conform_inputs(wildcards):
-    """Every reel shot's files (CONFORM_LAYOUT); a shot `over` another delivers its stacked frames."""
-    return [
-        delivered_frames(s) if kind == "frames" else template.format(shot=s)
-        for s in REELS[wildcards.reel][1]
-        for kind, template in CONFORM_LAYOUT.items()
-    ]
-
 
 rule conform:
     """The reel with its dubbed shots' cuts in place (frame count and timecode of the source), the dubbed

@@ -5,6 +5,7 @@ turn fades the dub out and back in without a pop."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -108,3 +109,23 @@ def test_a_real_head_turn_fades_the_dub_without_a_pop(tmp_path):
     snakemake(tmp_path, "--cores", "2", target)
     _, out, own = _ramp_changes(tmp_path)
     assert max(out) > max(own), (out, own)
+
+
+def test_a_small_face_in_a_wide_shot_passes_through_with_a_reason(tmp_path):
+    """woman_bluewall shrunk into a wide frame (her face about 30 px high in 640x360): never a crash, never a
+    smeared head: the face is passed through (too small to dub, or not found at all) and the frames say why."""
+    wide = tmp_path / "wide.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEDIA / "actor_woman_bluewall.mp4"), "-frames:v", "30",
+                    "-vf", "scale=84:84,pad=640:360:400:120:color=0x405060", "-c:v", "libx264", "-crf", "12",
+                    "-pix_fmt", "yuv420p", "-an", str(wide)], check=True)
+    make_project(tmp_path, [{"id": "wide", "actor": "woman_bluewall", "actor_video": str(wide),
+                             "dubber_video": str(MEDIA / "dubber_man_office.mp4")}])
+    snakemake(tmp_path, "--cores", "2", "work/wide/align/composite.npy")
+    actor = load_frames(tmp_path / "work" / "wide" / "ingest" / "actor.npy")
+    composite = load_frames(tmp_path / "work" / "wide" / "align" / "composite.npy")
+    np.testing.assert_array_equal(composite, actor)
+    seen = np.load(tmp_path / "work" / "wide" / "visibility" / "visibility.npz")
+    reasons = dict(zip(("no_face", "turned", "small", "occluded"), seen["reasons"].T))
+    assert (reasons["small"] | reasons["no_face"]).all() and (seen["weight"] == 0).all()
+    if reasons["small"].any():
+        assert np.nanmax(seen["face_height"][reasons["small"]]) < 40
