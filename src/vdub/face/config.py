@@ -97,7 +97,7 @@ class VisibilityConfig(Settings):
     """
 
     hands: bool = True  # MediaPipe hands found in the frame are occluders
-    objects: bool = True  # so are lower-face pixels the shot's own face cannot explain (cups, microphones)
+    objects: bool = False  # so are lower-face pixels the shot's own face cannot explain (docs/quality.md: off)
     object_threshold: float = 6.0  # an object pixel: Lab distance beyond this many robust deviations of the face's own
     occluder_margin: float = 0.03  # occluders grown by this share of the face height: the dub stops this far out
     occluder_feather: float = 0.04  # then comes back over this share of the face height
