@@ -47,7 +47,8 @@ def pooled_mouth_lab(frames, track) -> np.ndarray:
 
 def identity(frames, track, actor, actor_track) -> float | None:
     """Mean dlib descriptor distance of the frames' faces to the actor's, every ``EVERY``-th frame."""
-    from vdub.evaluation.identity import embeddings, identity_distance, load_identity_model
+    from vdub.evaluation.identity import identity_distance
+    from vdub.face.identity import embeddings, load_identity_model
 
     model = load_identity_model()
     idx = np.flatnonzero(track.valid & actor_track.valid)[::EVERY]

@@ -1,48 +1,21 @@
 """Identity preservation: dlib face-recognition embeddings of output frames against the actor's frames.
 
 The embeddings themselves (dlib's ResNet, its weights, the faces located from the MediaPipe mesh) are
-:mod:`vdub.face.identity`, which the face tracker uses too; they are re-exported here. This module compares
-them: per-frame distances and their summary.
+:mod:`vdub.face.identity`, which the face tracker uses too. This module compares them: per-frame distances
+and their summary.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from vdub.face.identity import (
-    DESCRIPTOR_DIM,
-    RECOGNITION_FILE,
-    SAME_PERSON_THRESHOLD,
-    SHAPE_FILE,
-    IdentityModel,
-    IdentityModelUnavailable,
-    default_weight_paths,
-    embeddings,
-    face_box,
-    load_identity_model,
-)
-
-__all__ = [
-    "DESCRIPTOR_DIM",
-    "RECOGNITION_FILE",
-    "SAME_PERSON_THRESHOLD",
-    "SHAPE_FILE",
-    "IdentityModel",
-    "IdentityModelUnavailable",
-    "default_weight_paths",
-    "embeddings",
-    "face_box",
-    "identity_distance",
-    "identity_summary",
-    "load_identity_model",
-    "mean_identity_distance",
-]
+from vdub.face.identity import DESCRIPTOR_DIM, SAME_PERSON_THRESHOLD
 
 
 def identity_distance(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:
     """Per-frame Euclidean distance between two descriptor tracks (e.g. output frame t vs actor frame t).
 
-    emb_a, emb_b: T x 128 from :func:`embeddings`.  Returns T float64, NaN where either row is missing.
+    emb_a, emb_b: T x 128 from :func:`vdub.face.identity.embeddings`.  Returns T float64, NaN where either row is missing.
     Lower is more alike: below :data:`SAME_PERSON_THRESHOLD` (0.6) dlib calls it the same person; the same person
     across frames of one clip is typically 0.1-0.45 apart, different people 0.6-0.9.
     """

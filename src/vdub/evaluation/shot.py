@@ -148,7 +148,8 @@ def identity_distances(frames: dict[str, Any], tracks: dict[str, FaceTrack], eve
     the QC threshold around whose output samples every frame is described.
     """
     try:
-        from vdub.evaluation.identity import embeddings, identity_distance, load_identity_model
+        from vdub.evaluation.identity import identity_distance
+        from vdub.face.identity import embeddings, load_identity_model
 
         model = load_identity_model()
     except (ImportError, FileNotFoundError, RuntimeError) as e:

@@ -14,19 +14,17 @@ import numpy as np
 import pytest
 from support import needs_media
 
-from vdub.evaluation.identity import (
+from vdub.evaluation.identity import identity_distance, identity_summary, mean_identity_distance
+from vdub.face import identity
+from vdub.face.identity import (
     DESCRIPTOR_DIM,
     RECOGNITION_FILE,
     SHAPE_FILE,
     IdentityModelUnavailable,
     embeddings,
     face_box,
-    identity_distance,
-    identity_summary,
     load_identity_model,
-    mean_identity_distance,
 )
-from vdub.face import identity
 
 # Frames 0..59 of each clip, every 5th: 0..29 against 30..59 for the same person, 0..59 against 0..59 across people.
 N_USED = 60
