@@ -15,7 +15,8 @@ from vdub.face.identity import DESCRIPTOR_DIM, SAME_PERSON_THRESHOLD
 def identity_distance(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:
     """Per-frame Euclidean distance between two descriptor tracks (e.g. output frame t vs actor frame t).
 
-    emb_a, emb_b: T x 128 from :func:`vdub.face.identity.embeddings`.  Returns T float64, NaN where either row is missing.
+    emb_a, emb_b: T x 128 from :func:`vdub.face.identity.embeddings`.  Returns T float64, NaN where either row is
+    missing.
     Lower is more alike: below :data:`SAME_PERSON_THRESHOLD` (0.6) dlib calls it the same person; the same person
     across frames of one clip is typically 0.1-0.45 apart, different people 0.6-0.9.
     """

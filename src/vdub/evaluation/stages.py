@@ -12,7 +12,7 @@ from vdub.core.io import load_frames, load_npz, save_json, save_npz
 from vdub.evaluation.config import EvaluationConfig, QCConfig
 from vdub.face.config import FaceMeshConfig
 from vdub.face.mesh import load_track, track_boxes, track_faces
-from vdub.face.visibility import REASONS, Visibility
+from vdub.face.visibility import REASONS, load_visibility
 from vdub.reenactment.config import PasteConfig
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
                   for v in VARIANTS}
         identity = side.submit(identity_distances, frames_paths, tracks, eval_cfg.identity_every, qc_cfg.identity)
         dubber, crops = load_track(dubber_mesh), load_npz(crops_path)
-        seen = Visibility.from_npz(load_npz(visibility_path)) if visibility_path is not None else None
+        seen = load_visibility(visibility_path) if visibility_path is not None else None
         scores = evaluate_shot(frames, tracks, dubber, crops, eval_cfg, identity,
                                dubbed=None if seen is None else seen.weight >= 1)
         qc = shot_qc(tracks["output"], tracks["actor"], dubber, identity.result().output_qc, qc_cfg, seen)

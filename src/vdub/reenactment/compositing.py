@@ -46,12 +46,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vdub.core.io import FrameWriter, load_frames, load_npz
+from vdub.core.io import FrameWriter, load_frames
 from vdub.face import landmarks as lm
 from vdub.face.crop import crop_affine, uncrop
 from vdub.face.geometry import umeyama
 from vdub.face.smoothing import savgol_track
-from vdub.face.visibility import gate_alpha
+from vdub.face.visibility import gate_alpha, load_visibility
 from vdub.face.warp import blend
 from vdub.metrics.colour import mean_lab_difference
 from vdub.reenactment.config import PasteConfig
@@ -270,7 +270,7 @@ def visibility_gate(occluders: Path | None, visibility: Path | None) -> dict[str
     if visibility is None:
         return {}
     return {"occluders": load_frames(occluders) if occluders is not None else None,
-            "weights": load_npz(visibility)["weight"]}
+            "weights": load_visibility(visibility).weight}
 
 
 def paste_heads(actor: Any, heads: Any, masks: np.ndarray, reference_crops: Any, boxes: np.ndarray,
