@@ -1,4 +1,4 @@
-"""What stands between the camera and the actor's face: hands, cups, microphones, hair.
+"""What stands between the camera and the actor's face.
 
 Two detectors, each a per-frame hard mask at the frame's resolution:
 
@@ -11,7 +11,8 @@ Two detectors, each a per-frame hard mask at the frame's resolution:
   are a model of the actor's lower face: warped onto one canonical mesh, each pixel's Lab
   colour over the shot has a median and a robust spread (the mouth's inside varies a lot, a
   cheek little). A pixel far outside its own spread in a frame is something the actor's face
-  cannot explain there: a cup, a microphone, a hand the hand detector missed. This needs the
+  cannot explain there. Off by default (config ``visibility.objects``): measured, it misses a
+  real hand (skin in front of skin) and flags clean frames (docs/quality.md). It needs the
   object to cover a pixel in fewer than half of the shot's frames (else it is the median).
 
 :func:`soft_occluder` turns a hard mask into the soft one the paste uses: 1 on the occluder

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 from vdub.core.io import load_npz
 from vdub.face import landmarks as lm
@@ -90,23 +91,9 @@ def fade_weights(off: np.ndarray, fade_frames: int) -> np.ndarray:
     off = np.asarray(off, bool)
     if not off.any():
         return np.ones(len(off), np.float32)
-    return np.clip(_distance_to(off) / (fade_frames + 1.0), 0.0, 1.0).astype(np.float32)
-
-
-def _distance_to(off: np.ndarray) -> np.ndarray:
-    """Frames to the nearest True of ``off`` (T bool, at least one True): T float."""
-    big = len(off) + 1
-    forward = np.empty(len(off))
-    last = -big
-    for t, o in enumerate(off):
-        last = t if o else last
-        forward[t] = t - last
-    backward = np.empty(len(off))
-    nxt = 2 * big
-    for t in range(len(off) - 1, -1, -1):
-        nxt = t if off[t] else nxt
-        backward[t] = nxt - t
-    return np.minimum(forward, backward)
+    # Distance in frames to the nearest frame that is off (a 1-D distance transform).
+    nearest = distance_transform_edt(~off)
+    return np.clip(nearest / (fade_frames + 1.0), 0.0, 1.0).astype(np.float32)
 
 
 def coverage(points: np.ndarray, occluder: np.ndarray, polygon: list[int] = lm.OUTER_LIPS) -> float:
@@ -172,14 +159,3 @@ def gated(actor: np.ndarray, dubbed: np.ndarray, occluder: np.ndarray | None, we
     """
     alpha = gate_alpha(actor.shape[:2], occluder, weight)
     return dubbed if alpha is None else blend(actor, dubbed, alpha)
-
-
-def ranges(flags: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
-    """Runs of True in ``flags`` (T bool) as inclusive (start, end), joined across gaps of ``merge_gap`` frames."""
-    out: list[tuple[int, int]] = []
-    for t in np.flatnonzero(flags):
-        if out and t - out[-1][1] <= merge_gap + 1:
-            out[-1] = (out[-1][0], int(t))
-        else:
-            out.append((int(t), int(t)))
-    return out

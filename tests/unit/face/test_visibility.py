@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from support import decode, needs_media
 
+from vdub.evaluation.qc import frame_ranges
 from vdub.face import landmarks as lm
 from vdub.face.config import VisibilityConfig
 from vdub.face.head_pose import yaw_pitch
 from vdub.face.mesh import track_faces
 from vdub.face.occluders import HandOccluders, ObjectOccluders, draw_hand, soft_occluder
-from vdub.face.visibility import REASONS, coverage, fade_weights, gate_alpha, gated, ranges, shot_visibility
+from vdub.face.visibility import REASONS, coverage, fade_weights, gate_alpha, gated, shot_visibility
 
 
 def test_fade_ramps_out_before_and_back_in_after_without_steps_larger_than_one_over_the_ramp():
@@ -46,8 +47,10 @@ def test_shot_visibility_names_each_reason():
     why = {reason: np.flatnonzero(seen.reasons[:, k]).tolist() for k, reason in enumerate(REASONS)}
     assert why == {"no_face": [25], "turned": [5, 15], "small": [10], "occluded": [20]}
     assert (seen.weight[[5, 10, 15, 20, 25]] == 0).all() and seen.weight[0] == 1
-    assert ranges(seen.weight < 1) == [(4, 6), (9, 11), (14, 16), (19, 21), (24, 26)]
-    assert ranges(seen.weight < 1, merge_gap=2) == [(4, 26)]
+    faded = seen.weight < 1
+    assert [(r["start"], r["end"]) for r in frame_ranges(faded, 1 - seen.weight, 0)] == [
+        (4, 6), (9, 11), (14, 16), (19, 21), (24, 26)]
+    assert [(r["start"], r["end"]) for r in frame_ranges(faded, 1 - seen.weight, 2)] == [(4, 26)]
 
 
 def test_coverage_is_the_share_of_the_lips_under_the_occluder():
