@@ -3,6 +3,7 @@ of a shared actor clip, held and lowered again, with the ground-truth occluder m
 
     .venv/bin/python scripts/make_occlusion_clip.py --out-dir /tmp/occlusion
     .venv/bin/python scripts/make_occlusion_clip.py --out-dir /tmp/chin --target-offset 0.3 --name chin
+    .venv/bin/python scripts/make_occlusion_clip.py --out-dir /tmp/cup --cup 0.5 --target-offset 0.25 --name cup
 
 Writes NAME.mp4, NAME_masks.npy (T x H x W bool) and NAME.json (the frames the hand is visible in and
 held over the mouth in, end exclusive, and the per-frame share of the lips it covers). The generator is
@@ -36,12 +37,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="hand centre below the mouth, in face heights (0.3: chin and lower lip only)")
     parser.add_argument("--hand-scale", type=float, default=0.95, help="hand length in face heights")
     parser.add_argument("--tilt", type=float, default=5.0, help="forearm's lean from vertical, degrees")
+    parser.add_argument("--cup", type=float, help="the hand holds a real cup (keyed from scikit-image's coffee "
+                        "photo) this wide, in hand lengths (0.5: a cup's rim)")
     parser.add_argument("--crf", type=int, default=10, help="x264 CRF")
     parser.add_argument("--sheet", type=Path, help="also write a contact sheet PNG of frames and masks here")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     occlusion = footage.make_occlusion(args.actor, args.hands, args.frames, args.start, args.rise, args.hold,
-                                       args.target_offset, args.hand_scale, args.tilt, args.hands_first)
+                                       args.target_offset, args.hand_scale, args.tilt, args.hands_first,
+                                       args.cup)
     paths = footage.write_occlusion(occlusion, args.out_dir, args.actor, args.crf, args.name)
     lo, hi = occlusion.over_mouth
     held = occlusion.coverage[lo:hi]

@@ -236,6 +236,77 @@ def key_hand(video: Path = HANDS_CLIP, first: int = 225, n_frames: int = 54, sid
                        np.array(axes, np.float32), list(range(first, first + n_frames)))
 
 
+def key_cup() -> np.ndarray:
+    """A real cup keyed from a photograph: scikit-image's ``coffee`` (skimage.data.coffee, an espresso cup
+    on a saucer seen from above, CC0; it ships inside the pinned scikit-image wheel, so nothing is
+    downloaded). Returns h x w x 4 uint8 RGBA: the cup's white rim and the coffee inside it, the photo's own
+    pixels, alpha 255 inside the rim's outer edge, anti-aliased over a pixel at it.
+
+    The rim is the key: the only large white, colourless region of the photo (CIELAB L > 190, chroma < 25),
+    a closed ring whose outer contour, filled, is the cup seen end-on. The red body below it is left out:
+    it has the saucer's colour, and no colour edge separates them.
+    """
+    from skimage import data
+
+    photo = data.coffee()
+    lab = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB).astype(np.float32)
+    white = (lab[..., 0] > 190) & (np.hypot(lab[..., 1] - 128, lab[..., 2] - 128) < 25)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(white.astype(np.uint8), connectivity=8)
+    ring = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    ring = cv2.morphologyEx(ring, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    contours, _ = cv2.findContours(ring, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=cv2.contourArea)
+    solid = np.zeros(ring.shape, np.uint8)
+    cv2.drawContours(solid, [outline], -1, 255, -1)
+    x, y, w, h = cv2.boundingRect(outline)
+    alpha = cv2.GaussianBlur(solid, (3, 3), 0)[y:y + h, x:x + w]
+    return np.dstack([photo[y:y + h, x:x + w], alpha])
+
+
+def _over(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """Porter-Duff ``top`` over ``bottom``, both h x w x 4 uint8 RGBA (straight alpha) of one size."""
+    at, ab = top[..., 3:] / 255.0, bottom[..., 3:] / 255.0
+    a = at + ab * (1.0 - at)
+    rgb = (top[..., :3] * at + bottom[..., :3] * ab * (1.0 - at)) / np.maximum(a, 1e-6)
+    return np.dstack([np.round(rgb), np.round(a * 255.0)]).astype(np.uint8)
+
+
+def hold_prop(hands: HandSprites, prop: np.ndarray, width: float = 0.5, grip: float = 0.35) -> HandSprites:
+    """``hands`` with ``prop`` (h x w x 4 RGBA, e.g. :func:`key_cup`) held in the fist, behind the fingers.
+
+    width: the prop's width in hand sizes (:func:`hand_size`; a cup's rim, 7-9 cm, is 0.4-0.5 of a hand).
+    grip: the share of the prop's height that lies behind the hand: the prop stands on the far end of
+    the hand from the forearm (the curled fingers, which hold it). It is scaled with each frame's hand and
+    turned so that it stands along the forearm, as a held cup does: upright when
+    :func:`composite_occlusion` turns the forearm down. Returns new sprites; the landmarks and origins
+    move with the grown canvas, ``axis`` is unchanged.
+    """
+    rgba, origin, landmarks = [], [], []
+    for sprite, pts, axis in zip(hands.rgba, hands.landmarks, hands.axis):
+        scale = width * hand_size(pts) / prop.shape[1]
+        height = prop.shape[0] * scale
+        # How far the hand reaches from its knuckles away from the forearm: there the fingers close.
+        ys, xs = np.nonzero(sprite[..., 3] > 127)
+        knuckles = pts[[5, 9, 13, 17]].mean(0)
+        reach = float(((knuckles - np.stack([xs, ys], 1)) @ axis).max())
+        centre = knuckles - axis * (reach + (0.5 - grip) * height)
+        # The prop's own down (0, 1) along the forearm's direction.
+        linear = scale * np.array([[axis[1], axis[0]], [-axis[0], axis[1]]])
+        matrix = np.hstack([linear, (centre - linear @ (np.array(prop.shape[1::-1]) / 2))[:, None]])
+        cup, (cx, cy) = _placed(prop, matrix)
+        x0, y0 = min(cx, 0), min(cy, 0)
+        x1, y1 = max(cx + cup.shape[1], sprite.shape[1]), max(cy + cup.shape[0], sprite.shape[0])
+        hand_layer = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+        cup_layer = np.zeros_like(hand_layer)
+        hand_layer[-y0:-y0 + sprite.shape[0], -x0:-x0 + sprite.shape[1]] = sprite
+        cup_layer[cy - y0:cy - y0 + cup.shape[0], cx - x0:cx - x0 + cup.shape[1]] = cup
+        rgba.append(_over(hand_layer, cup_layer))
+        landmarks.append(pts - (x0, y0))
+        origin.append((x0, y0))
+    return HandSprites(rgba, hands.origin + np.array(origin), np.array(landmarks, np.float32), hands.axis.copy(),
+                       list(hands.source_frames))
+
+
 @dataclass
 class Occlusion:
     """An actor clip with a real hand raised over the mouth and lowered again.
@@ -386,10 +457,11 @@ def composite_occlusion(frames: np.ndarray, face_points: np.ndarray, hands: Hand
 
 def make_occlusion(actor: Path = ACTOR_CLIP, hands: Path = HANDS_CLIP, n_frames: int = 125, start: int = 30,
                    rise: int = 12, hold: int = 30, target_offset: float = 0.0, hand_scale: float = 0.95,
-                   tilt_deg: float = 5.0, hands_first: int = 225) -> Occlusion:
+                   tilt_deg: float = 5.0, hands_first: int = 225, cup: float | None = None) -> Occlusion:
     """The first ``n_frames`` of ``actor`` with a hand keyed from ``hands`` (from frame ``hands_first``)
     raised over the mouth: decode, track the face (vdub.face.mesh.track_faces), :func:`key_hand`,
-    :func:`composite_occlusion` (see there for the other arguments)."""
+    :func:`composite_occlusion` (see there for the other arguments). cup: the hand holds :func:`key_cup`
+    this wide, in hand sizes (:func:`hold_prop`); None: an empty hand."""
     from vdub.face.mesh import track_faces
 
     frames, fps = _decode(actor, 0, n_frames)
@@ -397,6 +469,8 @@ def make_occlusion(actor: Path = ACTOR_CLIP, hands: Path = HANDS_CLIP, n_frames:
     if not track.valid.all():
         raise ValueError(f"{actor}: no face in frames {np.flatnonzero(~track.valid).tolist()}")
     sprites = key_hand(hands, hands_first, 2 * rise + hold)
+    if cup is not None:
+        sprites = hold_prop(sprites, key_cup(), cup)
     return composite_occlusion(frames, track.points, sprites, fps, start, rise, hold, target_offset, hand_scale,
                                tilt_deg)
 

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from footage import HANDS_CLIP, _decode, hand_schedule, key_hand, make_occlusion, write_occlusion
+from footage import HANDS_CLIP, _decode, hand_schedule, hold_prop, key_cup, key_hand, make_occlusion, write_occlusion
 from support import decode, needs_media
 
 pytestmark = [pytest.mark.media, needs_media]
@@ -95,3 +95,30 @@ def test_lower_target_covers_the_mouth_only_partly():
     lo, hi = partial.over_mouth
     assert partial.masks[lo:hi].any((1, 2)).all()
     assert (partial.coverage[lo:hi] > 0.02).all() and (partial.coverage[lo:hi] < 0.5).all(), partial.coverage[lo:hi]
+
+
+def test_the_cup_is_the_photos_own_pixels_held_behind_the_fingers():
+    import cv2
+    from footage import hand_size
+    from skimage import data
+
+    cup = key_cup()
+    solid = cup[..., 3] == 255
+    assert 0.6 < solid.mean() < 0.85  # the rim seen end-on: an ellipse fills pi / 4 of its box
+    # The photo's own pixels, unchanged: the crop is found in the photo with no difference at all.
+    photo = data.coffee()
+    y, x = np.unravel_index(np.argmin(cv2.matchTemplate(photo, np.ascontiguousarray(cup[..., :3]), cv2.TM_SQDIFF)),
+                            (photo.shape[0] - cup.shape[0] + 1, photo.shape[1] - cup.shape[1] + 1))
+    np.testing.assert_array_equal(photo[y:y + cup.shape[0], x:x + cup.shape[1]], cup[..., :3])
+    assert cup[..., :3][solid].mean() > 150  # the white rim and the coffee, not the dark red saucer
+    hands = key_hand(n_frames=3)
+    held = hold_prop(hands, cup, width=0.6)
+    for before, after, pts, new_pts in zip(hands.rgba, held.rgba, hands.landmarks, held.landmarks):
+        x, y = np.round(new_pts[0] - pts[0]).astype(int)
+        opaque = before[..., 3] == 255
+        # The fingers are in front of the cup: the hand's pixels are the hand's.
+        np.testing.assert_array_equal(after[y:y + before.shape[0], x:x + before.shape[1]][opaque], before[opaque])
+        # Most of the cup shows above them.
+        scale = 0.6 * hand_size(pts) / cup.shape[1]
+        grown = (after[..., 3] > 127).sum() - (before[..., 3] > 127).sum()
+        assert grown > 0.5 * (cup[..., 3] > 127).sum() * scale ** 2, grown

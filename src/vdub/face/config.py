@@ -97,8 +97,9 @@ class VisibilityConfig(Settings):
     """
 
     hands: bool = True  # MediaPipe hands found in the frame are occluders
-    objects: bool = False  # so are lower-face pixels the shot's own face cannot explain (docs/quality.md: off)
-    object_threshold: float = 6.0  # an object pixel: Lab distance beyond this many robust deviations of the face's own
+    props: bool = True  # so are the lower-face pixels no clean frame explains that touch a hand (held props)
+    objects: bool = False  # so is every such pixel, held or not (docs/quality.md: off)
+    object_threshold: float = 20.0  # an object pixel: CIELAB distance to the nearest clean-frame colour beyond this
     occluder_margin: float = 0.03  # occluders grown by this share of the face height: the dub stops this far out
     occluder_feather: float = 0.04  # then comes back over this share of the face height
     mouth_occluded: float = 0.3  # the dub fades out where occluders cover more than this share of the mouth

@@ -66,7 +66,8 @@ def visibility(shot: str, frames_path: Path, mesh_path: Path, out_occluders: Pat
     covered, face_covered = np.zeros(t_count, np.float32), np.zeros(t_count, np.float32)
     height = lm.face_height(np.nan_to_num(track.points.astype(np.float64)))
     with FrameWriter(out_occluders, t_count, h, w, channels=1) as writer:
-        hard_masks = occluder_masks(frames, track.points, track.valid, cfg.hands, cfg.objects, cfg.object_threshold)
+        hard_masks = occluder_masks(frames, track.points, track.valid, cfg.hands, cfg.objects, cfg.props,
+                                    cfg.object_threshold)
         for t, hard in enumerate(hard_masks):
             if not track.valid[t]:
                 writer.write(np.zeros((h, w), np.uint8))

@@ -4,6 +4,7 @@ bit for bit as it was."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from support import decode, needs_media
@@ -13,7 +14,7 @@ from vdub.face import landmarks as lm
 from vdub.face.config import VisibilityConfig
 from vdub.face.head_pose import yaw_pitch
 from vdub.face.mesh import track_faces
-from vdub.face.occluders import HandOccluders, ObjectOccluders, draw_hand, soft_occluder
+from vdub.face.occluders import HandOccluders, draw_hand, held_objects, occluder_masks, soft_occluder
 from vdub.face.visibility import REASONS, coverage, fade_weights, gate_alpha, gated, shot_visibility
 
 
@@ -109,16 +110,54 @@ def test_hands_are_found_on_real_footage_and_nothing_on_the_clean_talking_heads(
         hands.close()
     for clip in ("actor_woman_bluewall.mp4", "actor_glasses_man.mp4", "actor_girl_turns.mp4"):
         frames = decode(clip, 60)
-        hands = HandOccluders()
         track = track_faces(iter(frames), len(frames))
-        objects = ObjectOccluders(frames, track.points, track.valid)
-        try:
-            found = [hands(f) | objects(f, t) for t, f in enumerate(frames)]
-        finally:
-            hands.close()
-        covered = [coverage(track.points[t], m) for t, m in enumerate(found)]
-        assert max(covered) == 0, (clip, max(covered))
-        assert np.mean([m.sum() for m in found]) < 0.001 * frames[0].size / 3, clip
+        # The defaults: hands and what they hold.
+        found = list(occluder_masks(frames, track.points, track.valid, hands=True, objects=False, props=True,
+                                    threshold=VisibilityConfig().object_threshold))
+        assert not any(m.any() for m in found), clip
+
+
+def test_held_objects_are_the_blobs_a_hand_touches():
+    objects, hand = np.zeros((60, 60), bool), np.zeros((60, 60), bool)
+    hand[40:60, 20:30] = True
+    objects[20:42, 15:35] = True  # the cup, in the fingers
+    objects[5:10, 50:55] = True  # a glint elsewhere on the face
+    held = held_objects(objects, hand, reach=3)
+    assert held[20:42, 15:35].all() and not held[5:10, 50:55].any()
+    objects[20:42, 15:35] = False
+    objects[20:36, 15:35] = True  # 4 px above the hand: within reach 5, not within 3
+    assert not held_objects(objects, hand, reach=3).any() and held_objects(objects, hand, reach=5)[25, 25]
+    assert not held_objects(objects, np.zeros_like(hand), reach=5).any()
+
+
+@needs_media
+@pytest.mark.media
+def test_a_cup_held_to_the_mouth_is_found_with_the_hand_that_holds_it():
+    """A real cup (keyed from scikit-image's coffee photo) in a real hand (keyed from actor_woman_hands.mp4)
+    raised to woman_bluewall's mouth (tests/footage.py). Measured on this clip: on the frames it is held,
+    the hands alone find 12-19 % of the occluder inside the face, hands and props 95-97 %, and take at most
+    0.24 % of the rest of the face (the occluder's rim) for it."""
+    from footage import make_occlusion
+
+    cup = make_occlusion(n_frames=90, start=20, rise=12, hold=20, target_offset=0.45, cup=0.6)
+    track = track_faces(iter(cup.frames), len(cup.frames))
+    threshold = VisibilityConfig().object_threshold
+
+    def recall(props: bool) -> list[float]:
+        found = list(occluder_masks(cup.frames, track.points, track.valid, hands=True, objects=False, props=props,
+                                    threshold=threshold))
+        out = []
+        for t in range(*cup.over_mouth):
+            face = np.zeros(cup.frames.shape[1:3], np.uint8)
+            cv2.fillPoly(face, [np.round(track.points[t][lm.FACE_OVAL, :2]).astype(np.int32)], 1)
+            truth = cup.masks[t] & (face > 0)
+            out.append(float((found[t] & truth).sum() / truth.sum()))
+            assert (found[t] & (face > 0) & ~cup.masks[t]).sum() < 0.01 * face.sum(), t
+        assert not any(m.any() for m in found[:cup.visible[0]]) and not any(m.any() for m in found[cup.visible[1]:])
+        return out
+
+    assert max(recall(props=False)) < 0.3
+    assert min(recall(props=True)) > 0.85
 
 
 @needs_media
