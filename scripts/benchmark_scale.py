@@ -1,0 +1,109 @@
+"""Start-up at a film's scale (issue 26): `snakemake -n` and `vdub status` on sample sheets of many shots.
+
+    .venv/bin/python scripts/benchmark_scale.py --shots 100 500 1500 --out /tmp/scale.json
+
+For each size, a project of that many shots is written (the shared clips in turn, four actors; ranges of
+one clip would be cuts of one reel, which may not overlap) and three things are timed: `snakemake -n` (parse, sample checks, DAG), the same
+under the Slurm profile (what an operator starts; it also counts the cluster jobs the DAG becomes) and
+`vdub status`. A benchmark, not a test: its figures go into the issue notes and docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "media"
+
+#: (actor id, actor clip): each shot is one of them, whole.
+ACTORS = [("glasses", "actor_glasses_man.mp4"), ("studio", "actor_woman_studio.mp4"),
+          ("bluewall", "actor_woman_bluewall.mp4"), ("girl", "actor_girl_turns.mp4")]
+DUBBERS = ["dubber_man_office.mp4", "dubber_woman_plain.mp4"]
+
+
+def write_project(folder: Path, n_shots: int, media: Path = MEDIA) -> Path:
+    """A project folder with ``n_shots`` shots (samples.yaml, config.yaml): returns its config file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shots = []
+    for k in range(n_shots):
+        actor, clip = ACTORS[k % len(ACTORS)]
+        shots.append({"id": f"sc{k // 10:03d}_sh{k % 10:02d}", "actor": actor, "actor_video": str(media / clip),
+                      "dubber_video": str(media / DUBBERS[k % len(DUBBERS)])})
+    (folder / "samples.yaml").write_text(yaml.safe_dump({"shots": shots}, sort_keys=False))
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["samples"] = str(folder / "samples.yaml")
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return folder / "config.yaml"
+
+
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
+    began = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - began
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
+    return seconds, done.stdout + done.stderr
+
+
+def job_count(text: str) -> int:
+    """The ``total`` row of Snakemake's job stats table."""
+    found = re.findall(r"^total\s+(\d+)", text, re.MULTILINE)
+    if not found:
+        raise ValueError("no job stats in Snakemake's output")
+    return int(found[-1])
+
+
+def cluster_jobs(text: str) -> int:
+    """How many Slurm jobs a dry run under the profile would submit: its ``Job stats`` counts every job; the
+    local rules run in the Snakemake process and grouped jobs are submitted together. Read off the
+    ``jobid``/``group`` lines of the dry run's job list."""
+    groups = set(re.findall(r"^\s*group: (\S+)", text, re.MULTILINE))
+    jobids = set(re.findall(r"^\s*jobid: (\d+)", text, re.MULTILINE))
+    local = len(re.findall(r"^localrule ", text, re.MULTILINE))
+    grouped = len(re.findall(r"^\s*group: ", text, re.MULTILINE))
+    return len(jobids) - local - grouped + len(groups)
+
+
+def measure(n_shots: int, scratch: Path) -> dict:
+    """Seconds of each start and the jobs they plan, for a project of ``n_shots`` shots."""
+    folder = scratch / f"shots_{n_shots}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    config = write_project(folder, n_shots)
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", str(config)]
+    dry_s, out = _timed([*snakemake, "-n", "--quiet", "rules"], folder)
+    slurm_s, slurm_out = _timed([*snakemake, "-n", "--profile", str(REPO / "profiles" / "slurm")], folder)
+    status_s, _ = _timed([sys.executable, "-m", "vdub", "status", "--", "-s", str(REPO / "Snakefile"),
+                          "--configfile", str(config)], folder)
+    return {"shots": n_shots, "jobs": job_count(out), "cluster_jobs": cluster_jobs(slurm_out),
+            "dry_run_s": round(dry_s, 1), "dry_run_slurm_s": round(slurm_s, 1), "status_s": round(status_s, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shots", type=int, nargs="+", default=[100, 500, 1500], help="sheet sizes to measure")
+    parser.add_argument("--scratch", type=Path, default=Path("/tmp/vdub_scale"), help="where the projects go")
+    parser.add_argument("--out", type=Path, help="also write the figures here as JSON")
+    args = parser.parse_args(argv)
+    if not MEDIA.is_dir():
+        parser.error(f"{MEDIA}: the shared clips are needed")
+    rows = []
+    for n in args.shots:
+        rows.append(measure(n, args.scratch))
+        print(json.dumps(rows[-1]), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
