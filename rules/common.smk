@@ -9,8 +9,10 @@ import shlex
 from vdub.workflow.settings import stage_settings
 
 
+# A shot is any valid id but the project's own folders under work/ and results/: a pattern, not the
+# alternation of every id, which Snakemake would match for each of a film's tens of thousands of files.
 wildcard_constraints:
-    shot="|".join(re.escape(s) for s in SHOTS),
+    shot=SHOT_WILDCARD,
     actor="|".join(re.escape(a) for a in ACTORS),
     role="actor|dubber|virtual_dubber",
     reel="|".join(re.escape(r) for r in REELS) or "(?!)",

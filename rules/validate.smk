@@ -1,6 +1,7 @@
 # Parse-time checks, before any job: config, preset, sample sheet (and stills of actors), LivePortrait, pretraining
 # faces, GPEN, LPIPS, FID.
-# Defines what they check: PRESET, SHOTS, REELS, ACTORS, PRETRAIN_FACES, PRETRAIN_IMAGES, GPEN_WEIGHTS.
+# Defines what they check: PRESET, SHOTS, REELS, ACTORS, PRETRAIN_FACES, PRETRAIN_IMAGES, GPEN_WEIGHTS (and
+# SHOT_WILDCARD, the shots' wildcard pattern).
 
 import os
 
@@ -8,9 +9,10 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vdub.core.errors import ShotError
-from vdub.core.samples import check_input_files, load_samples, reels
+from vdub.core.samples import SHOT_WILDCARD, check_input_files, load_samples, reels
 from vdub.face.actor_still import check_actor_stills
 from vdub.face.config import FaceMeshConfig
+from vdub.media.probe_cache import PROBE_CACHE, ProbeCache
 from vdub.media.sample_checks import probe_input_videos
 from vdub.virtual_dubber.config import LivePortraitConfig
 from vdub.virtual_dubber.liveportrait import LivePortraitNotInstalled, check_installation
@@ -27,7 +29,13 @@ DEMO_INPUTS = {DEMO_ACTOR_VIDEO, DEMO_DUBBER_VIDEO}
 try:
     SHOTS = {shot.id: shot for shot in load_samples(config["samples"])}
     check_input_files(list(SHOTS.values()), generated=DEMO_INPUTS)
-    probe_input_videos(list(SHOTS.values()), generated=DEMO_INPUTS)
+    # Probes are kept across starts by file version: a film's thousands of files are probed once, not at
+    # every `snakemake -n`, `vdub status` or reprocessing round.
+    _probes = ProbeCache(PROBE_CACHE)
+    try:
+        probe_input_videos(list(SHOTS.values()), generated=DEMO_INPUTS, cache=_probes)
+    finally:
+        _probes.save()
     # A still of the actor must show one face: MediaPipe looks, as the actor's tracking will (about 1 s).
     check_actor_stills(list(SHOTS.values()), FaceMeshConfig.from_config(config["face_mesh"], "face_mesh"))
 except ShotError as err:

@@ -21,6 +21,10 @@ from vdub.core.errors import ShotError, require_file
 # Letters, digits, '_', '-', '.'; no leading dot, no '..', no spaces or slashes: an id is
 # a folder name under results/ and a Snakemake wildcard value.
 SHOT_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would let "a\n" in
+#: The project's own folders beside the shots' (work/actors, work/pretrain, results/conformed): no shot id.
+RESERVED_IDS = ("actors", "pretrain", "conformed")
+#: The workflow's ``{shot}`` wildcard: a shot id, never a reserved folder (in paths a shot is always a folder).
+SHOT_WILDCARD = rf"(?!(?:{'|'.join(RESERVED_IDS)})/)[A-Za-z0-9][A-Za-z0-9_.-]*"
 FIELDS = {"id", "actor", "actor_video", "actor_in", "actor_out", "handles", "reel_video", "reel_in", "dubber_video",
           "audio", "reference_frame", "virtual_dubber", "face", "actor_face", "over"}
 # A timecode in a sample sheet: HH:MM:SS:FF, ';' before the frames for drop-frame.
@@ -93,6 +97,9 @@ def validate_shot_id(shot_id: object) -> str:
         raise ShotError(str(shot_id), None,
                         "invalid shot id: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or "
                         "digit, without spaces, slashes or '..'")
+    if shot_id in RESERVED_IDS:
+        raise ShotError(shot_id, None, f"'{shot_id}' is the name of one of the project's own folders "
+                                       f"({', '.join(RESERVED_IDS)}): name the shot otherwise")
     return shot_id
 
 

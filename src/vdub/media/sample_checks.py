@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from vdub.core.errors import ShotError
 from vdub.core.samples import Shot, stacked_under
-from vdub.media.audio import audio_duration
+from vdub.media.probe_cache import ProbeCache
 from vdub.media.timecode import reel_cut, source_range
-from vdub.media.video import VideoInfo, probe_video
+from vdub.media.video import VideoInfo
 
 
-def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> None:
+def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset(), cache: ProbeCache | None = None) -> None:
     """Probe every actor and dubber video (and audio file) with ffprobe before any job starts.
 
     A file that is not a decodable video fails now, naming shot and file, rather than hours
@@ -23,12 +23,14 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
     shot's cut there (but for a shot composited onto another, ``over``: the two deliver one picture), a dubber
     video without an audio track when the shot names no ``audio``
     file (there would be nothing to dub with), and an ``audio`` file without an audio stream.
+    ``cache`` keeps the probes across starts (:mod:`vdub.media.probe_cache`; default: this call only).
     """
+    cache = cache or ProbeCache(None)
     probed: dict[str, VideoInfo] = {}  # a reel's shots share one probe of it
 
     def probe(file: str, shot: str) -> VideoInfo:
         if file not in probed:
-            probed[file] = probe_video(file, shot=shot)
+            probed[file] = cache.video(file, shot=shot)
         return probed[file]
 
     cuts: dict[str, list[tuple[int, int, str]]] = {}  # reel -> its shots' cuts
@@ -42,7 +44,7 @@ def probe_input_videos(shots: list[Shot], generated: set[str] = frozenset()) -> 
                                                             "'audio' file: add the dubbed audio as 'audio:' in the "
                                                             "sample sheet")
         if shot.audio and shot.audio not in generated:
-            audio_duration(shot.audio, shot=shot.id)  # ShotError if it has no audio stream
+            cache.audio_duration(shot.audio, shot=shot.id)  # ShotError if it has no audio stream
         if actor is None or shot.reel is None:
             continue
         span = source_range(shot.id, shot.actor_video, actor.fps_str, actor.n_frames, shot.actor_in, shot.actor_out)

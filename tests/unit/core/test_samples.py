@@ -30,6 +30,20 @@ def test_invalid_ids_rejected(bad):
         validate_shot_id(bad)
 
 
+@pytest.mark.parametrize("reserved", ["actors", "pretrain", "conformed"])
+def test_the_projects_own_folders_are_no_shot_ids(reserved):
+    import re
+
+    from vdub.core.samples import SHOT_WILDCARD
+
+    with pytest.raises(ShotError, match="project's own folders"):
+        validate_shot_id(reserved)
+    # The workflow's wildcard matches any valid shot as a folder of a path, never those folders.
+    path = re.compile(rf"work/(?P<shot>{SHOT_WILDCARD})/swapper/model.pt")
+    assert path.fullmatch("work/actors_2/swapper/model.pt") and path.fullmatch("work/sc001.v2/swapper/model.pt")
+    assert not path.fullmatch(f"work/{reserved}/swapper/model.pt")
+
+
 def _sheet(tmp_path: Path, shots: list[dict]) -> Path:
     path = tmp_path / "samples.yaml"
     path.write_text(yaml.safe_dump({"shots": shots}))

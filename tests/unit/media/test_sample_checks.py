@@ -47,3 +47,44 @@ def test_cuts_are_checked_in_their_reel_before_any_job(tmp_path, monkeypatch):
                                            r"A003\.mov 25/1 fps, 128x48")):
         with pytest.raises(ShotError, match=message):
             probe_input_videos(parse_samples({"shots": [one, bad]}, tmp_path))
+
+
+def test_probes_are_kept_across_starts_by_file_version(tmp_path, monkeypatch):
+    """A second start reads its probes from the cache; a replaced file, a new link to it or a changed cache
+    format is probed again, a file that fails is never kept, a corrupt cache is ignored."""
+    import json
+    import os
+
+    from vdub.media import probe_cache
+    from vdub.media.probe_cache import ProbeCache
+
+    monkeypatch.chdir(tmp_path)
+    camera, take = _clip(tmp_path / "A001.mov", 20), _clip(tmp_path / "take.mp4", 10, audio=True)
+    shots = parse_samples({"shots": [{"id": "s1", "actor": "a", "actor_video": camera, "dubber_video": take}]},
+                          tmp_path)
+    calls = []
+    probe = probe_cache.probe_video
+    monkeypatch.setattr(probe_cache, "probe_video", lambda f, shot=None: calls.append(Path(f).name) or probe(f, shot))
+    first = ProbeCache(tmp_path / "probes.json")
+    probe_input_videos(shots, cache=first)
+    first.save()
+    assert sorted(calls) == ["A001.mov", "take.mp4"]
+    again = ProbeCache(tmp_path / "probes.json")
+    probe_input_videos(shots, cache=again)
+    assert calls == ["A001.mov", "take.mp4"] and (again.hits, again.misses) == (2, 0)
+    info = again.video(camera)
+    assert (info.n_frames, info.path) == (20, camera)
+    os.symlink(tmp_path / camera, tmp_path / "link.mov")  # the same bytes under another name: no probe
+    assert again.video("link.mov").path == "link.mov" and len(calls) == 2
+    _clip(tmp_path / "A001.new.mov", 30)
+    os.replace(tmp_path / "A001.new.mov", tmp_path / camera)  # a replaced take: probed again
+    assert again.video(camera).n_frames == 30 and calls[-1] == "A001.mov"
+    (tmp_path / "bad.mov").write_bytes(b"not a video")
+    for _ in range(2):
+        with pytest.raises(ShotError, match="bad.mov"):
+            again.video("bad.mov", shot="s9")
+    assert calls[-2:] == ["bad.mov", "bad.mov"]
+    again.save()
+    assert not any("bad.mov" in key for key in json.loads((tmp_path / "probes.json").read_text())["entries"])
+    (tmp_path / "probes.json").write_text("{not json")
+    assert ProbeCache(tmp_path / "probes.json").video(take).has_audio
