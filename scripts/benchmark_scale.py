@@ -93,7 +93,8 @@ def measure(n_shots: int, scratch: Path) -> dict:
     status_s, _ = _timed([sys.executable, "-m", "vdub", "status", "--", "-s", str(REPO / "Snakefile"),
                           "--configfile", str(config)], folder)
     return {"shots": n_shots, "jobs": job_count(out), "cluster_jobs": cluster_jobs(slurm_out),
-            "first_dry_run_s": round(first_s, 1), "dry_run_s": round(dry_s, 1), "dry_run_slurm_s": round(slurm_s, 1), "status_s": round(status_s, 1)}
+            "first_dry_run_s": round(first_s, 1), "dry_run_s": round(dry_s, 1), "dry_run_slurm_s": round(slurm_s, 1),
+            "status_s": round(status_s, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
