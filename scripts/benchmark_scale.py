@@ -73,14 +73,12 @@ def job_count(text: str) -> int:
 
 
 def cluster_jobs(text: str) -> int:
-    """How many Slurm jobs a dry run under the profile would submit: its ``Job stats`` counts every job; the
-    local rules run in the Snakemake process and grouped jobs are submitted together. Read off the
-    ``jobid``/``group`` lines of the dry run's job list."""
-    groups = set(re.findall(r"^\s*group: (\S+)", text, re.MULTILINE))
-    jobids = set(re.findall(r"^\s*jobid: (\d+)", text, re.MULTILINE))
-    local = len(re.findall(r"^localrule ", text, re.MULTILINE))
-    grouped = len(re.findall(r"^\s*group: ", text, re.MULTILINE))
-    return len(jobids) - local - grouped + len(groups)
+    """How many Slurm jobs a dry run under the profile would submit: one per group job (``Group job <id>``,
+    its rules listed indented under it) and one per job of an ungrouped rule (a ``rule`` line at the left
+    margin), less the local ones (``localrule``) and ``all``, which runs nothing."""
+    groups = len(re.findall(r"Group job \S+ \(jobs", text))
+    ungrouped = len(re.findall(r"^rule (?!all:)\S+:$", text, re.MULTILINE))
+    return groups + ungrouped
 
 
 def measure(n_shots: int, scratch: Path, repo: Path = REPO) -> dict:

@@ -2,18 +2,19 @@
 
 One two-shot project of one actor (woman_bluewall, warm start) goes through
 `snakemake --profile <profiles/slurm with the local partition>` as operators run it. The
-preparation that needs no cluster (decoding, face meshes, virtual dubber, alignment, crops,
-self-pairs) runs locally first; the rest goes through Slurm:
+profile's job groups make a shot three Slurm jobs (``prep_<shot>``, ``learn_<shot>``,
+``finish_<shot>``) instead of one per rule; only shot `bad`'s actor side is prepared locally
+first (as if a previous run had done it):
 
-* shot `good` (dubber man_office) is dubbed; every job the Slurm run had left to do went
-  through Slurm (sacct), the GPU rules with the (fake) GPU, the others without;
-* its training job is preempted mid-run (`scontrol requeue`, as Slurm preempts: SIGTERM,
-  then the job runs again) and resumes from the step it was stopped at;
+* shot `good` (dubber man_office) is dubbed in three Slurm jobs (sacct), plus the actor's
+  model and the report; the GPU group asks for the (fake) GPU, the others do not;
+* its learn job is preempted mid-training (`scontrol requeue`, as Slurm preempts: SIGTERM,
+  then the job runs again) and the swapper resumes from the step it was stopped at;
 * shot `bad` has a corrupt dubber video (it probes as a video, but no stream decodes): its
-  `ingest_dubber` fails three times (two retries, each with more memory), `good` still
-  completes, and `vdub status` names the rule and the log;
-* once the file is fixed (and its preparation run locally), `vdub reprocess` runs only
-  `bad`, whose training starts from the actor's model trained in the first run;
+  prep job fails three times (two retries, each with more memory), `good` still completes,
+  and `vdub status` names the rule that failed inside the group job and its log;
+* once the file is fixed, `vdub reprocess` runs only `bad`'s three jobs (and the report),
+  whose training starts from the actor's model trained in the first run;
 * a new take of `good`'s dubber schedules only `good`'s dubber-side jobs.
 
 Without a reachable Slurm these tests skip (in CI, VDUB_CI=1, a skip is a failure: tests/conftest.py).
@@ -38,9 +39,10 @@ N_FRAMES = 30
 ACTOR = "bluewall"
 SITE_KEYS = {"slurm_partition": "local"}  # what a site fills in: here the partition of .ci/slurm
 pytestmark = pytest.mark.slow
-#: What runs locally before the Slurm run: both shots' actor side and `good`'s dubber side up to its crops.
-LOCAL_TARGETS = ("work/good/crops.npz", "work/good/self_pairs.npz", "work/bad/actor_crops.npz",
-                 "work/bad/self_pairs.npz")
+#: What runs locally before the Slurm run: `bad`'s actor side (its prep job then fails on the dubber alone).
+LOCAL_TARGETS = ("work/bad/actor_crops.npz", "work/bad/self_pairs.npz")
+#: The profile's job groups: each a Slurm job per shot.
+GROUPS = ("prep", "learn", "finish")
 STATUS_SECONDS = 2
 #: `python -m snakemake` with the Slurm executor's status checks every STATUS_SECONDS. The pinned plugin
 #: (2.6.0) lengthens its interval by 10 s after every check that finds no finished job, up to 180 s, and
@@ -72,6 +74,7 @@ def ci_profile(folder: Path) -> Path:
     profile["default-resources"] = dict(profile["default-resources"], mem_mb="1500 * attempt",
                                         runtime="30 * attempt", **SITE_KEYS)
     profile["set-threads"] = {rule: min(int(n), cpus) for rule, n in profile["set-threads"].items()}
+    profile["cores"] = cpus  # a group job as wide as the node
     for resources in profile["set-resources"].values():
         if "mem_mb" in resources:
             resources["mem_mb"] = "3000 * attempt"
@@ -90,9 +93,20 @@ def shot(shot_id: str, dubber: Path) -> dict:
 
 
 def of_shot(comment: str, shot_id: str) -> bool:
-    """Whether the plugin's job comment (``rule_<rule>_wildcards_<values joined by _>``) is the shot's."""
+    """Whether the plugin's job comment is the shot's: a group job's (``rule_<group>_<shot>_<its rules>``)
+    or an ungrouped rule's (``rule_<rule>_wildcards_<values joined by _>``)."""
+    if any(comment.startswith(f"rule_{group}_{shot_id}_") for group in GROUPS):
+        return True
     values = comment.partition("_wildcards_")[2]
     return values == shot_id or values.startswith(f"{shot_id}_")
+
+
+def group_of(comment: str) -> str:
+    """The group job (``prep_good``) or rule (``train_actor``) a job comment names."""
+    for group in GROUPS:
+        if comment.startswith(f"rule_{group}_"):
+            return next(f"{group}_{shot_id}" for shot_id in ("good", "bad") if of_shot(comment, shot_id))
+    return comment.removeprefix("rule_").partition("_wildcards_")[0]
 
 
 def sacct_jobs(since: str) -> list[dict]:
@@ -110,14 +124,13 @@ def _step_of(log: Path) -> int:
 
 
 def preempt_when_training(project: Path, shot_id: str, proc: subprocess.Popen, min_step: int) -> dict:
-    """Requeue the shot's training job once it has passed ``min_step`` (a checkpoint exists)."""
+    """Requeue the shot's learn job once its swapper has passed ``min_step`` (a checkpoint exists)."""
     log = project / "logs" / shot_id / "train_swapper.log"
     resume = project / "work" / shot_id / "swapper" / "model.pt.resume"
     while proc.poll() is None:
         queue = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T"], capture_output=True, text=True).stdout
         job = next((ln.split("|")[0] for ln in queue.splitlines()
-                    if ln.split("|")[1] == f"rule_train_swapper_wildcards_{shot_id}" and ln.endswith("|RUNNING")),
-                   None)
+                    if ln.split("|")[1].startswith(f"rule_learn_{shot_id}_") and ln.endswith("|RUNNING")), None)
         step = _step_of(log)
         if job and resume.is_file() and step >= min_step:
             subprocess.run(["scontrol", "requeue", job], check=True)
@@ -176,15 +189,23 @@ def cluster(tmp_path_factory):
             "preempted": preempted, "bad_take": bad_take, "output": (project / "run.log").read_text(errors="replace")}
 
 
-def planned_jobs(dry_run: str) -> list[str]:
-    """The jobs a dry run (``-n``) lists, named as the Slurm plugin comments them (``rule_<rule>_wildcards_<v>``)."""
-    jobs: list[list[str]] = []
+def planned_jobs(dry_run: str) -> dict[str, list[str]]:
+    """The Slurm jobs a dry run (``-n``) under the profile lists: group id (``prep_good``) or ungrouped rule
+    (``train_actor``) -> the rules it runs. ``all`` runs nothing and is left out."""
+    jobs: dict[str, list[str]] = {}
+    current = None
     for line in dry_run.splitlines():
-        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
-            jobs.append([line.split()[1].rstrip(":"), ""])
-        elif line.startswith("    wildcards: ") and jobs:
-            jobs[-1][1] = "_".join(kv.split("=", 1)[1] for kv in line.removeprefix("    wildcards: ").split(", "))
-    return [f"rule_{rule}_wildcards_{values}" if values else f"rule_{rule}" for rule, values in jobs]
+        group = re.search(r"Group job (\S+) \(jobs", line)
+        if group:
+            current = jobs.setdefault(group.group(1), [])
+        elif re.match(r"^    rule \S+:$", line) and current is not None:
+            current.append(line.split()[1].rstrip(":"))
+        elif re.match(r"^(local)?rule \S+:$", line):
+            name = line.split()[1].rstrip(":")
+            current = None
+            if name != "all" and not line.startswith("local"):
+                jobs.setdefault(name, []).append(name)
+    return jobs
 
 
 def vdub(cluster: dict, command: str, *snakemake_args: str, options: tuple[str, ...] = ()
@@ -200,7 +221,7 @@ def job_outputs(dry_run: str) -> list[str]:
             for f in line.removeprefix("    output: ").split(",")]
 
 
-def test_good_shot_is_dubbed_through_slurm(cluster):
+def test_good_shot_is_dubbed_through_slurm_in_three_jobs(cluster):
     from vdub.media.video import probe_video
 
     project = cluster["project"]
@@ -210,20 +231,23 @@ def test_good_shot_is_dubbed_through_slurm(cluster):
     metrics = json.loads((project / "results" / "good" / "metrics.json").read_text())
     assert metrics["frames"] == N_FRAMES and metrics["psnr_outside_head"] > 60
     jobs = sacct_jobs(cluster["since"])
-    # Every job the run had left for `good` and the actor's model (its dry run's list) ran as a Slurm job;
-    # what ran locally before did not run again.
-    expected = {comment for comment in cluster["planned"] if not of_shot(comment, "bad")} - {"rule_all", "rule_report"}
-    completed = {j["Comment"] for j in jobs if j["State"] == "COMPLETED"}
-    assert completed == expected, (sorted(completed ^ expected), sorted(expected))
-    assert "rule_train_swapper_wildcards_good" in expected and "rule_mux_wildcards_good" in expected, expected
-    local = {"ingest_actor", "actor_face_geometry", "face_geometry", "visibility", "align", "masks", "self_pairs"}
-    assert not local & {re.sub(r"_wildcards_.*$", "", c).removeprefix("rule_") for c in completed}, completed
-    gpu = {j["Comment"]: "gres/gpu=1" in j["AllocTRES"] for j in jobs if j["State"] == "COMPLETED"}
-    assert gpu["rule_train_swapper_wildcards_good"] and gpu["rule_train_sr_wildcards_good"], gpu
-    assert gpu[f"rule_train_actor_wildcards_{ACTOR}"] and gpu["rule_super_resolution_wildcards_good"], gpu
-    assert not gpu["rule_mux_wildcards_good"] and not gpu["rule_evaluate_wildcards_good"], gpu
-    print(f"local preparation {cluster['local_seconds']:.0f} s; then through Slurm: {cluster['seconds']:.0f} s, "
-          f"{len(jobs)} Slurm jobs")
+    completed = [j for j in jobs if j["State"] == "COMPLETED"]
+    # Every Slurm job the dry run planned for `good` and the actor's model ran, once; the report waits on `bad`.
+    planned = cluster["planned"]
+    expected = {"prep_good", "learn_good", "finish_good", "train_actor"}
+    assert expected <= set(planned), sorted(planned)
+    assert sorted(group_of(j["Comment"]) for j in completed) == sorted(expected), [j["Comment"] for j in completed]
+    # A shot's 21 rules are three cluster jobs.
+    good_rules = sum(len(planned[g]) for g in ("prep_good", "learn_good", "finish_good"))
+    good_jobs = {j["JobID"] for j in jobs if of_shot(j["Comment"], "good")}
+    assert len(good_jobs) == 3 and good_rules >= 20, (good_jobs, good_rules)
+    assert set(planned["learn_good"]) == {"train_swapper", "reenact", "train_sr", "super_resolution"}
+    assert {"mux", "evaluate", "matte"} <= set(planned["finish_good"]), planned["finish_good"]
+    gpu = {group_of(j["Comment"]): "gres/gpu=1" in j["AllocTRES"] for j in completed}
+    assert gpu == {"prep_good": False, "learn_good": True, "finish_good": False, "train_actor": True}, gpu
+    cpus = {group_of(j["Comment"]): j["AllocTRES"] for j in completed}
+    print(f"shot good: {good_rules} rule jobs in {len(good_jobs)} Slurm jobs; allocations {cpus}; local preparation "
+          f"{cluster['local_seconds']:.0f} s, then through Slurm: {cluster['seconds']:.0f} s, {len(jobs)} Slurm jobs")
 
 
 def test_preempted_training_resumes_from_its_checkpoint(cluster):
@@ -240,9 +264,10 @@ def test_preempted_training_resumes_from_its_checkpoint(cluster):
 
 
 def test_corrupt_take_fails_alone_with_growing_retries_and_is_reported(cluster):
-    jobs = [j for j in sacct_jobs(cluster["since"]) if j["Comment"] == "rule_ingest_dubber_wildcards_bad"]
+    jobs = [j for j in sacct_jobs(cluster["since"]) if group_of(j["Comment"]) == "prep_bad"]
     assert [j["State"] for j in jobs] == ["FAILED"] * 3, jobs  # the job and its two retries
-    assert [j["ReqMem"] for j in jobs] == ["1500M", "3000M", "4500M"], jobs
+    memory = [int(j["ReqMem"].removesuffix("M")) for j in jobs]
+    assert memory == [memory[0], 2 * memory[0], 3 * memory[0]], jobs
     project = cluster["project"]
     log = project / "logs" / "bad" / "ingest_dubber.log"
     assert "shot 'bad'" in log.read_text() and "bad take.mp4" in log.read_text()
@@ -250,18 +275,18 @@ def test_corrupt_take_fails_alone_with_growing_retries_and_is_reported(cluster):
     assert status.returncode == 0, status.stderr
     rows = {line.split()[0]: line for line in status.stdout.splitlines()[1:]}
     assert rows["good"].split()[1] == "done", status.stdout
+    # The group job failed as a whole; status names the rule that failed in it (its cluster log says which).
     assert rows["bad"].split()[1] == "failed" and "rule ingest_dubber" in rows["bad"], status.stdout
-    assert "logs/bad/ingest_dubber.log" in rows["bad"], status.stdout
+    assert "logs/bad/ingest_dubber.log" in rows["bad"] and "rule face_geometry" not in rows["bad"], status.stdout
     assert vdub(cluster, "status", options=("--failed",)).stdout.split() == ["bad"]
 
 
 @pytest.fixture(scope="module")
 def reprocessed(cluster):
-    """The bad take replaced by a good file, its preparation run locally, then `vdub reprocess` through Slurm."""
+    """The bad take replaced by a good file, then `vdub reprocess` through Slurm."""
     project = cluster["project"]
     shutil.copy(MEDIA / "dubber_man_office.mp4", cluster["bad_take"])
     good_results = {f: f.stat().st_mtime_ns for f in (project / "results" / "good").iterdir()}
-    snakemake(project, "--cores", "2", "work/bad/crops.npz")
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
     dry = vdub(cluster, "reprocess", "-n", "--quiet", "rules")
     proc = vdub(cluster, "reprocess")
@@ -276,13 +301,13 @@ def test_reprocess_runs_only_the_fixed_shot_warm_started(cluster, reprocessed):
     assert dry.returncode == 0, dry.stderr[-3000:]
     counts = job_counts(dry.stdout)
     assert counts.get("train_swapper") == 1 and counts.get("report") == 1, counts
-    for done_before in ("ingest_actor", "actor_crops", "train_actor", "ingest_dubber"):
+    for done_before in ("ingest_actor", "actor_crops", "train_actor"):
         assert done_before not in counts, counts
     proc = reprocessed["proc"]
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert probe_video(project / "results" / "bad" / "dubbed.mp4").n_frames == N_FRAMES
     comments = {j["Comment"] for j in sacct_jobs(reprocessed["since"])}
-    assert comments and all(of_shot(c, "bad") or c == "rule_report" for c in comments), comments
+    assert sorted(map(group_of, comments)) == ["finish_bad", "learn_bad", "prep_bad", "report"], comments
     for path, mtime in reprocessed["good_results"].items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was rebuilt"
     log = (project / "logs" / "bad" / "train_swapper.log").read_text()

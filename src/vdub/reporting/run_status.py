@@ -8,7 +8,9 @@ missing or incomplete. Two records are read, both Snakemake's own:
 * ``snakemake --summary``: every output file of the DAG with its status (``ok``,
   ``missing``, ``incomplete``, or why it would be updated);
 * the newest ``.snakemake/log/*.snakemake.log`` of a run that executed jobs: its ``Error in rule``
-  blocks name the failed jobs' outputs and log files.
+  blocks name the failed jobs' outputs and log files. Under the Slurm profile a shot's rules run
+  as group jobs (``prep_<shot>``, ...): an ``Error in group`` block lists every rule of the group,
+  and the group job's own log (the cluster job's output, where the rules ran) says which failed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class JobError:
     outputs: list[str]
     logs: list[str]
     message: str = ""
+    group: str | None = None  # the group job it ran in
+    group_logs: list[str] = field(default_factory=list)  # that group job's own logs (the cluster job's)
 
 
 @dataclass
@@ -74,36 +78,79 @@ def parse_summary(text: str) -> dict[str, dict[str, str]]:
     return {row["output_file"]: row for row in csv.DictReader(io.StringIO("\n".join(lines)), delimiter="\t")}
 
 
-def parse_errors(log_text: str) -> list[JobError]:
-    """The ``Error in rule <name>:`` blocks of a Snakemake log.
+def _listed(value: str) -> list[str]:
+    """A comma-separated ``output``/``log`` value; ``log`` ends with "(check log file(s) for error details)"."""
+    value = value.replace("(check log file(s) for error details)", "")
+    return [v.strip() for v in value.split(",") if v.strip()]
 
-    Each block is indented ``key: value`` lines; ``output`` and ``log`` are comma
-    separated (``log`` ends with "(check log file(s) for error details)").
+
+def parse_errors(log_text: str) -> list[JobError]:
+    """The ``Error in rule <name>:`` and ``Error in group <id>:`` blocks of a Snakemake log.
+
+    A rule's block is ``key: value`` lines indented 4 spaces; ``output`` and ``log`` are comma
+    separated. A group's block has its own ``log`` (the group job's) and under ``jobs:`` each
+    rule of the group (``rule <name>:`` at 8 spaces, its ``output`` and ``log`` at 12): one
+    :class:`JobError` per rule, with ``group`` set. Snakemake then repeats each of them as an
+    indented ``Error in rule`` block, which is skipped here.
     """
     errors: list[JobError] = []
     current: JobError | None = None
+    group: JobError | None = None  # the group block being read: its id and logs, no rule
     for line in log_text.splitlines():
-        start = re.match(r"^Error in rule (\S+):\s*$", line)
+        start = re.match(r"^Error in (rule|group) (\S+):\s*$", line)
         if start:
-            current = JobError(rule=start.group(1), outputs=[], logs=[])
-            errors.append(current)
+            kind, name = start.groups()
+            current = JobError(rule=name, outputs=[], logs=[]) if kind == "rule" else None
+            group = JobError(rule="", outputs=[], logs=[], group=name) if kind == "group" else None
+            if current:
+                errors.append(current)
             continue
-        if current is None:
+        if line and not line.startswith(" "):
+            current = group = None  # the block ended
             continue
-        entry = re.match(r"^\s{4}(\w+): (.*)$", line)
-        if not entry:
-            if line and not line.startswith(" "):
-                current = None  # the block ended
+        entry = re.match(r"^(\s+)(\w+)(?: (\S+))?: ?(.*)$", line)
+        if not entry or (current is None and group is None):
             continue
-        key, value = entry.groups()
-        if key == "output":
-            current.outputs = [v.strip() for v in value.split(",") if v.strip()]
-        elif key == "log":
-            value = value.replace("(check log file(s) for error details)", "")
-            current.logs = [v.strip() for v in value.split(",") if v.strip()]
-        elif key == "message":
-            current.message = value.strip()
+        indent, key, name, value = len(entry.group(1)), entry.group(2), entry.group(3), entry.group(4)
+        if group is not None:
+            if indent == 4 and key == "log":
+                group.group_logs = _listed(value)
+            elif indent == 4 and key == "message":
+                group.message = value.strip()
+            elif indent == 8 and key == "rule" and name:
+                current = JobError(rule=name.rstrip(":"), outputs=[], logs=[], message=group.message,
+                                   group=group.group, group_logs=group.group_logs)
+                errors.append(current)
+            elif indent == 12 and current is not None and key in ("output", "log"):
+                setattr(current, "outputs" if key == "output" else "logs", _listed(value))
+        elif indent == 4 and name is None:
+            if key == "output":
+                current.outputs = _listed(value)
+            elif key == "log":
+                current.logs = _listed(value)
+            elif key == "message":
+                current.message = value.strip()
     return errors
+
+
+def failed_in_groups(errors: Sequence[JobError], project: Path) -> list[JobError]:
+    """``errors`` with each failed group narrowed to the rules that failed in it.
+
+    A failed group job's block names all its rules; the rules that failed are the ``Error in
+    rule`` blocks of the group job's own log (the cluster job's output, relative to
+    ``project``). A group whose log cannot be read keeps all its rules.
+    """
+    kept: list[JobError] = []
+    failed: dict[str, set[str] | None] = {}
+    for error in errors:
+        if error.group is not None and error.group not in failed:
+            texts = [(project / log).read_text(errors="replace") for log in error.group_logs
+                     if (project / log).is_file()]
+            rules = {e.rule for text in texts for e in parse_errors(text) if e.group is None}
+            failed[error.group] = rules or None
+        if error.group is None or failed[error.group] is None or error.rule in failed[error.group]:
+            kept.append(error)
+    return kept
 
 
 def shot_of_path(path: str) -> str | None:
@@ -180,7 +227,7 @@ def collect(snakemake_args: Sequence[str], cwd: Path | None = None) -> list[Shot
     summary = snakemake_summary(snakemake_args, cwd)
     log = latest_log(project_folder(snakemake_args, cwd))
     errors = parse_errors(log.read_text(errors="replace")) if log else []
-    return shot_states(summary, errors)
+    return shot_states(summary, failed_in_groups(errors, project_folder(snakemake_args, cwd)))
 
 
 def format_states(states: Sequence[ShotState]) -> str:
