@@ -85,25 +85,28 @@ def _listed(value: str) -> list[str]:
 
 
 def parse_errors(log_text: str) -> list[JobError]:
-    """The ``Error in rule <name>:`` and ``Error in group <id>:`` blocks of a Snakemake log.
+    """The failed jobs of a Snakemake log: its ``Error in rule <name>:`` blocks and its group errors.
 
     A rule's block is ``key: value`` lines indented 4 spaces; ``output`` and ``log`` are comma
-    separated. A group's block has its own ``log`` (the group job's) and under ``jobs:`` each
-    rule of the group (``rule <name>:`` at 8 spaces, its ``output`` and ``log`` at 12): one
-    :class:`JobError` per rule, with ``group`` set. Snakemake then repeats each of them as an
-    indented ``Error in rule`` block, which is skipped here.
+    separated. A failed group job's block (after a timestamp line) begins ``message: Error in
+    group <id>``, has the group job's own ``log`` and, under ``jobs:``, every rule of the group
+    (``rule <name>:`` at 8 spaces, its ``output`` and ``log`` at 12): one :class:`JobError` per
+    rule, with ``group`` set. Snakemake then repeats each of them as an indented ``Error in
+    rule`` block, which is skipped here.
     """
     errors: list[JobError] = []
     current: JobError | None = None
     group: JobError | None = None  # the group block being read: its id and logs, no rule
     for line in log_text.splitlines():
-        start = re.match(r"^Error in (rule|group) (\S+):\s*$", line)
+        start = re.match(r"^Error in rule (\S+):\s*$", line)
+        group_start = re.match(r"^(?:Error in group (\S+?):?|    message: Error in group (\S+))\s*$", line)
         if start:
-            kind, name = start.groups()
-            current = JobError(rule=name, outputs=[], logs=[]) if kind == "rule" else None
-            group = JobError(rule="", outputs=[], logs=[], group=name) if kind == "group" else None
-            if current:
-                errors.append(current)
+            current, group = JobError(rule=start.group(1), outputs=[], logs=[]), None
+            errors.append(current)
+            continue
+        if group_start:
+            current = None
+            group = JobError(rule="", outputs=[], logs=[], group=group_start.group(1) or group_start.group(2))
             continue
         if line and not line.startswith(" "):
             current = group = None  # the block ended
@@ -115,10 +118,8 @@ def parse_errors(log_text: str) -> list[JobError]:
         if group is not None:
             if indent == 4 and key == "log":
                 group.group_logs = _listed(value)
-            elif indent == 4 and key == "message":
-                group.message = value.strip()
             elif indent == 8 and key == "rule" and name:
-                current = JobError(rule=name.rstrip(":"), outputs=[], logs=[], message=group.message,
+                current = JobError(rule=name.rstrip(":"), outputs=[], logs=[], message=f"Error in group {group.group}",
                                    group=group.group, group_logs=group.group_logs)
                 errors.append(current)
             elif indent == 12 and current is not None and key in ("output", "log"):
@@ -134,13 +135,15 @@ def parse_errors(log_text: str) -> list[JobError]:
 
 
 def failed_in_groups(errors: Sequence[JobError], project: Path) -> list[JobError]:
-    """``errors`` with each failed group narrowed to the rules that failed in it.
+    """``errors`` with each failed group narrowed to the rules that failed in it, each failed job once.
 
     A failed group job's block names all its rules; the rules that failed are the ``Error in
     rule`` blocks of the group job's own log (the cluster job's output, relative to
-    ``project``). A group whose log cannot be read keeps all its rules.
+    ``project``). A group whose log cannot be read keeps all its rules. The same job can be
+    named twice (Snakemake's ``--show-failed-logs`` copies the group job's log into its own).
     """
     kept: list[JobError] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
     failed: dict[str, set[str] | None] = {}
     for error in errors:
         if error.group is not None and error.group not in failed:
@@ -148,7 +151,10 @@ def failed_in_groups(errors: Sequence[JobError], project: Path) -> list[JobError
                      if (project / log).is_file()]
             rules = {e.rule for text in texts for e in parse_errors(text) if e.group is None}
             failed[error.group] = rules or None
-        if error.group is None or failed[error.group] is None or error.rule in failed[error.group]:
+        key = (error.rule, tuple(error.outputs))
+        if (error.group is None or failed[error.group] is None or error.rule in failed[error.group]) \
+                and key not in seen:
+            seen.add(key)
             kept.append(error)
     return kept
 

@@ -47,6 +47,70 @@ def test_error_blocks_give_rule_outputs_and_logs():
     assert error.logs == ["logs/bad/ingest_dubber.log", SLURM_LOG]
 
 
+GROUP_LOG = ".snakemake/slurm_logs/group_prep_bad_align_face_geometry_ingest_dubber_masks_reference_.../319.log"
+#: A failed group job as Snakemake 9.27 logs it under the Slurm profile (cut from a real run of
+#: tests/workflow/test_cluster.py): the block lists every rule of the group, then repeats each indented.
+GROUP_ERROR_BLOCK = f"""\
+[Sat Dec  5 05:15:44 2026]
+    message: Error in group prep_bad
+    log: /project/{GROUP_LOG} (check log file(s) for error details)
+    jobs:
+        rule face_geometry:
+            jobid: 36
+            output: work/bad/mesh/virtual_dubber.npz
+            log: logs/bad/face_geometry_virtual_dubber.log (check log file(s) for error details)
+        rule align:
+            jobid: 31
+            output: work/bad/align/aligned.npy, work/bad/align/composite.npy, work/bad/align/mesh.npz
+            log: logs/bad/align.log (check log file(s) for error details)
+        rule ingest_dubber:
+            jobid: 33
+            output: work/bad/ingest/dubber.npy, work/bad/ingest/audio.wav, work/bad/ingest/info.json
+            log: logs/bad/ingest_dubber.log (check log file(s) for error details)
+Logfile /project/{GROUP_LOG}:
+================================================================================
+    [Sat Dec  5 05:15:44 2026]
+    Error in rule align:
+        message: None
+        jobid: 31
+        output: work/bad/align/aligned.npy, work/bad/align/composite.npy, work/bad/align/mesh.npz
+        log: logs/bad/align.log (check log file(s) for error details)
+"""
+#: The group job's own log (the cluster job's output): the rule that failed inside it.
+GROUP_JOB_LOG = """\
+[Sat Dec  5 05:15:41 2026]
+Error in rule ingest_dubber:
+    message: None
+    jobid: 0
+    input: work/bad/ingest/actor.json, bad take.mp4
+    output: work/bad/ingest/dubber.npy, work/bad/ingest/audio.wav, work/bad/ingest/info.json
+    log: logs/bad/ingest_dubber.log (check log file(s) for error details)
+Shutting down, this might take some time.
+"""
+
+
+def test_a_failed_group_job_is_narrowed_to_the_rule_that_failed_in_it(tmp_path):
+    text = GROUP_ERROR_BLOCK.replace("/project/", f"{tmp_path}/")
+    errors = run_status.parse_errors(text)
+    assert [e.rule for e in errors] == ["face_geometry", "align", "ingest_dubber"]
+    assert {e.group for e in errors} == {"prep_bad"} and errors[2].logs == ["logs/bad/ingest_dubber.log"]
+    assert errors[1].outputs == ["work/bad/align/aligned.npy", "work/bad/align/composite.npy", "work/bad/align/mesh.npz"]
+    assert errors[0].group_logs == [f"{tmp_path}/{GROUP_LOG}"]
+    # Without the group job's log every rule of the group stays named; with it, only the one that failed.
+    assert run_status.failed_in_groups(errors, tmp_path) == errors
+    (tmp_path / GROUP_LOG).parent.mkdir(parents=True)
+    (tmp_path / GROUP_LOG).write_text(GROUP_JOB_LOG)
+    (failed,) = run_status.failed_in_groups(errors, tmp_path)
+    assert failed.rule == "ingest_dubber" and failed.message == "Error in group prep_bad"
+    # --show-failed-logs copies the group job's log into Snakemake's: the same failure is listed once.
+    shown = run_status.parse_errors(text + f"Logfile {tmp_path}/{GROUP_LOG}:\n" + GROUP_JOB_LOG)
+    assert [e.rule for e in run_status.failed_in_groups(shown, tmp_path)] == ["ingest_dubber"]
+    rows = {**results("good"), **results("bad", "missing", "update pending")}
+    states = {s.shot: s for s in run_status.shot_states(summary(rows), run_status.failed_in_groups(shown, tmp_path))}
+    assert states["bad"].state == "failed" and states["good"].state == "done"
+    assert "rule ingest_dubber, log: logs/bad/ingest_dubber.log" in run_status.format_states(list(states.values()))
+
+
 def test_states_of_done_failed_unfinished_and_outdated_shots():
     rows = {**results("done_shot"), **results("stale", plan="update pending"),
             **results("broken", status="missing", plan="update pending"),
