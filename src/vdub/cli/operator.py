@@ -56,7 +56,7 @@ def cmd_report(a: argparse.Namespace) -> None:
         manifest = json.loads(a.manifest.read_text(encoding="utf-8"))
     else:
         manifest = manifest_from_layout(a.layout, a.shots or [])
-    build_report(manifest, a.out, s.report, preset=s.preset, preset_settings=s.preset_settings)
+    build_report(manifest, a.out, s.report, preset=s.preset, preset_settings=s.preset_settings, ceilings=s.ceilings)
 
 
 def add_report_commands(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> None:

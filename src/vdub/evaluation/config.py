@@ -15,12 +15,18 @@ class EvaluationConfig(Settings):
     lpips_weights: str | None = None  # AlexNet weights file; None: the torch hub cache, else LPIPS unavailable
     fid_weights: str | None = None  # FID Inception weights file; None: the torch hub cache, else FID unavailable
     perceptual_size: int = 256  # side of the head crops given to LPIPS and FID
-    identity_every: int = 5  # identity embeddings on every Nth frame (dlib's ResNet, about 0.1 s a face on CPU)
+    identity_every: int = 5  # identity embeddings on every Nth scored frame (dlib's ResNet, about 0.1 s a face on CPU)
+    max_frames: int = 250  # image metrics on at most this many frames, evenly spaced (0: every frame)
 
     def __post_init__(self) -> None:
-        if self.perceptual_size < 32 or self.identity_every < 1:
-            raise ValueError(f"evaluation: perceptual_size must be >= 32 and identity_every >= 1, got "
-                             f"{self.perceptual_size}, {self.identity_every}")
+        if self.perceptual_size < 32 or self.identity_every < 1 or self.max_frames < 0:
+            raise ValueError(f"evaluation: perceptual_size must be >= 32, identity_every >= 1 and max_frames >= 0, "
+                             f"got {self.perceptual_size}, {self.identity_every}, {self.max_frames}")
+
+    def stride(self, t_count: int) -> int:
+        """Every how many frames of a ``t_count``-frame shot the image metrics are taken: 1 up to
+        ``max_frames`` frames, then the smallest stride that keeps to it."""
+        return 1 if self.max_frames == 0 or t_count <= self.max_frames else -(-t_count // self.max_frames)
 
 
 @dataclass

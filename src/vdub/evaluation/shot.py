@@ -230,9 +230,14 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
     PSNR/SSIM nor hide an edit, and ``faceless_frames_unchanged`` says whether the output
     equals the actor on all of them.
 
+    A shot longer than ``cfg.max_frames`` has its image metrics (PSNR, SSIM, colour, flicker
+    against the frame before, LPIPS, FID) taken on every ``cfg.stride(T)``-th frame (NaN in
+    ``per_frame`` elsewhere) and identity on every ``identity_every * stride``-th; the mouth
+    metrics and the pass-through check of faceless frames use every frame.
+
     Returns ``{"table": {variant: {metric: value or None}}, "unavailable": {metric:
     reason}, "psnr_outside_head": float, "frames_without_face": [t, ...],
-    "faceless_frames_unchanged": bool, "per_frame": {...}}``.
+    "faceless_frames_unchanged": bool, "image_metrics_every": stride, "per_frame": {...}}``.
     """
     from vdub.face.crop import crop, uncrop, uncrop_window
     from vdub.metrics.colour import inner_mouth_lab, mean_lab, mean_lab_difference
@@ -253,15 +258,19 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
     size = crops["composite_masks"].shape[-1]
     greys: dict[str, np.ndarray] = {}  # each variant's previous frame in grey, for the flicker
     faceless, faceless_unchanged = [], True
+    # A long shot's image metrics on evenly spaced frames (their means hardly move; the cost is per frame).
+    stride = cfg.stride(t_count)
     workers = min(len(VARIANTS), len(os.sched_getaffinity(0)))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         for t in range(t_count):
-            current = {v: np.asarray(frames[v][t]) for v in VARIANTS}
-            a = current["actor"]
             box, valid = crops["boxes"][t], bool(crops["valid"][t])
             if not valid:
                 faceless.append(t)
-                faceless_unchanged &= bool(np.array_equal(current["output"], a))
+                faceless_unchanged &= bool(np.array_equal(frames["output"][t], frames["actor"][t]))
+            if t % stride:
+                continue
+            current = {v: np.asarray(frames[v][t]) for v in VARIANTS}
+            a = current["actor"]
             # The masks are 0 outside the head crop's window: everything on masks is done inside it.
             window = uncrop_window(box, size, (h, w))
             origin = (window[1].start, window[0].start)
@@ -288,9 +297,11 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
                 mouth_sums = (inner_mouth_lab(frame, track.points[t]) if valid and track.valid[t]
                               and lm.mouth_opening(track.points[t]) > MOUTH_OPEN else None)
                 flicker = float("nan")
-                if v in greys and region is not None and face[t - 1]:
+                if t > 0 and region is not None and face[t - 1]:
+                    previous = greys[v] if stride == 1 else cv2.cvtColor(np.asarray(frames[v][t - 1]),
+                                                                         cv2.COLOR_RGB2GRAY)
                     # Every variant compensated with the actor's head motion, over the same still region.
-                    flicker = motion_compensated_difference(greys[v], grey, points[t - 1], points[t], region, origin)
+                    flicker = motion_compensated_difference(previous, grey, points[t - 1], points[t], region, origin)
                 return (*values, mouth_sums, flicker, grey)
 
             # The variants in parallel: OpenCV and NumPy release the GIL in these.
@@ -308,7 +319,8 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
         return float(np.nanmean(values)) if np.isfinite(values).any() else None
 
     perceptual_results = perceptual.results()
-    found = identity.result() if identity is not None else identity_distances(frames, tracks, cfg.identity_every)
+    found = identity.result() if identity is not None else identity_distances(frames, tracks,
+                                                                              cfg.identity_every * stride)
     distances = found.sampled
     if distances is None:
         unavailable["identity"] = found.reason
@@ -330,6 +342,6 @@ def evaluate_shot(frames: dict[str, Any], tracks: dict[str, FaceTrack], dubber: 
         }
     return {"table": table, "unavailable": unavailable, "psnr_outside_head": mean(psnr_outside_head),
             "frames_without_face": faceless, "faceless_frames_unchanged": faceless_unchanged,
-            "per_frame": {**{f"{metric}_{v}": values.tolist() for metric, series in
+            "image_metrics_every": stride, "per_frame": {**{f"{metric}_{v}": values.tolist() for metric, series in
                              {**per_frame, "identity": distances}.items() for v, values in series.items()},
                           "psnr_outside_head": psnr_outside_head.tolist()}}

@@ -55,7 +55,8 @@ def evaluate(shot: str, frames_paths: dict[str, Path], actor_mesh: Path, dubber_
         follow = track_boxes(actor_track)
         tracks = {v: actor_track if v == "actor" else track_faces(iter(frames[v]), t_count, cfg, follow=follow)
                   for v in VARIANTS}
-        identity = side.submit(identity_distances, frames_paths, tracks, eval_cfg.identity_every, qc_cfg.identity)
+        identity = side.submit(identity_distances, frames_paths, tracks,
+                               eval_cfg.identity_every * eval_cfg.stride(t_count), qc_cfg.identity)
         dubber, crops = load_track(dubber_mesh), load_npz(crops_path)
         seen = load_visibility(visibility_path) if visibility_path is not None else None
         scores = evaluate_shot(frames, tracks, dubber, crops, eval_cfg, identity,

@@ -192,6 +192,52 @@ def training_pairs(pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray]
     return (pairs["composite"][idx], crops["actor"][idx], masks), held
 
 
+@dataclasses.dataclass(frozen=True)
+class HeldOut:
+    """Held-out self-reenactment frames as the swapper's early stop scores them (:func:`network_psnr`).
+
+    inputs: N x S x S x 3 uint8 self-composites (what the network repairs); heads: N x S x S
+    uint8 their head masks (the network's fourth channel); targets: N x R x R x 3 uint8 the
+    real actor crops at the scoring size; lower: N x R x R bool the lower face, where a dub
+    changes the face.
+    """
+
+    inputs: np.ndarray
+    heads: np.ndarray
+    targets: np.ndarray
+    lower: np.ndarray
+
+    @classmethod
+    def of(cls, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray]) -> HeldOut:
+        """The held-out frames of a ``self_pairs.npz`` and the shot's ``crops.npz``."""
+        held = np.asarray(pairs["holdout"], np.int64)
+        return cls(pairs["composite"][held], crops["actor_masks"][held, 0], pairs["holdout_actor"],
+                   pairs["holdout_lower"] > 127)
+
+    @classmethod
+    def join(cls, parts: list[HeldOut]) -> HeldOut:
+        """Several shots' held-out frames as one set (the per-actor model's)."""
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def network_psnr(model, held: HeldOut) -> float:
+    """Mean lower-face PSNR (dB) of the network's own repair of the held-out self-composites against
+    the real frames: the ``network`` row of :func:`score_holdout`, without the paste (whose settings
+    must not retrain the swapper). NaN without held-out frames."""
+    from vdub.metrics.image import psnr
+    from vdub.reenactment.swapper.inference import swap
+
+    if not len(held):
+        return float("nan")
+    out = swap(model, held.inputs, held.heads, decoder="actor")
+    r = held.targets.shape[1]
+    return float(np.nanmean([psnr(held.targets[i], cv2.resize(out[i], (r, r), interpolation=cv2.INTER_LINEAR),
+                                  held.lower[i]) for i in range(len(held))]))
+
+
 def repair_holdout(model, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray], paste: PasteConfig
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The network's repair of the held-out self-composites, pasted as inference pastes it.

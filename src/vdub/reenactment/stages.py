@@ -6,8 +6,11 @@ The face environment runs the crop and mask stages: torch is imported inside the
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,6 +24,7 @@ from vdub.face.head_masks import crop_masks, crop_mouth_mask
 from vdub.face.mesh import load_track
 from vdub.face.segmentation import person_segmentation
 from vdub.reenactment.config import LossWeights, PasteConfig, SelfPairsConfig, SwapperConfig, TrainConfig
+from vdub.training.early_stop import EarlyStop
 from vdub.virtual_dubber.config import AlignConfig, ReferenceConfig, VirtualDubberConfig
 from vdub.virtual_dubber.reference_frame import pick_reference
 
@@ -152,9 +156,24 @@ def _self_pair_data(pairs_paths: list[Path], crops_paths: list[Path], use: bool
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3)), held  # type: ignore[return-value]
 
 
+def _held_out_score(pairs_paths: list[Path], crops_paths: list[Path], stop: EarlyStop | None
+                    ) -> Callable[[Any], float] | None:
+    """The swapper's early-stop score over these shots' held-out self-reenactment frames
+    (:func:`vdub.reenactment.self_reenactment.network_psnr`); None without an active stop or pairs."""
+    from vdub.reenactment.self_reenactment import HeldOut, network_psnr
+
+    if stop is None or not stop.active or not pairs_paths:
+        return None
+    held = HeldOut.join([HeldOut.of(load_npz(p), load_npz(c)) for p, c in zip(pairs_paths, crops_paths, strict=True)])
+    if not len(held):
+        log.warning("no held-out self-reenactment frame to score: the swapper trains to its ceiling")
+        return None
+    return functools.partial(network_psnr, held=held)
+
+
 def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, net_cfg: SwapperConfig,
                   train_cfg: TrainConfig, weights: LossWeights, init_model: Path | None = None,
-                  self_pairs: Path | None = None) -> dict:
+                  self_pairs: Path | None = None, stop: EarlyStop | None = None) -> dict:
     """Train the identity-swapping network on the shot's actor and composite crops.
 
     The actor decoder learns to reconstruct actor crops, the dubber decoder the composite
@@ -163,7 +182,8 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     actor's model, see :func:`train_actor`, or the generic pretrained one) the run
     fine-tunes from it. With ``self_pairs`` (:mod:`vdub.reenactment.self_reenactment`) the held-out
     frames are kept out of every actor-side example, and ``train.self_pair_share`` of the
-    actor decoder's batches are self-reenactment pairs.
+    actor decoder's batches are self-reenactment pairs; with an active ``stop`` the network's
+    repair of the held-out frames is scored as it trains, and training ends at the plateau.
     """
     from vdub.reenactment.swapper.train import fit_swapper, save_untrained_swapper
 
@@ -177,9 +197,10 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
                                      use=train_cfg.self_pair_share > 0)
     rows = np.flatnonzero(valid)
     actor, actor_masks = _without((data["actor"], data["actor_masks"]), rows, held)
+    score = _held_out_score([self_pairs] if self_pairs else [], [crops_path], stop)
     summary = fit_swapper(actor, actor_masks, data["composite"][valid], data["composite_masks"][valid], net_cfg,
                           train_cfg, weights, out_model, resume_path_for(out_model), out_losses, init_from=init_model,
-                          self_pairs=pairs)
+                          self_pairs=pairs, score=score, early_stop=stop)
     log.info("shot %s: swapper trained%s (%d frames held out): %s", shot,
              f" from {init_model}" if init_model else "", len(held), summary)
     return summary
@@ -188,11 +209,12 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
 def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, net_cfg: SwapperConfig,
                           train_cfg: TrainConfig, weights: LossWeights, out_model: Path, out_losses: Path,
                           init_model: Path | None,
-                          self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
+                          self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                          score: Callable[[Any], float] | None = None, stop: EarlyStop | None = None) -> dict:
     """Train both decoders to reconstruct the same crops (N x S x S x 3, masks N x 3 x S x S).
 
     Without ``self_pairs`` (generic pretraining has no video to build them from) the
-    preset's self-pair share is ignored.
+    preset's self-pair share is ignored. ``score``, ``stop``: the early stop (:func:`fit_swapper`).
     """
     import dataclasses
 
@@ -201,7 +223,8 @@ def _train_on_one_subject(crops: np.ndarray, crop_masks_: np.ndarray, net_cfg: S
     if self_pairs is None:
         train_cfg = dataclasses.replace(train_cfg, self_pair_share=0.0)
     return fit_swapper(crops, crop_masks_, crops, crop_masks_, net_cfg, train_cfg, weights, out_model,
-                       resume_path_for(out_model), out_losses, init_from=init_model, self_pairs=self_pairs)
+                       resume_path_for(out_model), out_losses, init_from=init_model, self_pairs=self_pairs,
+                       score=score, early_stop=stop)
 
 
 def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, net_cfg: SwapperConfig, train_cfg: TrainConfig,
@@ -222,14 +245,15 @@ def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, net_cfg: Swappe
 
 def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, net_cfg: SwapperConfig,
                 train_cfg: TrainConfig, weights: LossWeights, init_model: Path | None = None,
-                self_pairs: list[Path] | None = None) -> dict:
+                self_pairs: list[Path] | None = None, stop: EarlyStop | None = None) -> dict:
     """The per-actor model: both decoders learn the actor's own crops from all of the actor's shots.
 
     No dubber take enters it, so a new take re-trains only the shot's short fine-tune. The
     dubber decoder starts from the actor's face, which is what the composites mostly are.
     ``init_model``: the generic pretrained model, when there is one. ``self_pairs``: each
     shot's self-reenactment pairs (in the order of ``crops_paths``), mixed into the actor
-    decoder's batches; their held-out frames are left out.
+    decoder's batches; their held-out frames are left out, and with an active ``stop`` scored
+    as it trains (all shots' together), ending training at the plateau.
     """
     pairs, held = _self_pair_data(list(self_pairs or []), crops_paths, use=train_cfg.self_pair_share > 0)
     crops, crop_masks_ = [], []
@@ -246,7 +270,7 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
                     len(crops_paths))
         return save_untrained_swapper(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
     summary = _train_on_one_subject(crops_all, masks_all, net_cfg, train_cfg, weights, out_model, out_losses,
-                                    init_model, pairs)
+                                    init_model, pairs, _held_out_score(list(self_pairs or []), crops_paths, stop), stop)
     log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
              summary)
     return summary

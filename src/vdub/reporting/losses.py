@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vdub.training.early_stop import HOLDOUT_COLUMN
+
 
 def read_losses(path: str | Path) -> dict[str, np.ndarray]:
     """A training loss CSV as columns: ``{name: N floats}`` (step, the losses, seconds)."""
@@ -26,14 +28,16 @@ def _float(text: str | None) -> float:
         return float("nan")
 
 
-def loss_plot(curves: Sequence[tuple[str, Mapping[str, np.ndarray]]]) -> bytes | None:
+def loss_plot(curves: Sequence[tuple[str, Mapping[str, np.ndarray], int | None]]) -> bytes | None:
     """PNG bytes of one panel per loss CSV (every loss column against the step), or None if none has rows.
 
-    curves: ``(title, columns)`` pairs as returned by :func:`read_losses`. The y axis is
-    logarithmic when every loss is positive (training losses fall over decades); long
-    noisy curves get a running mean drawn over them.
+    curves: ``(title, columns, ceiling)`` triples, columns as returned by :func:`read_losses`,
+    ceiling the run's most steps (None: unknown). The y axis is logarithmic when every loss is
+    positive (training losses fall over decades); long noisy curves get a running mean drawn
+    over them. A run scored on held-out frames (the ``holdout_psnr`` column) has that curve on
+    a right-hand axis, and a run that its score ended before its ceiling a line where it stopped.
     """
-    curves = [(title, cols) for title, cols in curves if cols and len(cols.get("step", ())) > 0]
+    curves = [c for c in curves if c[1] and len(c[1].get("step", ())) > 0]
     if not curves:
         return None
     import matplotlib
@@ -42,9 +46,9 @@ def loss_plot(curves: Sequence[tuple[str, Mapping[str, np.ndarray]]]) -> bytes |
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(curves), figsize=(5.0 * len(curves), 3.4), squeeze=False)
-    for ax, (title, cols) in zip(axes[0], curves):
+    for ax, (title, cols, ceiling) in zip(axes[0], curves):
         step = cols["step"]
-        losses = {k: v for k, v in cols.items() if k not in ("step", "seconds")}
+        losses = {k: v for k, v in cols.items() if k not in ("step", "seconds", HOLDOUT_COLUMN)}
         window = max(1, len(step) // 30)
         for i, (name, values) in enumerate(losses.items()):
             colour = f"C{i}"
@@ -59,7 +63,20 @@ def loss_plot(curves: Sequence[tuple[str, Mapping[str, np.ndarray]]]) -> bytes |
             ax.set_yscale("log")
         seconds = cols.get("seconds")
         minutes = f", {np.nanmax(seconds) / 60:.1f} min" if seconds is not None and np.isfinite(seconds).any() else ""
-        ax.set_title(f"{title}: {int(step[-1])} steps{minutes}", fontsize=9)
+        steps = int(step[-1])
+        of = f" of {ceiling}" if ceiling else ""
+        held = cols.get(HOLDOUT_COLUMN)
+        stopped = ""
+        if held is not None and np.isfinite(held).any():
+            scored = np.isfinite(held)
+            right = ax.twinx()
+            right.plot(step[scored], held[scored], "o-", ms=3, lw=1.0, color="k", label="held-out PSNR (dB)")
+            right.tick_params(labelsize=7)
+            right.legend(fontsize=7, loc="lower right")
+            if ceiling and steps < ceiling:
+                ax.axvline(steps, color="k", ls="--", lw=0.8)
+                stopped = ", stopped by its held-out score"
+        ax.set_title(f"{title}: {steps}{of} steps{minutes}{stopped}", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)

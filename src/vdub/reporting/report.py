@@ -304,7 +304,8 @@ def _qc_html(qc: Mapping[str, Any], thumbnails_path: Path | None, jpeg_quality: 
 
 
 def _shot_section(shot: str, files: Mapping[str, Path], out_dir: Path, cfg: ReportConfig,
-                  table: Table | None, unavailable: Mapping[str, str], metrics: Mapping[str, Any]) -> str:
+                  table: Table | None, unavailable: Mapping[str, str], metrics: Mapping[str, Any],
+                  ceilings: Mapping[str, int]) -> str:
     anchor = f"shot-{shot}"
     parts = [f'<section id="{escape(anchor)}"><h2>Shot {escape(shot)}</h2>']
     links = [f'<a href="{escape(_relative(files[k], out_dir))}">{escape(files[k].name)}</a>'
@@ -352,7 +353,7 @@ def _shot_section(shot: str, files: Mapping[str, Path], out_dir: Path, cfg: Repo
                  if sheet is not None and sheet.is_file() else _missing("output contact sheet"))
 
     parts.append("<h3>Training</h3>")
-    curves = [(title, read_losses(files[key])) for key, title in LOSS_CURVES.items()
+    curves = [(title, read_losses(files[key]), ceilings.get(key)) for key, title in LOSS_CURVES.items()
               if key in files and files[key].is_file()]
     png = loss_plot(curves)
     parts.append(_img(data_uri(png, "image/png"), f"{shot} loss curves") if png else _missing("loss curves"))
@@ -403,7 +404,7 @@ def manifest_from_layout(layout: Mapping[str, str], shots: Sequence[tuple[str, s
 
 def build_report(manifest: Mapping[str, Mapping[str, str | Path]], out_html: str | Path, cfg: ReportConfig,
                  preset: str = "", preset_settings: Mapping[str, Any] | None = None,
-                 generated: datetime | None = None) -> str:
+                 generated: datetime | None = None, ceilings: Mapping[str, int] | None = None) -> str:
     """Write the project report and return its HTML.
 
     manifest: shot id -> {kind: file}, kinds ``metrics`` (metrics.json), ``dubbed``,
@@ -412,6 +413,8 @@ def build_report(manifest: Mapping[str, Mapping[str, str | Path]], out_html: str
     that is absent or a file that does not exist shows as "not available" (the report of
     a half-finished project still opens). Relative links are taken from ``out_html``'s
     folder. preset, preset_settings: the configuration preset used, shown in the header.
+    ceilings: loss kind -> the training's ceiling of steps, so that a run ended early by its
+    held-out score shows where it stopped.
     """
     out_html = Path(out_html)
     out_dir = out_html.parent.resolve()
@@ -454,8 +457,8 @@ def build_report(manifest: Mapping[str, Mapping[str, str | Path]], out_html: str
                     "</li></ul>"
                     + ("<h3>Output per shot</h3>" + _overview_html(tables) if tables else "")
                     + "</section>")
-    sections = [_shot_section(s, files, out_dir, cfg, tables.get(s), unavailable.get(s, {}), metrics.get(s, {}))
-                for s, files in shots.items()]
+    sections = [_shot_section(s, files, out_dir, cfg, tables.get(s), unavailable.get(s, {}), metrics.get(s, {}),
+                              ceilings or {}) for s, files in shots.items()]
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>vdub report ({escape(preset or 'unknown')} preset)</title><style>{_CSS}</style></head>\n<body>"

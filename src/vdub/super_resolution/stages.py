@@ -12,6 +12,7 @@ from vdub.core.io import FrameWriter, load_frames, load_npz, resume_path_for, sa
 from vdub.face.crop import crop
 from vdub.reenactment.config import PasteConfig
 from vdub.super_resolution.config import SRConfig
+from vdub.training.early_stop import EarlyStop
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def _sr_holdout_scores(model, lr_sets: dict[str, np.ndarray], hr: np.ndarray, ma
 
 
 def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swapper_path: Path, out_model: Path,
-                           out_losses: Path, out_holdout: Path, cfg: SRConfig, holdout_every: int) -> dict:
+                           out_losses: Path, out_holdout: Path, cfg: SRConfig, holdout_every: int,
+                           stop: EarlyStop | None = None) -> dict:
     """Identity-specific SR, training: the upscaler learns the actor's own frames.
 
     Training pairs (paper 2.3): the actor's head crops at the output size as targets, with
@@ -55,7 +57,9 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
     the swapper's actor-decoder reconstructions of them, so the upscaler learns to restore what
     the swapper blurs, with this actor's own detail. Every ``holdout_every``-th actor frame with
     a face (0: none) is kept out of training; ``out_holdout`` (JSON) scores the upscaler against
-    bicubic upscaling on those frames, for both kinds of input. Nothing here depends on the
+    bicubic upscaling on those frames, for both kinds of input. With an active ``stop`` the
+    upscaler is scored on the held-out swapper reconstructions as it trains and stops at the
+    plateau (the curve: ``early_stop`` in ``out_holdout``). Nothing here depends on the
     dubber take's reenactment or on the paste settings, so changing those does not retrain.
     """
     import cv2
@@ -88,17 +92,27 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
 
     hr, reconstructions = pairs_for(train_idx)
     lr_in, hr_out = build_training_pairs(hr, reconstructions, size, seed=cfg.seed)
-    summary = fit_upscaler(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses)
     holdout: dict = {"frames": held.tolist()}
+    score = None
     if len(held):
-        model = load_sr(out_model)
         hr_held, swapped_held = pairs_for(held)
         head = np.stack([cv2.resize(data["actor_masks"][t, 0], (cfg.out_size, cfg.out_size)) > 127 for t in held])
+
+        def score(model) -> float:
+            """The early stop's score: PSNR in the head of the upscaled swapper reconstructions (what it upscales)."""
+            return _sr_holdout_scores(model, {"swapped": swapped_held}, hr_held, head)["swapped"]["psnr_sr"]
+
+    summary = fit_upscaler(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses, score=score,
+                           early_stop=stop)
+    if len(held):
+        model = load_sr(out_model)
         # Clean (area) downscales: the scores compare upscalers, not robustness to noise.
         downscaled = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in hr_held])
         holdout.update(_sr_holdout_scores(model, {"downscaled_actor": downscaled,
                                                   "swapper_reconstruction": swapped_held}, hr_held, head))
         log.info("shot %s: SR on %d held-out frames (PSNR in the head, dB): %s", shot, len(held), holdout)
+    if summary.get("early_stop"):
+        holdout["early_stop"] = summary["early_stop"]
     save_json(out_holdout, holdout)
     return summary
 

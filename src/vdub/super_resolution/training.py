@@ -15,6 +15,7 @@ from vdub.super_resolution.config import BACKEND_ONLY_FIELDS, SRConfig
 from vdub.super_resolution.data import check_crops
 from vdub.super_resolution.networks import build_sr_model, weights_path
 from vdub.training.device import resolve_device
+from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop
 from vdub.training.fingerprint import run_fingerprint
 from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 
@@ -67,6 +68,8 @@ def fit_upscaler(
     resume_path: str | Path,
     loss_csv: str | Path,
     on_step: Callable[[int, Mapping[str, float]], None] | None = None,
+    score: Callable[[torch.nn.Module], float] | None = None,
+    early_stop: EarlyStop | None = None,
 ) -> dict[str, Any]:
     """Train the identity-specific SR network (``cfg.backend``) on (lr, hr) pairs; write the model atomically.
 
@@ -79,6 +82,9 @@ def fit_upscaler(
     loss_csv: per-step log with columns step, loss, l1, edge, seconds (rows past a resumed
         step are dropped, so the log of a resumed run reads like an uninterrupted one).
     on_step: optional ``callback(step, losses)`` after each step (``losses`` by column name).
+    score: ``score(model)``, the held-out score (higher is better); with an active
+        ``early_stop`` the run scores every ``early_stop.every`` steps (the loss log's
+        ``holdout_psnr`` column) and ends at the plateau; ``cfg.iterations`` is the ceiling.
 
     The steps run in the shared training loop (:mod:`vdub.training.loop`). Loss: L1 +
     ``cfg.edge_weight`` * L1 of image gradients, Adam, for both backends. The gpen
@@ -88,8 +94,9 @@ def fit_upscaler(
     only on the data, the settings and the torch thread count, and a resumed run ends with
     the same weights as an uninterrupted one.
 
-    Returns a summary: iterations, resumed_from, initial_loss and final_loss (means over the
-    first/last 10 logged steps of this process), seconds, seconds_per_iteration, device.
+    Returns a summary: iterations (the steps run), resumed_from, initial_loss and final_loss
+    (means over the first/last 10 logged steps of this process), seconds,
+    seconds_per_iteration, device, and with scoring ``early_stop`` (also in the model file).
     """
     weights_path(cfg)  # a missing weights file fails before any work
     lr, hr = np.asarray(lr), np.asarray(hr)
@@ -121,22 +128,24 @@ def fit_upscaler(
         optimizer.step()
         return {"loss": float(loss.detach()), "l1": float(l1.detach()), "edge": float(edge.detach())}
 
+    scoring = score is not None and early_stop is not None and early_stop.active
     loop = TrainingLoop("upscaler", model, optimizer, fingerprint=fingerprint, resume_path=resume_path,
-                        loss_log=LossLog(Path(loss_csv), LOSSES, ".6f"), iterations=cfg.iterations,
-                        checkpoint_every=cfg.checkpoint_every, log_every=_LOG_EVERY)
-    loop.run(step, on_step)
-    loop.save(out_model, cfg.to_dict())
-
+                        loss_log=LossLog(Path(loss_csv), LOSSES + ((HOLDOUT_COLUMN,) if scoring else ()), ".6f"),
+                        iterations=cfg.iterations, checkpoint_every=cfg.checkpoint_every, log_every=_LOG_EVERY)
+    loop.run(step, on_step, score=(lambda: score(model)) if scoring else None, early_stop=early_stop)
+    stopped = {"early_stop": loop.early_stop_summary()} if scoring else {}
+    loop.save(out_model, cfg.to_dict(), stopped)
     losses = [row[1] for row in loop.history if row[0] > loop.start]
-    done = cfg.iterations - loop.start
+    done = len(loop.history) - loop.start
     summary = {
-        "iterations": cfg.iterations,
+        "iterations": len(loop.history),
         "resumed_from": loop.start,
         "initial_loss": float(np.mean(losses[:10])) if losses else None,
         "final_loss": float(np.mean(losses[-10:])) if losses else None,
         "seconds": loop.seconds,
         "seconds_per_iteration": loop.seconds / done if done else None,
         "device": str(device),
+        **stopped,
     }
     log.info("SR trained: %s", summary)
     return summary

@@ -17,16 +17,20 @@ the steps, the same for every network:
 - the final model, written atomically, after which the resume checkpoint is deleted; and a
   run with nothing to train on (:func:`save_untrained`).
 
-Checkpointing only reads the RNG state, so where and how often checkpoints are written never
-changes a run's result: on CPU a resumed run ends with the weights of an uninterrupted one.
-Anything that acts between steps (scoring held-out frames every K steps, say) belongs
-beside the ``on_step`` call in :meth:`TrainingLoop.run`, where every step's losses are known.
+- the early stop (:mod:`vdub.training.early_stop`): with a trainer's ``score`` of its held-out
+  frames, every ``stop.every`` steps the model is scored (in eval mode, without gradients;
+  the score is the loss log's ``holdout_psnr`` column) and the run ends at the plateau.
+
+Checkpointing and scoring only read the RNG state, so where and how often checkpoints are written never
+changes a run's result: on CPU a resumed run ends with the weights of an uninterrupted one, and
+stops at the same step.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import signal
 import sys
 import time
@@ -42,11 +46,13 @@ from tqdm import tqdm
 from vdub.core.errors import TrainingInterrupted
 from vdub.core.io import atomic_path
 from vdub.training.checkpoint import load_checkpoint, save_checkpoint, save_torch
+from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop, Plateau
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[int], Mapping[str, float]]
 OnStep = Callable[[int, Mapping[str, float]], None]
+Score = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,10 @@ class TrainingLoop:
     """Runs a trainer's steps resumably; see the module docstring.
 
     After :meth:`run`, ``history`` holds every step's row (:class:`LossLog`) of the whole run,
-    including those before a resume, ``start`` the step it resumed after (0: from scratch)
-    and ``seconds`` the time this process spent in the steps.
+    including those before a resume, ``start`` the step it resumed after (0: from scratch),
+    ``seconds`` the time this process spent in the steps, ``stopped_at`` the step an early stop
+    ended it at (None: it ran to ``iterations``) and ``plateau`` the held-out curve (None
+    without scoring).
     """
 
     def __init__(self, name: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, fingerprint: str,
@@ -145,14 +153,20 @@ class TrainingLoop:
         self.history: list[tuple] = []
         self.start = 0
         self.seconds = 0.0
+        self.stopped_at: int | None = None
+        self.plateau: Plateau | None = None
 
-    def run(self, step: Step, on_step: OnStep | None = None) -> None:
-        """Resume from a matching checkpoint, then run steps ``start + 1 .. iterations``.
+    def run(self, step: Step, on_step: OnStep | None = None, score: Score | None = None,
+            early_stop: EarlyStop | None = None) -> None:
+        """Resume from a matching checkpoint, then run steps ``start + 1 .. iterations``, or until the plateau.
 
         step: ``step(n)`` runs optimiser step n (1-based) and returns its losses by name
             (the keys of ``loss_log.losses``, and possibly more).
         on_step: ``on_step(n, losses)`` after step n is logged (progress reporting; tests
             that preempt a run).
+        score: the model's held-out score, higher is better (called in eval mode without
+            gradients); with an active ``early_stop``, every ``early_stop.every`` steps, and the loss log
+            must have the ``holdout_psnr`` column (:data:`~vdub.training.early_stop.HOLDOUT_COLUMN`).
 
         Raises:
             TrainingInterrupted: after writing the resume checkpoint on SIGTERM/SIGINT, unless
@@ -163,6 +177,11 @@ class TrainingLoop:
         if resumed is not None:
             self.start, extra = resumed
             self.history, seconds_before = list(extra["history"]), float(extra["seconds"])
+        scoring = score is not None and early_stop is not None and early_stop.active
+        if scoring:
+            column = 1 + self.loss_log.losses.index(HOLDOUT_COLUMN)
+            self.plateau = Plateau(early_stop)
+            self.plateau.replay((row[0], row[column]) for row in self.history if self.plateau.due(row[0]))
         self.loss_log.rewrite(self.history)
         self.model.train()
         t0 = time.perf_counter()
@@ -174,12 +193,18 @@ class TrainingLoop:
             writer = csv.writer(log_file)
             for n in range(self.start + 1, self.iterations + 1):
                 losses = step(n)
+                plateaued = False
+                if scoring:
+                    held_out = self._score(score) if self.plateau.due(n) else float("nan")
+                    plateaued = self.plateau.due(n) and self.plateau.update(n, held_out)
+                    losses = {**losses, HOLDOUT_COLUMN: held_out}
                 elapsed = seconds_before + time.perf_counter() - t0
                 row = self.loss_log.row(n, losses, elapsed)
                 self.history.append(row)
                 writer.writerow(self.loss_log.cells(row))
                 log_file.flush()
-                bar.set_postfix({name: f"{losses[name]:.4f}" for name in self.loss_log.losses}, refresh=False)
+                bar.set_postfix({name: f"{losses[name]:.4f}" for name in self.loss_log.losses
+                                 if math.isfinite(losses[name])}, refresh=False)
                 bar.update(1)
                 if on_step is not None:
                     on_step(n, losses)
@@ -188,7 +213,8 @@ class TrainingLoop:
                     rate = (n - window_step) / max(now - window_t0, 1e-9)
                     window_t0, window_step = now, n
                     log.info("%s step %d/%d  %s  %.2f it/s  eta %.0f s", self.name, n, self.iterations,
-                             "  ".join(f"{name} {losses[name]:.4f}" for name in self.loss_log.losses), rate,
+                             "  ".join(f"{name} {losses[name]:.4f}" for name in self.loss_log.losses
+                                       if math.isfinite(losses[name])), rate,
                              (self.iterations - n) / max(rate, 1e-9))
                 interrupted = bool(stop) and n < self.iterations
                 periodic = self.checkpoint_every > 0 and n % self.checkpoint_every == 0 and n < self.iterations
@@ -199,7 +225,26 @@ class TrainingLoop:
                     log.warning("%s: stopped by signal %s at step %d; resume checkpoint %s", self.name, stop.signum,
                                 n, self.resume_path)
                     raise TrainingInterrupted(f"{self.name} stopped at step {n}; resume from {self.resume_path}")
+                if plateaued:
+                    self.stopped_at = n
+                    log.info("%s: held-out score %.3f has not gained %.3f over %.3f (step %d) in %d scores: stopped "
+                             "at step %d of %d", self.name, self.plateau.curve[-1][1], early_stop.margin,
+                             self.plateau.best, self.plateau.best_step, early_stop.patience, n, self.iterations)
+                    break
         self.seconds = time.perf_counter() - t0
+
+    def _score(self, score: Score) -> float:
+        """The held-out score of the model as it is now, in eval mode; training mode is restored."""
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                return float(score())
+        finally:
+            self.model.train()
+
+    def early_stop_summary(self) -> dict | None:
+        """The held-out curve and where the run ended (:meth:`Plateau.summary`), None without scoring."""
+        return None if self.plateau is None else self.plateau.summary(self.stopped_at, self.iterations)
 
     def save(self, out_model: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> None:
         """Write the final model (:func:`model_payload`) atomically, then delete the resume checkpoint."""

@@ -33,6 +33,7 @@ from vdub.media.config import IngestConfig
 from vdub.reenactment.config import LossWeights, PasteConfig, SelfPairsConfig, SwapperConfig, TrainConfig
 from vdub.reporting.config import ReportConfig
 from vdub.super_resolution.config import SRConfig
+from vdub.training.early_stop import EarlyStop
 from vdub.virtual_dubber.config import AlignConfig, LivePortraitConfig, ReferenceConfig, VirtualDubberConfig
 
 S = TypeVar("S", bound="StageSettings")
@@ -196,11 +197,12 @@ class PretrainSettings(StageSettings):
 
 @dataclass(frozen=True)
 class TrainSwapperSettings(StageSettings):
-    """Rules train_actor and train_swapper (their train blocks differ in iterations)."""
+    """Rules train_actor and train_swapper (their train blocks differ in iterations: the ceiling)."""
 
     swapper: SwapperConfig
     train: TrainConfig
     losses: LossWeights
+    stop: EarlyStop  # the preset's train.stop: when the held-out self-reenactment score has stopped improving
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,7 @@ class TrainSuperResolutionSettings(StageSettings):
 
     sr: SRConfig  # in_size: the preset's crop_size; gpen_weights: the configured file (absolute), gpen only
     holdout_every: int  # every Nth actor frame with a face kept out of training and scored (0: none)
+    stop: EarlyStop  # the preset's sr.stop: when the held-out frames' score has stopped improving
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,7 @@ class ReportSettings(StageSettings):
     report: ReportConfig
     preset: str
     preset_settings: dict[str, Any]  # the preset's block of the config, as it is
+    ceilings: dict[str, int]  # loss kind (swapper_losses, actor_losses, sr_losses) -> its training's most steps
 
 
 @dataclass(frozen=True)
@@ -313,8 +317,14 @@ def _swapper(config: Mapping[str, Any]) -> SwapperConfig:
 
 
 def _train(config: Mapping[str, Any], numbers: Mapping[str, Any]) -> TrainConfig:
-    """The preset's train block with ``numbers`` over it."""
-    return TrainConfig.from_config({**_preset(config)["train"], **numbers}, _where(config, "train"))
+    """The preset's train block with ``numbers`` over it (its ``stop`` block apart: :func:`_stop`)."""
+    train = {k: v for k, v in _preset(config)["train"].items() if k != "stop"}
+    return TrainConfig.from_config({**train, **numbers}, _where(config, "train"))
+
+
+def _stop(config: Mapping[str, Any], block: str) -> EarlyStop:
+    """The early stop of a preset block (``train`` or ``sr``)."""
+    return EarlyStop.from_config(_preset(config)[block]["stop"], _where(config, f"{block}.stop"))
 
 
 def _losses(config: Mapping[str, Any]) -> LossWeights:
@@ -354,17 +364,25 @@ def _actor_face_geometry(config: Mapping[str, Any], shot: Shot | None) -> FaceGe
 def _train_swapper(config: Mapping[str, Any], shot: Shot | None) -> TrainSwapperSettings:
     """With warm_start, the shot's swapper fine-tunes the actor's model for the preset's finetune_iterations."""
     numbers = {"iterations": _preset(config)["warm_start"]["finetune_iterations"]} if config["warm_start"] else {}
-    return TrainSwapperSettings(_swapper(config), _train(config, numbers), _losses(config))
+    return TrainSwapperSettings(_swapper(config), _train(config, numbers), _losses(config), _stop(config, "train"))
 
 
 def _train_sr(config: Mapping[str, Any], shot: Shot | None) -> TrainSuperResolutionSettings:
     preset = _preset(config)
     sr = dict(preset["sr"])
-    holdout_every = sr.pop("holdout_every")
+    holdout_every, stop = sr.pop("holdout_every"), sr.pop("stop")
     # The configured GPEN weights only reach the gpen backend: a new weights file never retrains a residual one.
     weights = config["gpen_weights"] if sr["backend"] == "gpen" else None
     sr.update(in_size=preset["crop_size"], gpen_weights=os.path.abspath(weights) if weights else None)
-    return TrainSuperResolutionSettings(SRConfig.from_config(sr, _where(config, "sr")), holdout_every)
+    return TrainSuperResolutionSettings(SRConfig.from_config(sr, _where(config, "sr")), holdout_every,
+                                        EarlyStop.from_config(stop, _where(config, "sr.stop")))
+
+
+def _ceilings(config: Mapping[str, Any]) -> dict[str, int]:
+    """Each training's most steps, by the kind of its loss log: what the report measures an early stop against."""
+    return {"swapper_losses": _train_swapper(config, None).train.iterations,
+            "actor_losses": _preset(config)["warm_start"]["actor_iterations"],
+            "sr_losses": _preset(config)["sr"]["iterations"]}
 
 
 def _sections(config: Mapping[str, Any], **kinds: type[Settings]) -> dict[str, Any]:
@@ -390,7 +408,8 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], Shot | None], StageSettings]] 
     "pretrain": lambda c, shot: PretrainSettings(_swapper(c), _train(c, _preset(c)["pretrain"]), _losses(c),
                                                  **_sections(c, masks=MaskConfig)),
     "train_actor": lambda c, shot: TrainSwapperSettings(
-        _swapper(c), _train(c, {"iterations": _preset(c)["warm_start"]["actor_iterations"]}), _losses(c)),
+        _swapper(c), _train(c, {"iterations": _preset(c)["warm_start"]["actor_iterations"]}), _losses(c),
+        _stop(c, "train")),
     "train_swapper": _train_swapper,
     "reenact": lambda c, shot: ReenactSettings(_paste(c)),
     "train_sr": _train_sr,
@@ -403,7 +422,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], Shot | None], StageSettings]] 
     "output_sheet": lambda c, shot: SheetSettings(c["report"]["sheet_frames"]),
     "side_by_side": lambda c, shot: SideBySideSettings(c["report"]["preview_height"], c["report"]["preview_crf"]),
     "report": lambda c, shot: ReportSettings(ReportConfig.from_config(c["report"], "report"), c["preset"],
-                                             dict(_preset(c))),
+                                             dict(_preset(c)), _ceilings(c)),
     "conform": lambda c, shot: ConformSettings(c["conform"]["codec"]),
 }
 

@@ -147,3 +147,30 @@ def test_weights_are_found_in_the_torch_cache_and_a_configured_missing_file_is_a
     assert find_weights(None, LPIPS_FILE) == (tmp_path / "checkpoints" / LPIPS_FILE, None)
     with pytest.raises(FileNotFoundError, match=LPIPS_FILE):
         find_weights(str(tmp_path / "nowhere.pth"), LPIPS_FILE)
+
+
+def test_a_long_shot_is_scored_on_evenly_spaced_frames_and_checked_on_all(shot):
+    """Past ``max_frames`` the image metrics are those of every stride-th frame, exactly as computed on
+    all frames there; the mouth metrics and the pass-through check still see every frame."""
+    frames, tracks, dubber, crops = shot
+    valid = crops["valid"].copy()
+    valid[3] = False  # a cutaway on a frame the stride skips: its edit is still reported
+    cutaway = dict(crops, valid=valid)
+    full = evaluate_shot(frames, tracks, dubber, cutaway, EvaluationConfig(identity_every=1, max_frames=0))
+    cfg = EvaluationConfig(identity_every=1, max_frames=3)
+    assert cfg.stride(T) == 2 and cfg.stride(3) == 1 and EvaluationConfig(max_frames=0).stride(10_000) == 1
+    sampled = evaluate_shot(frames, tracks, dubber, cutaway, cfg)
+    assert sampled["image_metrics_every"] == 2 and full["image_metrics_every"] == 1
+    scored = [0, 2, 4]
+    for metric in ("psnr", "ssim", "flicker", "head_delta_e"):
+        series, reference = (np.array(r["per_frame"][f"{metric}_output"], float) for r in (sampled, full))
+        assert np.isnan(series[[1, 3, 5]]).all(), metric
+        # Frame 0 has no frame before it: no flicker there, in either run.
+        np.testing.assert_array_equal(series[scored], reference[scored], err_msg=metric)
+        assert sampled["table"]["output"][metric] == pytest.approx(np.nanmean(reference[scored])), metric
+    assert sampled["frames_without_face"] == [3] and sampled["faceless_frames_unchanged"] is False
+    for metric in ("lmd", "mouth_corr"):  # (a still mouth has no correlation: NaN in both)
+        np.testing.assert_equal(sampled["table"]["output"][metric], full["table"]["output"][metric])
+    if "identity" not in sampled["unavailable"]:
+        identity = np.array(sampled["per_frame"]["identity_output"], float)
+        assert np.isfinite(identity).tolist() == [t % 2 == 0 for t in range(T)]

@@ -94,8 +94,10 @@ def _shot_files(root: Path, shot: str, metrics: dict) -> dict[str, Path]:
     _wav(work / "audio.wav", T / 25)
     save_json(work / "info.json", {"fps": 25.0, "fps_str": FPS, "n_frames": T})
     save_json(results / "metrics.json", {"shot": shot, "frames": T, **metrics})
-    (work / "swapper_losses.csv").write_text("step,loss_actor,loss_dubber,loss_total,seconds\n" + "".join(
-        f"{s},{1 / s:.4f},{1.2 / s:.4f},{2.2 / s:.4f},{0.5 * s}\n" for s in range(1, 41)))
+    # A swapper run scored every 10 steps that its held-out score ended at step 40 (the report's ceiling: 300).
+    (work / "swapper_losses.csv").write_text("step,loss_actor,loss_dubber,holdout_psnr,loss_total,seconds\n" + "".join(
+        f"{s},{1 / s:.4f},{1.2 / s:.4f},{22 + s / 100 if s % 10 == 0 else 'nan'},{2.2 / s:.4f},{0.5 * s}\n"
+        for s in range(1, 41)))
     (work / "sr_losses.csv").write_text("step,loss,l1,edge,seconds\n1,0.08,0.07,0.02,0.9\n2,0.05,0.04,0.02,1.8\n")
     save_json(work / "holdout.json", {"frames": [3, 7], "downscaled_actor": {"psnr_sr": 28.0, "psnr_bicubic": 27.5}})
     save_json(work / "qa.json", {"jitter": {"actor": {"raw_px": 3.0, "smoothed_px": 0.8}}, "residual_iod_median": 0.01,
@@ -307,7 +309,7 @@ def test_report_command_line(project, tmp_path, capsys):
     from vdub.workflow.settings import ReportSettings
 
     root, manifest, _ = project
-    settings = ReportSettings(ReportConfig(embed_video_mb=1), "paper", {}).to_json()
+    settings = ReportSettings(ReportConfig(embed_video_mb=1), "paper", {}, {"swapper_losses": 300}).to_json()
     out = tmp_path / "report.html"
     # As the workflow calls it: path templates and SHOT=ACTOR pairs (one short argument per shot).
     layout = {k: str(v).replace("shot_b", "{shot}") for k, v in manifest["shot_b"].items()}

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from vdub.core.errors import TrainingInterrupted
+from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop, Plateau
 from vdub.training.fingerprint import array_digest, file_digest, run_fingerprint
 from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 
@@ -173,3 +174,72 @@ def test_fingerprint_follows_data_settings_and_file_content(tmp_path):
     assert array_digest(a.reshape(2, 300)) != array_digest(a)
     weights.write_bytes(b"other weights")
     assert file_digest(weights) != file_digest(moved)
+
+
+class _Scored(_Toy):
+    """The toy with a held-out score that follows a script: the value at each scoring step."""
+
+    def __init__(self, tmp: Path, name: str, scores: dict[int, float], stop: EarlyStop, iterations: int = 40) -> None:
+        super().__init__(tmp, name, iterations=iterations)
+        self.scores, self.stop, self.scored_at = scores, stop, []
+        self.loop.loss_log = LossLog(tmp / f"{name}.csv", ("mse", HOLDOUT_COLUMN))
+
+    def score(self) -> float:
+        assert not self.model.training and not torch.is_grad_enabled()  # eval mode, no graph
+        step = len(self.loop.history) + 1
+        self.scored_at.append(step)
+        return self.scores[step]
+
+    def train(self, on_step=None) -> _Scored:
+        self.loop.run(self.step, on_step, score=self.score, early_stop=self.stop)
+        self.loop.save(self.out, {"kind": "toy"})
+        return self
+
+
+#: A held-out score that gains 1 dB, then 0.1, then under the 0.2 dB margin: the plateau starts after step 10.
+PLATEAU = {5: 20.0, 10: 21.0, 15: 21.1, 20: 21.15, 25: 21.18, 30: 21.3, 35: 21.2, 40: 21.1}
+
+
+def test_training_stops_at_the_plateau_with_its_curve_in_the_log(tmp_path):
+    stop = EarlyStop(every=5, patience=3, margin=0.2, min_steps=0)
+    run = _Scored(tmp_path, "run", PLATEAU, stop).train()
+    # 15, 20, 25 gain less than 0.2 dB over 21.0 (step 10): the run ends after step 25 of 40.
+    assert run.loop.stopped_at == 25 and run.steps_run == list(range(1, 26)) and run.scored_at == [5, 10, 15, 20, 25]
+    rows = _rows(run.loop.loss_log.path)
+    assert rows[0] == ["step", "mse", HOLDOUT_COLUMN, "seconds"] and len(rows) == 26
+    logged = {int(r[0]): float(r[2]) for r in rows[1:]}
+    assert {k: v for k, v in logged.items() if not np.isnan(v)} == {k: PLATEAU[k] for k in (5, 10, 15, 20, 25)}
+    summary = run.loop.early_stop_summary()
+    assert summary["stopped_at"] == 25 and summary["ceiling"] == 40 and summary["best_step"] == 10
+    assert summary["best"] == 21.0 and summary["curve"] == [[k, PLATEAU[k]] for k in (5, 10, 15, 20, 25)]
+    # The floor: never before min_steps; a gain of the margin resets the patience (step 30's 21.3).
+    floored = _Scored(tmp_path, "floored", PLATEAU, EarlyStop(every=5, patience=3, margin=0.2, min_steps=40)).train()
+    assert floored.loop.stopped_at is None and len(floored.loop.history) == 40
+    # No scoring, no column: the run goes to its ceiling as before.
+    plain = _Toy(tmp_path, "plain", iterations=40)
+    plain.loop.run(plain.step, score=lambda: 0.0, early_stop=EarlyStop(every=0))
+    assert plain.loop.stopped_at is None and plain.loop.early_stop_summary() is None and len(plain.steps_run) == 40
+
+
+def test_a_resumed_run_replays_its_scores_and_stops_where_an_uninterrupted_one_does(tmp_path):
+    stop = EarlyStop(every=5, patience=3, margin=0.2, min_steps=0)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    straight = _Scored(tmp_path / "a", "run", PLATEAU, stop).train()
+    with pytest.raises(TrainingInterrupted):
+        _Scored(tmp_path / "b", "run", PLATEAU, stop).train(on_step=_signal_at(17))
+    resumed = _Scored(tmp_path / "b", "run", PLATEAU, stop).train()
+    # Scores of steps 5-15 come from the log; only 20 and 25 are scored again, and it ends at 25.
+    assert resumed.loop.start == 17 and resumed.scored_at == [20, 25] and resumed.loop.stopped_at == 25
+    assert resumed.loop.early_stop_summary() == straight.loop.early_stop_summary()
+    a, b = (torch.load(r.out, weights_only=True)["state_dict"] for r in (straight, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_plateau_ignores_unscorable_steps():
+    plateau = Plateau(EarlyStop(every=1, patience=2, margin=0.0))
+    assert [plateau.update(n, s) for n, s in enumerate([float("nan"), 10.0, float("nan"), 9.0, 10.0], 1)] == \
+        [False, False, False, False, True]
+    assert plateau.best == 10.0 and plateau.best_step == 2
+    with pytest.raises(ValueError):
+        EarlyStop(every=5, patience=0)

@@ -48,6 +48,7 @@ from vdub.reenactment.swapper.inference import load_payload
 from vdub.reenactment.swapper.losses import decoder_loss
 from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, parameter_counts
 from vdub.training.device import resolve_device
+from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop
 from vdub.training.fingerprint import run_fingerprint
 from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 
@@ -129,6 +130,8 @@ def fit_swapper(
     init_from: str | Path | None = None,
     self_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     on_step: Callable[[int, Mapping[str, float]], None] | None = None,
+    score: Callable[[IdentitySwapper], float] | None = None,
+    early_stop: EarlyStop | None = None,
 ) -> dict[str, Any]:
     """Train the identity-swapping network on actor and virtual-dubber head crops.
 
@@ -148,10 +151,15 @@ def fit_swapper(
             N x S x S x 3, masks N x 3 x S x S)``, all uint8; ``train_cfg.self_pair_share``
             of each actor batch is drawn from them (ignored when the share is 0).
         on_step: called after every step with the step number and its losses (``LOSSES``).
+        score: ``score(model)``, the held-out score (higher is better, e.g.
+            :func:`vdub.reenactment.self_reenactment.network_psnr`); with an active
+            ``early_stop`` the run scores every ``early_stop.every`` steps (the loss log's
+            ``holdout_psnr`` column) and ends at the plateau; ``train_cfg.iterations`` is the ceiling.
 
     Returns:
         A summary: steps, resumed_from, seconds, it_per_s, final losses (mean of the last
-        ``log_every`` steps), parameter counts and device.
+        ``log_every`` steps), parameter counts, device, and with scoring ``early_stop``
+        (:meth:`~vdub.training.loop.TrainingLoop.early_stop_summary`, also in the model file).
 
     Raises:
         TrainingInterrupted: after writing the resume checkpoint on SIGTERM/SIGINT.
@@ -195,19 +203,23 @@ def fit_swapper(
             group["lr"] = train_cfg.lr_at(n)
         return _train_step(model, optimizer, data, train_cfg, loss_weights, autocast, memory_format)
 
+    scoring = score is not None and early_stop is not None and early_stop.active
     loop = TrainingLoop("swapper", model, optimizer, fingerprint=fingerprint, resume_path=resume_path,
-                        loss_log=LossLog(Path(loss_csv), LOSSES), iterations=train_cfg.iterations,
+                        loss_log=LossLog(Path(loss_csv), LOSSES + ((HOLDOUT_COLUMN,) if scoring else ())),
+                        iterations=train_cfg.iterations,
                         checkpoint_every=train_cfg.checkpoint_every, log_every=train_cfg.log_every)
     log.info(
         "training swapper on %d actor / %d dubber crops%s of %d px, %d steps on %s (%s parameters)",
         len(actor), len(dubber), f" / {len(self_pairs[0])} self-reenactment pairs" if self_pairs else "", s,
         train_cfg.iterations, device, f"{parameter_counts(model)['total']:,}",
     )
-    loop.run(step, on_step)
+    loop.run(step, on_step, score=(lambda: score(model)) if scoring else None, early_stop=early_stop)
     if train_cfg.bn_recalibration and loop.history:
         recalibrate_batch_norm(model, data, train_cfg, memory_format)
-    loop.save(out_model, asdict(net_cfg), {"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights)})
-    return _summary(loop.history, loop.start, train_cfg, model, device)
+    stopped = {"early_stop": loop.early_stop_summary()} if scoring else {}
+    loop.save(out_model, asdict(net_cfg), {"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights),
+                                           **stopped})
+    return {**_summary(loop.history, loop.start, train_cfg, model, device), **stopped}
 
 
 def save_untrained_swapper(net_cfg: SwapperConfig, out_model: str | Path, loss_csv: str | Path, reason: str,
@@ -263,7 +275,7 @@ def _summary(
     history: list[tuple], start: int, train_cfg: TrainConfig, model: IdentitySwapper, device: torch.device
 ) -> dict[str, Any]:
     tail = np.array([row[1:4] for row in history[-train_cfg.log_every :]]) if history else np.full((1, 3), np.nan)
-    seconds = history[-1][4] if history else 0.0
+    seconds = history[-1][-1] if history else 0.0
     return {
         "steps": len(history),
         "resumed_from": start or None,
