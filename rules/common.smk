@@ -6,7 +6,7 @@ import json
 import re
 import shlex
 
-from vdub.workflow.settings import stage_settings
+from vdub.workflow.settings import stage_settings, warm_actors
 
 
 # A shot is any valid id but the project's own folders under work/ and results/: a pattern, not the
@@ -16,6 +16,24 @@ wildcard_constraints:
     actor="|".join(re.escape(a) for a in ACTORS),
     role="actor|dubber|virtual_dubber",
     reel="|".join(re.escape(r) for r in REELS) or "(?!)",
+
+
+# The shots of each actor, in id order (the per-actor model's training data).
+SHOTS_OF_ACTOR = {actor: [s for s, shot in sorted(SHOTS.items()) if shot.actor == actor] for actor in ACTORS}
+
+# The actors whose shots fine-tune a per-actor model (warm_start: true, or auto and enough shots).
+WARM_ACTORS = warm_actors(config, {actor: len(shots) for actor, shots in SHOTS_OF_ACTOR.items()})
+
+
+def warm(wildcards):
+    """Whether the job's shot fine-tunes its actor's model."""
+    return shot_of(wildcards).actor in WARM_ACTORS
+
+
+def warm_settings(stage):
+    """``settings`` of a stage whose numbers are the fine-tune's for a warm actor's shot, the shot's own
+    training's for the others: an input function of the job's shot."""
+    return lambda wildcards: stage_settings({**config, "warm_start": warm(wildcards)}, stage).to_json()
 
 
 def all_outputs(wildcards):

@@ -17,7 +17,7 @@ REPORT_LAYOUT = {
     "swapper_losses": SWAPPER_LOSSES,
     "sr_losses": SR_LOSSES,
 }
-if config["warm_start"]:
+if WARM_ACTORS:
     REPORT_LAYOUT["actor_losses"] = ACTOR_LOSSES
 
 
@@ -115,7 +115,10 @@ rule report:
     input:
         # Every file the report shows, of every shot.
         lambda wildcards: [
-            t.format(shot=s, actor=shot.actor) for s, shot in sorted(SHOTS.items()) for t in REPORT_LAYOUT.values()
+            t.format(shot=s, actor=shot.actor)
+            for s, shot in sorted(SHOTS.items())
+            for kind, t in REPORT_LAYOUT.items()
+            if kind != "actor_losses" or shot.actor in WARM_ACTORS
         ],
     output:
         html=REPORT_HTML,

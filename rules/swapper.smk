@@ -3,9 +3,6 @@
 # The generic pretrained model as a list (empty without `pretrain_faces`).
 PRETRAINED = [PRETRAIN_MODEL] if PRETRAIN_FACES else []
 
-# The shots of each actor, in id order (the per-actor model's training data).
-SHOTS_OF_ACTOR = {actor: [s for s, shot in sorted(SHOTS.items()) if shot.actor == actor] for actor in ACTORS}
-
 
 rule pretrain:
     """Generic pretraining of the swapper on the `pretrain_faces` folder (the paper's CelebA-HQ stage)."""
@@ -59,17 +56,15 @@ rule train_actor:
 rule train_swapper:
     """The identity-swapping network (GPU on a cluster); resumes from its checkpoint after a kill.
 
-    With `warm_start: true` it fine-tunes the actor's model for the preset's
-    `warm_start.finetune_iterations`; else it trains for `train.iterations`, from the
+    A shot of a warm actor (WARM_ACTORS) fine-tunes the actor's model for at most the preset's
+    `warm_start.finetune_iterations`; else it trains for at most `train.iterations`, from the
     generic pretrained model when `pretrain_faces` is set, else from scratch.
     """
     input:
         crops=CROPS,
         self_pairs=SELF_PAIRS,
         # What the shot's swapper fine-tunes from: the actor's model, else the generic one, else nothing.
-        init=lambda wildcards: (
-            [ACTOR_MODEL.format(actor=shot_of(wildcards).actor)] if config["warm_start"] else PRETRAINED
-        ),
+        init=lambda wildcards: [ACTOR_MODEL.format(actor=shot_of(wildcards).actor)] if warm(wildcards) else PRETRAINED,
     output:
         model=SWAPPER_MODEL,
         losses=SWAPPER_LOSSES,
@@ -81,7 +76,7 @@ rule train_swapper:
         "../envs/torch.yaml"
     threads: 2
     params:
-        settings=settings("train_swapper"),
+        settings=warm_settings("train_swapper"),
         # ``--init <model>`` when the rule starts from another model.
         init=lambda wildcards, input: f"--init {shlex.quote(input.init[0])}" if input.init else "",
     shell:

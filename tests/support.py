@@ -64,7 +64,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-def make_project(workdir: Path, shots: list[dict], warm_start: bool = False, pretrain_faces: str | None = None,
+def make_project(workdir: Path, shots: list[dict], warm_start: bool | str = False, pretrain_faces: str | None = None,
                  **ingest) -> None:
     """A project folder with its own samples.yaml and config.yaml (preview preset)."""
     workdir.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,17 @@ def test_warm_start_trains_one_model_per_actor(tmp_path):
     make_project(tmp_path, [real_shot("shot_a"), real_shot("shot_b"), other], warm_start=False)
     counts = job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)
     assert "train_actor" not in counts and counts["train_swapper"] == 3, counts
+    # The default, auto: an actor's model where it trains fewer steps than the shots alone (preview: 3 shots).
+    shots = [real_shot("shot_a"), real_shot("shot_b"), real_shot("shot_d"), other]
+    make_project(tmp_path, shots, warm_start="auto")
+    dry = snakemake(tmp_path, "-n", "--cores", "2", "-p").stdout
+    training = {ln.split("--shot ")[1].split()[0]: ln for ln in dry.splitlines() if "vdub train-swapper " in ln}
+    assert sorted(training) == ["shot_a", "shot_b", "shot_c", "shot_d"], training
+    actor_model = "--init work/actors/woman_bluewall/swapper/model.pt"
+    assert all(actor_model in training[s] for s in ("shot_a", "shot_b", "shot_d"))
+    assert "--init" not in training["shot_c"]
+    assert '"iterations": 150' in training["shot_a"] and '"iterations": 300' in training["shot_c"], training
+    assert job_counts(snakemake(tmp_path, "-n", "--cores", "2", "--quiet", "rules").stdout)["train_actor"] == 1
 
 
 @needs_media

@@ -353,8 +353,10 @@ def _shot_section(shot: str, files: Mapping[str, Path], out_dir: Path, cfg: Repo
                  if sheet is not None and sheet.is_file() else _missing("output contact sheet"))
 
     parts.append("<h3>Training</h3>")
-    curves = [(title, read_losses(files[key]), ceilings.get(key)) for key, title in LOSS_CURVES.items()
-              if key in files and files[key].is_file()]
+    # A shot whose actor has a model (warm start) fine-tuned it: the swapper's ceiling is the fine-tune's.
+    warm = "actor_losses" in files and files["actor_losses"].is_file()
+    curves = [(title, read_losses(files[key]), ceilings.get(f"{key}_warm" if warm and key == "swapper_losses" else key))
+              for key, title in LOSS_CURVES.items() if key in files and files[key].is_file()]
     png = loss_plot(curves)
     parts.append(_img(data_uri(png, "image/png"), f"{shot} loss curves") if png else _missing("loss curves"))
     if isinstance(metrics.get("self_reenactment"), Mapping):

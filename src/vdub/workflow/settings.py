@@ -275,7 +275,7 @@ class ReportSettings(StageSettings):
     report: ReportConfig
     preset: str
     preset_settings: dict[str, Any]  # the preset's block of the config, as it is
-    ceilings: dict[str, int]  # loss kind (swapper_losses, actor_losses, sr_losses) -> its training's most steps
+    ceilings: dict[str, int]  # loss kind (swapper_losses, its fine-tune *_warm, actor_losses, sr_losses) -> most steps
 
 
 @dataclass(frozen=True)
@@ -361,9 +361,29 @@ def _actor_face_geometry(config: Mapping[str, Any], shot: Shot | None) -> FaceGe
     return FaceGeometrySettings(FaceMeshConfig.from_config(face_mesh, "face_mesh"), identity)
 
 
+def warm_actors(config: Mapping[str, Any], shots_per_actor: Mapping[str, int]) -> set[str]:
+    """The actors whose shots fine-tune a per-actor model (rule train_actor) instead of training alone.
+
+    ``warm_start: true``: every actor; ``false``: none; ``auto``: each actor with enough shots that
+    the actor's model and a fine-tune per shot take fewer steps than training each shot alone
+    (the preset's ``warm_start.actor_iterations + k * finetune_iterations < k * train.iterations``).
+    """
+    mode = config["warm_start"]
+    if mode is True or mode is False:
+        return set(shots_per_actor) if mode else set()
+    if mode != "auto":
+        raise ValueError(f"warm_start must be true, false or auto, got {mode!r}")
+    steps = _preset(config)["warm_start"]
+    alone = _preset(config)["train"]["iterations"]
+    return {actor for actor, k in shots_per_actor.items()
+            if steps["actor_iterations"] + k * steps["finetune_iterations"] < k * alone}
+
+
 def _train_swapper(config: Mapping[str, Any], shot: Shot | None) -> TrainSwapperSettings:
-    """With warm_start, the shot's swapper fine-tunes the actor's model for the preset's finetune_iterations."""
-    numbers = {"iterations": _preset(config)["warm_start"]["finetune_iterations"]} if config["warm_start"] else {}
+    """A shot of a warm actor (``config["warm_start"]`` true here: the rule passes what :func:`warm_actors` found
+    for the shot's actor) fine-tunes the actor's model for the preset's finetune_iterations."""
+    numbers = {"iterations": _preset(config)["warm_start"]["finetune_iterations"]} if config["warm_start"] is True \
+        else {}
     return TrainSwapperSettings(_swapper(config), _train(config, numbers), _losses(config), _stop(config, "train"))
 
 
@@ -380,7 +400,8 @@ def _train_sr(config: Mapping[str, Any], shot: Shot | None) -> TrainSuperResolut
 
 def _ceilings(config: Mapping[str, Any]) -> dict[str, int]:
     """Each training's most steps, by the kind of its loss log: what the report measures an early stop against."""
-    return {"swapper_losses": _train_swapper(config, None).train.iterations,
+    return {"swapper_losses": _preset(config)["train"]["iterations"],
+            "swapper_losses_warm": _preset(config)["warm_start"]["finetune_iterations"],
             "actor_losses": _preset(config)["warm_start"]["actor_iterations"],
             "sr_losses": _preset(config)["sr"]["iterations"]}
 

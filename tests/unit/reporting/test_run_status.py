@@ -94,7 +94,7 @@ def test_a_failed_group_job_is_narrowed_to_the_rule_that_failed_in_it(tmp_path):
     errors = run_status.parse_errors(text)
     assert [e.rule for e in errors] == ["face_geometry", "align", "ingest_dubber"]
     assert {e.group for e in errors} == {"prep_bad"} and errors[2].logs == ["logs/bad/ingest_dubber.log"]
-    assert errors[1].outputs == ["work/bad/align/aligned.npy", "work/bad/align/composite.npy", "work/bad/align/mesh.npz"]
+    assert errors[1].outputs == [f"work/bad/align/{f}" for f in ("aligned.npy", "composite.npy", "mesh.npz")]
     assert errors[0].group_logs == [f"{tmp_path}/{GROUP_LOG}"]
     # Without the group job's log every rule of the group stays named; with it, only the one that failed.
     assert run_status.failed_in_groups(errors, tmp_path) == errors

@@ -37,12 +37,13 @@ def every_stage(config: dict, shot: Shot = SHOT) -> dict[str, str]:
 
 
 def test_every_rule_with_settings_names_a_stage_that_has_them():
-    """The rules' ``settings("<rule>")`` / ``shot_settings("<rule>")`` calls, read from rules/*.smk: each names
-    its own rule, and every stage the builder knows is some rule's."""
+    """The rules' ``settings("<rule>")`` / ``shot_settings("<rule>")`` / ``warm_settings("<rule>")`` calls, read
+    from rules/*.smk: each names its own rule, and every stage the builder knows is some rule's."""
     called = {}
     for smk in (REPO / "rules").glob("*.smk"):
         for rule, body in re.findall(r"(?ms)^rule (\w+):\n(.*?)(?=^\S|\Z)", smk.read_text()):
-            called.update({rule: stage for stage in re.findall(r"\bsettings=(?:shot_)?settings\(\"(\w+)\"\)", body)})
+            calls = re.findall(r"\bsettings=(?:shot_|warm_)?settings\(\"(\w+)\"\)", body)
+            called.update({rule: stage for stage in calls})
     assert called == {stage: stage for stage in STAGES}
 
 
@@ -148,6 +149,19 @@ def test_the_actors_face_is_the_shots_choice():
     assert {stage for stage in before if before[stage] != after[stage]} == {"actor_face_geometry"}
     with pytest.raises(ValueError, match="no shot given"):
         stage_settings(CONFIG, "actor_face_geometry")
+
+
+def test_warm_start_auto_gives_an_actor_a_model_where_it_trains_fewer_steps():
+    from vdub.workflow.settings import warm_actors
+
+    counts = {"lead": 12, "two": 2, "three": 3, "once": 1}
+    # preview: 300 + k * 150 < k * 300 from three shots on; studio: 20000 + k * 2000 < k * 20000 from two.
+    assert warm_actors(CONFIG, counts) == {"lead", "three"}
+    assert warm_actors({**CONFIG, "preset": "studio"}, counts) == {"lead", "three", "two"}
+    assert warm_actors({**CONFIG, "warm_start": True}, counts) == set(counts)
+    assert warm_actors({**CONFIG, "warm_start": False}, counts) == set()
+    with pytest.raises(ValueError, match="true, false or auto"):
+        warm_actors({**CONFIG, "warm_start": "yes"}, counts)
 
 
 def test_warm_start_iterations_and_pretraining_numbers_go_over_the_train_block():
