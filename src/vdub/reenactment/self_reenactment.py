@@ -222,6 +222,10 @@ class HeldOut:
     def __len__(self) -> int:
         return len(self.inputs)
 
+    def subset(self, rows: np.ndarray) -> HeldOut:
+        """The given frames only."""
+        return HeldOut(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
+
 
 def network_psnr(model, held: HeldOut) -> float:
     """Mean lower-face PSNR (dB) of the network's own repair of the held-out self-composites against

@@ -24,7 +24,7 @@ from vdub.face.head_masks import crop_masks, crop_mouth_mask
 from vdub.face.mesh import load_track
 from vdub.face.segmentation import person_segmentation
 from vdub.reenactment.config import LossWeights, PasteConfig, SelfPairsConfig, SwapperConfig, TrainConfig
-from vdub.training.early_stop import EarlyStop
+from vdub.training.early_stop import EarlyStop, score_frames
 from vdub.virtual_dubber.config import AlignConfig, ReferenceConfig, VirtualDubberConfig
 from vdub.virtual_dubber.reference_frame import pick_reference
 
@@ -168,7 +168,7 @@ def _held_out_score(pairs_paths: list[Path], crops_paths: list[Path], stop: Earl
     if not len(held):
         log.warning("no held-out self-reenactment frame to score: the swapper trains to its ceiling")
         return None
-    return functools.partial(network_psnr, held=held)
+    return functools.partial(network_psnr, held=held.subset(score_frames(len(held))))
 
 
 def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, net_cfg: SwapperConfig,

@@ -12,7 +12,7 @@ from vdub.core.io import FrameWriter, load_frames, load_npz, resume_path_for, sa
 from vdub.face.crop import crop
 from vdub.reenactment.config import PasteConfig
 from vdub.super_resolution.config import SRConfig
-from vdub.training.early_stop import EarlyStop
+from vdub.training.early_stop import EarlyStop, score_frames
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,12 @@ def train_super_resolution(shot: str, actor_frames: Path, crops_path: Path, swap
         hr_held, swapped_held = pairs_for(held)
         head = np.stack([cv2.resize(data["actor_masks"][t, 0], (cfg.out_size, cfg.out_size)) > 127 for t in held])
 
+        rows = score_frames(len(held))
+
         def score(model) -> float:
             """The early stop's score: PSNR in the head of the upscaled swapper reconstructions (what it upscales)."""
-            return _sr_holdout_scores(model, {"swapped": swapped_held}, hr_held, head)["swapped"]["psnr_sr"]
+            scored = _sr_holdout_scores(model, {"swapped": swapped_held[rows]}, hr_held[rows], head[rows])
+            return scored["swapped"]["psnr_sr"]
 
     summary = fit_upscaler(lr_in, hr_out, cfg, out_model, resume_path_for(out_model), out_losses, score=score,
                            early_stop=stop)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from vdub.core.errors import TrainingInterrupted
-from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop, Plateau
+from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop, Plateau, score_frames
 from vdub.training.fingerprint import array_digest, file_digest, run_fingerprint
 from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 
@@ -243,3 +243,7 @@ def test_plateau_ignores_unscorable_steps():
     assert plateau.best == 10.0 and plateau.best_step == 2
     with pytest.raises(ValueError):
         EarlyStop(every=5, patience=0)
+    # A long shot's ~100 held-out frames are scored on 32 of them, evenly spread, first and last included.
+    assert score_frames(10).tolist() == list(range(10))
+    rows = score_frames(101)
+    assert len(rows) == 32 and rows[0] == 0 and rows[-1] == 100 and (np.diff(rows) > 0).all()
