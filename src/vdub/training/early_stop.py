@@ -83,10 +83,13 @@ class Plateau:
             self.stale += 1
         return self.stale >= self.cfg.patience and step >= self.cfg.min_steps
 
-    def replay(self, scored: Iterable[tuple[int, float]]) -> None:
-        """Update with a resumed run's earlier scores, in order (none of them had ended the run)."""
+    def replay(self, scored: Iterable[tuple[int, float]]) -> int | None:
+        """Update with a resumed run's earlier scores, in order; the step they had ended the run at, if
+        any (a signal that came during that very step interrupted it before it could stop)."""
+        ended = None
         for step, score in scored:
-            self.update(step, score)
+            ended = step if self.update(step, score) else ended
+        return ended
 
     def summary(self, stopped_at: int | None, ceiling: int) -> dict:
         """What the report and the log say: the curve, the best score and step, where and why it ended."""

@@ -181,7 +181,8 @@ class TrainingLoop:
         if scoring:
             column = 1 + self.loss_log.losses.index(HOLDOUT_COLUMN)
             self.plateau = Plateau(early_stop)
-            self.plateau.replay((row[0], row[column]) for row in self.history if self.plateau.due(row[0]))
+            self.stopped_at = self.plateau.replay((row[0], row[column]) for row in self.history
+                                                  if self.plateau.due(row[0]))
         self.loss_log.rewrite(self.history)
         self.model.train()
         t0 = time.perf_counter()
@@ -191,7 +192,7 @@ class TrainingLoop:
                    mininterval=1.0 if sys.stderr.isatty() else 30.0)
         with stop_on_signals() as stop, bar, open(self.loss_log.path, "a", newline="") as log_file:
             writer = csv.writer(log_file)
-            for n in range(self.start + 1, self.iterations + 1):
+            for n in range(self.start + 1, self.iterations + 1 if self.stopped_at is None else 0):
                 losses = step(n)
                 plateaued = False
                 if scoring:

@@ -234,6 +234,14 @@ def test_a_resumed_run_replays_its_scores_and_stops_where_an_uninterrupted_one_d
     assert resumed.loop.early_stop_summary() == straight.loop.early_stop_summary()
     a, b = (torch.load(r.out, weights_only=True)["state_dict"] for r in (straight, resumed))
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # A signal during the very step that ended the run: the resumed run trains no further.
+    (tmp_path / "c").mkdir()
+    with pytest.raises(TrainingInterrupted):
+        _Scored(tmp_path / "c", "run", PLATEAU, stop).train(on_step=_signal_at(25))
+    last = _Scored(tmp_path / "c", "run", PLATEAU, stop).train()
+    assert last.steps_run == [] and last.scored_at == [] and last.loop.stopped_at == 25
+    c = torch.load(last.out, weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_plateau_ignores_unscorable_steps():
