@@ -153,7 +153,7 @@ def cmd_train_swapper(a: argparse.Namespace) -> None:
 
     s: TrainSwapperSettings = a.settings
     train_swapper(a.shot, a.crops, a.out_model, a.out_losses, s.swapper, s.train, s.losses, init_model=a.init,
-                  self_pairs=a.self_pairs, stop=s.stop)
+                  self_pairs=a.self_pairs, stop=s.stop, detail=s.paste_detail)
 
 
 def cmd_train_actor(a: argparse.Namespace) -> None:
@@ -163,7 +163,7 @@ def cmd_train_actor(a: argparse.Namespace) -> None:
         raise SystemExit(f"train-actor: --self-pairs names {len(a.self_pairs)} files for {len(a.crops)} --crops")
     s: TrainSwapperSettings = a.settings
     train_actor(a.actor, a.crops, a.out_model, a.out_losses, s.swapper, s.train, s.losses, init_model=a.init,
-                self_pairs=a.self_pairs, stop=s.stop)
+                self_pairs=a.self_pairs, stop=s.stop, detail=s.paste_detail)
 
 
 def cmd_pretrain(a: argparse.Namespace) -> None:

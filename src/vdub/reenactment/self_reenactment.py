@@ -194,17 +194,20 @@ def training_pairs(pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray]
 
 @dataclasses.dataclass(frozen=True)
 class HeldOut:
-    """Held-out self-reenactment frames as the swapper's early stop scores them (:func:`network_psnr`).
+    """Held-out self-reenactment frames: what the network repairs and what the repair is scored against.
 
-    inputs: N x S x S x 3 uint8 self-composites (what the network repairs); heads: N x S x S
-    uint8 their head masks (the network's fourth channel); targets: N x R x R x 3 uint8 the
-    real actor crops at the scoring size; lower: N x R x R bool the lower face, where a dub
-    changes the face.
+    inputs: N x S x S x 3 uint8 self-composites (the network's input); heads: N x S x S uint8
+    their head masks (its fourth channel); at the scoring size R: actor N x R x R x 3 uint8 the
+    real frames, composite N x R x R x 3 uint8 the self-composites, alpha N x R x R uint8 the
+    head mask the repair is blended through, lower N x R x R bool the lower face (where a dub
+    changes the face).
     """
 
     inputs: np.ndarray
     heads: np.ndarray
-    targets: np.ndarray
+    actor: np.ndarray
+    composite: np.ndarray
+    alpha: np.ndarray
     lower: np.ndarray
 
     @classmethod
@@ -212,7 +215,7 @@ class HeldOut:
         """The held-out frames of a ``self_pairs.npz`` and the shot's ``crops.npz``."""
         held = np.asarray(pairs["holdout"], np.int64)
         return cls(pairs["composite"][held], crops["actor_masks"][held, 0], pairs["holdout_actor"],
-                   pairs["holdout_lower"] > 127)
+                   pairs["holdout_composite"], pairs["holdout_head"], pairs["holdout_lower"] > 127)
 
     @classmethod
     def join(cls, parts: list[HeldOut]) -> HeldOut:
@@ -227,42 +230,23 @@ class HeldOut:
         return HeldOut(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
 
 
-def network_psnr(model, held: HeldOut) -> float:
-    """Mean lower-face PSNR (dB) of the network's own repair of the held-out self-composites against
-    the real frames: the ``network`` row of :func:`score_holdout`, without the paste (whose settings
-    must not retrain the swapper). NaN without held-out frames."""
-    from vdub.metrics.image import psnr
-    from vdub.reenactment.swapper.inference import swap
-
-    if not len(held):
-        return float("nan")
-    out = swap(model, held.inputs, held.heads, decoder="actor")
-    r = held.targets.shape[1]
-    return float(np.nanmean([psnr(held.targets[i], cv2.resize(out[i], (r, r), interpolation=cv2.INTER_LINEAR),
-                                  held.lower[i]) for i in range(len(held))]))
-
-
-def repair_holdout(model, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray], paste: PasteConfig
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def repair(model, held: HeldOut, detail: float) -> tuple[np.ndarray, np.ndarray]:
     """The network's repair of the held-out self-composites, pasted as inference pastes it.
 
-    model: a loaded :class:`vdub.reenactment.swapper.network.IdentitySwapper`; pairs: a
-    ``self_pairs.npz``; crops: the shot's ``crops.npz``; paste: the shot's paste settings, of
-    which only ``detail`` applies (no colour match or stabilisation: those need the
-    neighbouring frames). At the scoring size R the head is inference's corrective head
+    model: a :class:`vdub.reenactment.swapper.network.IdentitySwapper`; detail: the preset's
+    ``paste.detail`` (no colour match or stabilisation: those need the neighbouring frames).
+    At the scoring size R the head is inference's corrective head
     (:func:`vdub.reenactment.compositing.blend_corrected`, crops resized to R), blended into
     the actor crop through the head mask. Returns ``(repaired, network)``, both N x R x R x 3
     uint8 (``network``: its output upscaled).
     """
     from vdub.reenactment.swapper.inference import swap
 
-    held = np.asarray(pairs["holdout"], np.int64)
-    r = pairs["holdout_actor"].shape[1]
+    r = held.actor.shape[1]
     if not len(held):
         empty = np.zeros((0, r, r, 3), np.uint8)
         return empty, empty
-    inputs = pairs["composite"][held]
-    heads = swap(model, inputs, crops["actor_masks"][held, 0], decoder="actor")
+    heads = swap(model, held.inputs, held.heads, decoder="actor")
 
     def resize(image: np.ndarray) -> np.ndarray:
         return cv2.resize(image, (r, r), interpolation=cv2.INTER_LINEAR)
@@ -274,12 +258,30 @@ def repair_holdout(model, pairs: dict[str, np.ndarray], crops: dict[str, np.ndar
 
     repaired, network = [], []
     for i in range(len(held)):
-        residual = heads[i].astype(np.float32) - inputs[i].astype(np.float32)
-        alpha = pairs["holdout_head"][i].astype(np.float32) / 255.0
-        repaired.append(blend_corrected(pairs["holdout_actor"][i], pairs["holdout_composite"][i], residual,
-                                        inputs[i], alpha, paste.detail, up))
+        residual = heads[i].astype(np.float32) - held.inputs[i].astype(np.float32)
+        alpha = held.alpha[i].astype(np.float32) / 255.0
+        repaired.append(blend_corrected(held.actor[i], held.composite[i], residual, held.inputs[i], alpha, detail, up))
         network.append(resize(heads[i]))
     return np.stack(repaired), np.stack(network)
+
+
+def repair_holdout(model, pairs: dict[str, np.ndarray], crops: dict[str, np.ndarray], paste: PasteConfig
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`repair` of a shot's held-out frames (a ``self_pairs.npz`` and its ``crops.npz``) with the
+    shot's paste settings, of which only ``detail`` applies."""
+    return repair(model, HeldOut.of(pairs, crops), paste.detail)
+
+
+def repaired_psnr(model, held: HeldOut, detail: float) -> float:
+    """Mean lower-face PSNR (dB) of the network's repair of the held-out frames as pasted (:func:`repair`)
+    against the real frames: the ``repaired`` row of :func:`score_holdout`, the early stop's score.
+    NaN without held-out frames."""
+    from vdub.metrics.image import psnr
+
+    if not len(held):
+        return float("nan")
+    repaired, _ = repair(model, held, detail)
+    return float(np.nanmean([psnr(held.actor[i], repaired[i], held.lower[i]) for i in range(len(held))]))
 
 
 def score_holdout(pairs: dict[str, np.ndarray], repaired: np.ndarray, network: np.ndarray, lpips=None

@@ -156,11 +156,12 @@ def _self_pair_data(pairs_paths: list[Path], crops_paths: list[Path], use: bool
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3)), held  # type: ignore[return-value]
 
 
-def _held_out_score(pairs_paths: list[Path], crops_paths: list[Path], stop: EarlyStop | None
+def _held_out_score(pairs_paths: list[Path], crops_paths: list[Path], stop: EarlyStop | None, detail: float
                     ) -> Callable[[Any], float] | None:
-    """The swapper's early-stop score over these shots' held-out self-reenactment frames
-    (:func:`vdub.reenactment.self_reenactment.network_psnr`); None without an active stop or pairs."""
-    from vdub.reenactment.self_reenactment import HeldOut, network_psnr
+    """The swapper's early-stop score over these shots' held-out self-reenactment frames: their repair as
+    pasted with ``detail`` (:func:`vdub.reenactment.self_reenactment.repaired_psnr`); None without an active
+    stop or pairs."""
+    from vdub.reenactment.self_reenactment import HeldOut, repaired_psnr
 
     if stop is None or not stop.active or not pairs_paths:
         return None
@@ -168,12 +169,12 @@ def _held_out_score(pairs_paths: list[Path], crops_paths: list[Path], stop: Earl
     if not len(held):
         log.warning("no held-out self-reenactment frame to score: the swapper trains to its ceiling")
         return None
-    return functools.partial(network_psnr, held=held.subset(score_frames(len(held))))
+    return functools.partial(repaired_psnr, held=held.subset(score_frames(len(held))), detail=detail)
 
 
 def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path, net_cfg: SwapperConfig,
                   train_cfg: TrainConfig, weights: LossWeights, init_model: Path | None = None,
-                  self_pairs: Path | None = None, stop: EarlyStop | None = None) -> dict:
+                  self_pairs: Path | None = None, stop: EarlyStop | None = None, detail: float = 1.0) -> dict:
     """Train the identity-swapping network on the shot's actor and composite crops.
 
     The actor decoder learns to reconstruct actor crops, the dubber decoder the composite
@@ -183,7 +184,8 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
     fine-tunes from it. With ``self_pairs`` (:mod:`vdub.reenactment.self_reenactment`) the held-out
     frames are kept out of every actor-side example, and ``train.self_pair_share`` of the
     actor decoder's batches are self-reenactment pairs; with an active ``stop`` the network's
-    repair of the held-out frames is scored as it trains, and training ends at the plateau.
+    repair of the held-out frames, pasted with ``detail`` (the preset's ``paste.detail``), is
+    scored as it trains, and training ends at the plateau.
     """
     from vdub.reenactment.swapper.train import fit_swapper, save_untrained_swapper
 
@@ -197,7 +199,7 @@ def train_swapper(shot: str, crops_path: Path, out_model: Path, out_losses: Path
                                      use=train_cfg.self_pair_share > 0)
     rows = np.flatnonzero(valid)
     actor, actor_masks = _without((data["actor"], data["actor_masks"]), rows, held)
-    score = _held_out_score([self_pairs] if self_pairs else [], [crops_path], stop)
+    score = _held_out_score([self_pairs] if self_pairs else [], [crops_path], stop, detail)
     summary = fit_swapper(actor, actor_masks, data["composite"][valid], data["composite_masks"][valid], net_cfg,
                           train_cfg, weights, out_model, resume_path_for(out_model), out_losses, init_from=init_model,
                           self_pairs=pairs, score=score, early_stop=stop)
@@ -245,7 +247,7 @@ def pretrain(faces_dir: Path, out_model: Path, out_losses: Path, net_cfg: Swappe
 
 def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses: Path, net_cfg: SwapperConfig,
                 train_cfg: TrainConfig, weights: LossWeights, init_model: Path | None = None,
-                self_pairs: list[Path] | None = None, stop: EarlyStop | None = None) -> dict:
+                self_pairs: list[Path] | None = None, stop: EarlyStop | None = None, detail: float = 1.0) -> dict:
     """The per-actor model: both decoders learn the actor's own crops from all of the actor's shots.
 
     No dubber take enters it, so a new take re-trains only the shot's short fine-tune. The
@@ -253,7 +255,7 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
     ``init_model``: the generic pretrained model, when there is one. ``self_pairs``: each
     shot's self-reenactment pairs (in the order of ``crops_paths``), mixed into the actor
     decoder's batches; their held-out frames are left out, and with an active ``stop`` scored
-    as it trains (all shots' together), ending training at the plateau.
+    as it trains (all shots' together, pasted with ``detail``), ending training at the plateau.
     """
     pairs, held = _self_pair_data(list(self_pairs or []), crops_paths, use=train_cfg.self_pair_share > 0)
     crops, crop_masks_ = [], []
@@ -269,8 +271,9 @@ def train_actor(actor: str, crops_paths: list[Path], out_model: Path, out_losses
         log.warning("actor %s: no frame with a face over %d shots: the actor's model is not trained", actor,
                     len(crops_paths))
         return save_untrained_swapper(net_cfg, out_model, out_losses, "no frame with a face", init_from=init_model)
+    score = _held_out_score(list(self_pairs or []), crops_paths, stop, detail)
     summary = _train_on_one_subject(crops_all, masks_all, net_cfg, train_cfg, weights, out_model, out_losses,
-                                    init_model, pairs, _held_out_score(list(self_pairs or []), crops_paths, stop), stop)
+                                    init_model, pairs, score, stop)
     log.info("actor %s: model trained on %d frames of %d shots: %s", actor, len(crops_all), len(crops_paths),
              summary)
     return summary

@@ -203,6 +203,7 @@ class TrainSwapperSettings(StageSettings):
     train: TrainConfig
     losses: LossWeights
     stop: EarlyStop  # the preset's train.stop: when the held-out self-reenactment score has stopped improving
+    paste_detail: float  # the preset's paste.detail: the held-out repair is scored as it will be pasted
 
 
 @dataclass(frozen=True)
@@ -384,7 +385,8 @@ def _train_swapper(config: Mapping[str, Any], shot: Shot | None) -> TrainSwapper
     for the shot's actor) fine-tunes the actor's model for the preset's finetune_iterations."""
     numbers = {"iterations": _preset(config)["warm_start"]["finetune_iterations"]} if config["warm_start"] is True \
         else {}
-    return TrainSwapperSettings(_swapper(config), _train(config, numbers), _losses(config), _stop(config, "train"))
+    return TrainSwapperSettings(_swapper(config), _train(config, numbers), _losses(config), _stop(config, "train"),
+                                _paste(config).detail)
 
 
 def _train_sr(config: Mapping[str, Any], shot: Shot | None) -> TrainSuperResolutionSettings:
@@ -430,7 +432,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], Shot | None], StageSettings]] 
                                                  **_sections(c, masks=MaskConfig)),
     "train_actor": lambda c, shot: TrainSwapperSettings(
         _swapper(c), _train(c, {"iterations": _preset(c)["warm_start"]["actor_iterations"]}), _losses(c),
-        _stop(c, "train")),
+        _stop(c, "train"), _paste(c).detail),
     "train_swapper": _train_swapper,
     "reenact": lambda c, shot: ReenactSettings(_paste(c)),
     "train_sr": _train_sr,

@@ -83,8 +83,9 @@ def test_a_missing_key_names_its_section():
 @pytest.mark.parametrize("change, expected", [
     # The paste: reenact and super_resolution paste with it; evaluate repairs the held-out frames with it.
     (lambda c: c["reenact"].update(colour_window=5), {"reenact", "super_resolution", "evaluate"}),
+    # paste.detail also shapes the held-out repair the early stop scores: the trainings' settings carry it.
     (lambda c: c["presets"]["preview"]["paste"].update(detail=0.5), {"reenact", "super_resolution", "evaluate",
-                                                                     "report"}),
+                                                                     "report", "train_actor", "train_swapper"}),
     # The preset's numbers: their stages, and the report that shows them.
     (lambda c: c["presets"]["preview"]["sr"].update(iterations=200), {"train_sr", "report"}),
     (lambda c: c["presets"]["preview"]["train"].update(batch_size=8),

@@ -152,7 +152,7 @@ def fit_swapper(
             of each actor batch is drawn from them (ignored when the share is 0).
         on_step: called after every step with the step number and its losses (``LOSSES``).
         score: ``score(model)``, the held-out score (higher is better, e.g.
-            :func:`vdub.reenactment.self_reenactment.network_psnr`); with an active
+            :func:`vdub.reenactment.self_reenactment.repaired_psnr`); with an active
             ``early_stop`` the run scores every ``early_stop.every`` steps (the loss log's
             ``holdout_psnr`` column) and ends at the plateau; ``train_cfg.iterations`` is the ceiling.
 
