@@ -19,7 +19,8 @@ the steps, the same for every network:
 
 - the early stop (:mod:`vdub.training.early_stop`): with a trainer's ``score`` of its held-out
   frames, every ``stop.every`` steps the model is scored (in eval mode, without gradients;
-  the score is the loss log's ``holdout_psnr`` column) and the run ends at the plateau.
+  the score is the loss log's ``holdout_psnr`` column), the run ends at the plateau, and the
+  weights of the best score (the last gain of ``margin``) are the ones kept.
 
 Checkpointing and scoring only read the RNG state, so where and how often checkpoints are written never
 changes a run's result: on CPU a resumed run ends with the weights of an uninterrupted one, and
@@ -82,6 +83,11 @@ class LossLog:
             writer = csv.writer(f)
             writer.writerow(("step", *self.losses, "seconds"))
             writer.writerows(self.cells(row) for row in rows)
+
+
+def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict copied to the CPU (what a later step's updates cannot change)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def model_payload(config: Mapping[str, Any], model: torch.nn.Module, extra: Mapping[str, Any] | None = None
@@ -178,11 +184,13 @@ class TrainingLoop:
             self.start, extra = resumed
             self.history, seconds_before = list(extra["history"]), float(extra["seconds"])
         scoring = score is not None and early_stop is not None and early_stop.active
+        best_state = None  # the weights of the best held-out score so far (CPU copies)
         if scoring:
             column = 1 + self.loss_log.losses.index(HOLDOUT_COLUMN)
             self.plateau = Plateau(early_stop)
             self.stopped_at = self.plateau.replay((row[0], row[column]) for row in self.history
                                                   if self.plateau.due(row[0]))
+            best_state = extra.get("best_state") if resumed is not None else None
         self.loss_log.rewrite(self.history)
         self.model.train()
         t0 = time.perf_counter()
@@ -198,6 +206,8 @@ class TrainingLoop:
                 if scoring:
                     held_out = self._score(score) if self.plateau.due(n) else float("nan")
                     plateaued = self.plateau.due(n) and self.plateau.update(n, held_out)
+                    if self.plateau.due(n) and self.plateau.best_step == n:
+                        best_state = _cpu_copy(self.model.state_dict())
                     losses = {**losses, HOLDOUT_COLUMN: held_out}
                 elapsed = seconds_before + time.perf_counter() - t0
                 row = self.loss_log.row(n, losses, elapsed)
@@ -221,7 +231,8 @@ class TrainingLoop:
                 periodic = self.checkpoint_every > 0 and n % self.checkpoint_every == 0 and n < self.iterations
                 if periodic or interrupted:
                     save_checkpoint(self.resume_path, self.model, self.optimizer, n, self.fingerprint,
-                                    extra={"history": self.history, "seconds": elapsed})
+                                    extra={"history": self.history, "seconds": elapsed,
+                                           **({"best_state": best_state} if best_state is not None else {})})
                 if interrupted:
                     log.warning("%s: stopped by signal %s at step %d; resume checkpoint %s", self.name, stop.signum,
                                 n, self.resume_path)
@@ -233,6 +244,11 @@ class TrainingLoop:
                              self.plateau.best, self.plateau.best_step, early_stop.patience, n, self.iterations)
                     break
         self.seconds = time.perf_counter() - t0
+        if best_state is not None and self.plateau.best_step != len(self.history):
+            # The model the held-out score preferred, not the last steps' past it.
+            self.model.load_state_dict(best_state)
+            log.info("%s: the weights of step %d (held-out score %.3f) are kept", self.name, self.plateau.best_step,
+                     self.plateau.best)
 
     def _score(self, score: Score) -> float:
         """The held-out score of the model as it is now, in eval mode; training mode is restored."""

@@ -202,8 +202,16 @@ PLATEAU = {5: 20.0, 10: 21.0, 15: 21.1, 20: 21.15, 25: 21.18, 30: 21.3, 35: 21.2
 
 def test_training_stops_at_the_plateau_with_its_curve_in_the_log(tmp_path):
     stop = EarlyStop(every=5, patience=3, margin=0.2, min_steps=0)
-    run = _Scored(tmp_path, "run", PLATEAU, stop).train()
-    # 15, 20, 25 gain less than 0.2 dB over 21.0 (step 10): the run ends after step 25 of 40.
+    at_best = {}
+
+    def keep_step_10(step: int, losses: dict) -> None:
+        if step == 10:
+            at_best.update({k: v.clone() for k, v in run.model.state_dict().items()})
+
+    run = _Scored(tmp_path, "run", PLATEAU, stop)
+    run.train(on_step=keep_step_10)
+    # 15, 20, 25 gain less than 0.2 dB over 21.0 (step 10): the run ends after step 25 of 40, with the
+    # weights of step 10, the best score's.
     assert run.loop.stopped_at == 25 and run.steps_run == list(range(1, 26)) and run.scored_at == [5, 10, 15, 20, 25]
     rows = _rows(run.loop.loss_log.path)
     assert rows[0] == ["step", "mse", HOLDOUT_COLUMN, "seconds"] and len(rows) == 26
@@ -212,6 +220,8 @@ def test_training_stops_at_the_plateau_with_its_curve_in_the_log(tmp_path):
     summary = run.loop.early_stop_summary()
     assert summary["stopped_at"] == 25 and summary["ceiling"] == 40 and summary["best_step"] == 10
     assert summary["best"] == 21.0 and summary["curve"] == [[k, PLATEAU[k]] for k in (5, 10, 15, 20, 25)]
+    kept = torch.load(run.out, weights_only=True)["state_dict"]
+    assert all(torch.equal(kept[k], at_best[k]) for k in at_best) and at_best
     # The floor: never before min_steps; a gain of the margin resets the patience (step 30's 21.3).
     floored = _Scored(tmp_path, "floored", PLATEAU, EarlyStop(every=5, patience=3, margin=0.2, min_steps=40)).train()
     assert floored.loop.stopped_at is None and len(floored.loop.history) == 40
