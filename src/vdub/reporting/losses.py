@@ -76,7 +76,8 @@ def loss_plot(curves: Sequence[tuple[str, Mapping[str, np.ndarray], int | None]]
             if ceiling and steps < ceiling:
                 ax.axvline(steps, color="k", ls="--", lw=0.8)
                 stopped = ", stopped by its held-out score"
-        ax.set_title(f"{title}: {steps}{of} steps{minutes}{stopped}", fontsize=9)
+        # Two lines: one would run past a 5-inch panel's edge.
+        ax.set_title(f"{title}\n{steps}{of} steps{minutes}{stopped}", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
