@@ -110,12 +110,22 @@ def collect(folder: Path) -> dict:
     for tsv in sorted((folder / "benchmarks").rglob("*.tsv")):
         with tsv.open() as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
-        stages[tsv.stem] = round(stages.get(tsv.stem, 0.0) + float(rows[-1]["s"]), 1)
+        stage = "conform" if tsv.parent.name == "conform" else tsv.stem  # benchmarks/conform/<reel>.tsv
+        stages[stage] = round(stages.get(stage, 0.0) + float(rows[-1]["s"]), 1)
     steps = {str(p.relative_to(folder / "work").parent): steps_run(p)
              for p in sorted((folder / "work").rglob("losses.csv"))}
     metrics = {p.parent.name: json.loads(p.read_text()).get("table", {})
                for p in sorted((folder / "results").glob("*/metrics.json"))}
     return {"stages_s": stages, "steps": steps, "metrics": metrics}
+
+
+def shares(stages: dict[str, float]) -> dict[str, float]:
+    """Seconds of the learned stages, of all dubbing stages (ingest to mux and the matte: not the evaluation,
+    the previews made for a person to look at, nor the reel's conform) and of the evaluation."""
+    not_dubbing = ("evaluate", "output_sheet", "side_by_side", "virtual_dubber_sheet", "report", "stack", "conform")
+    return {"learned_s": round(sum(v for k, v in stages.items() if k in LEARNED), 1),
+            "dubbing_s": round(sum(v for k, v in stages.items() if k not in not_dubbing), 1),
+            "evaluate_s": stages.get("evaluate", 0.0)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,11 +145,7 @@ def run(args: argparse.Namespace) -> int:
     result = {"repo": str(repo), "shots": args.shots, "frames": args.frames, "cores": args.cores,
               "wall_s": round(wall, 1), **collect(args.project)}
     stages = result["stages_s"]
-    result["learned_s"] = round(sum(v for k, v in stages.items() if k in LEARNED), 1)
-    result["evaluate_s"] = stages.get("evaluate", 0.0)
-    # The dubbing stages: all but the evaluation and the previews made for a person to look at.
-    looked_at = ("evaluate", "output_sheet", "side_by_side", "virtual_dubber_sheet", "report", "stack")
-    result["dubbing_s"] = round(sum(v for k, v in stages.items() if k not in looked_at), 1)
+    result.update(shares(stages))
     text = json.dumps(result, indent=1)
     (args.out or args.project / "film.json").write_text(text)
     print(json.dumps({k: result[k] for k in ("wall_s", "learned_s", "dubbing_s", "evaluate_s")}))
