@@ -67,7 +67,9 @@ def training_throughput(preset: str, steps: int, warmup: int, smoke: bool, tmp: 
         swapper.update(width_mult=0.125, middle_blocks=1, latent_dim=32, gblock_channels=32,
                        decoder_channels=[32, 16])
     net = SwapperConfig.from_dict({**swapper, "crop_size": size})
-    train = {**numbers["train"], "iterations": steps, "checkpoint_every": 10**9, "log_every": 10**9,
+    # Throughput only: no held-out frames to score, so the preset's early stop (``stop``) is left out.
+    preset_train = {k: v for k, v in numbers["train"].items() if k != "stop"}
+    train = {**preset_train, "iterations": steps, "checkpoint_every": 10**9, "log_every": 10**9,
              "device": str(resolve_device("auto"))}
     if smoke:
         train["batch_size"] = 2
