@@ -15,7 +15,7 @@ from vdub.super_resolution.config import BACKEND_ONLY_FIELDS, SRConfig
 from vdub.super_resolution.data import check_crops
 from vdub.super_resolution.networks import build_sr_model, weights_path
 from vdub.training.device import resolve_device
-from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop
+from vdub.training.early_stop import EarlyStop, loss_columns, scoring
 from vdub.training.fingerprint import run_fingerprint
 from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 
@@ -128,12 +128,13 @@ def fit_upscaler(
         optimizer.step()
         return {"loss": float(loss.detach()), "l1": float(l1.detach()), "edge": float(edge.detach())}
 
-    scoring = score is not None and early_stop is not None and early_stop.active
+    scored = scoring(score, early_stop, cfg.iterations)
     loop = TrainingLoop("upscaler", model, optimizer, fingerprint=fingerprint, resume_path=resume_path,
-                        loss_log=LossLog(Path(loss_csv), LOSSES + ((HOLDOUT_COLUMN,) if scoring else ()), ".6f"),
+                        loss_log=LossLog(Path(loss_csv), loss_columns(LOSSES, scored), ".6f"),
                         iterations=cfg.iterations, checkpoint_every=cfg.checkpoint_every, log_every=_LOG_EVERY)
-    loop.run(step, on_step, score=(lambda: score(model)) if scoring else None, early_stop=early_stop)
-    stopped = {"early_stop": loop.early_stop_summary()} if scoring else {}
+    loop.run(step, on_step, score=(lambda: score(model)) if scored else None, early_stop=early_stop,
+             warm=weights_path(cfg) is not None)
+    stopped = {"early_stop": loop.early_stop_summary()} if scored else {}
     loop.save(out_model, cfg.to_dict(), stopped)
     losses = [row[1] for row in loop.history if row[0] > loop.start]
     done = len(loop.history) - loop.start

@@ -18,9 +18,10 @@ the steps, the same for every network:
   run with nothing to train on (:func:`save_untrained`).
 
 - the early stop (:mod:`vdub.training.early_stop`): with a trainer's ``score`` of its held-out
-  frames, every ``stop.every`` steps the model is scored (in eval mode, without gradients;
-  the score is the loss log's ``holdout_psnr`` column), the run ends at the plateau, and the
-  weights of the best score (the last gain of ``margin``) are the ones kept.
+  frames, the model is scored before its first step and every ``stop.every`` steps (in eval
+  mode, without gradients; the score is the loss log's ``holdout_psnr`` column, the baseline
+  is in the checkpoint), the run ends at the plateau, and the weights of the highest score,
+  the starting network's included, are the ones kept.
 
 Checkpointing and scoring only read the RNG state, so where and how often checkpoints are written never
 changes a run's result: on CPU a resumed run ends with the weights of an uninterrupted one, and
@@ -47,7 +48,7 @@ from tqdm import tqdm
 from vdub.core.errors import TrainingInterrupted
 from vdub.core.io import atomic_path
 from vdub.training.checkpoint import load_checkpoint, save_checkpoint, save_torch
-from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop, Plateau
+from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop, Plateau, scoring
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class TrainingLoop:
         self.plateau: Plateau | None = None
 
     def run(self, step: Step, on_step: OnStep | None = None, score: Score | None = None,
-            early_stop: EarlyStop | None = None) -> None:
+            early_stop: EarlyStop | None = None, warm: bool = False) -> None:
         """Resume from a matching checkpoint, then run steps ``start + 1 .. iterations``, or until the plateau.
 
         step: ``step(n)`` runs optimiser step n (1-based) and returns its losses by name
@@ -173,6 +174,8 @@ class TrainingLoop:
         score: the model's held-out score, higher is better (called in eval mode without
             gradients); with an active ``early_stop``, every ``early_stop.every`` steps, and the loss log
             must have the ``holdout_psnr`` column (:data:`~vdub.training.early_stop.HOLDOUT_COLUMN`).
+        warm: the model starts trained (loaded weights), which the plateau rule treats as a
+            baseline to beat rather than a start to leave (:class:`~vdub.training.early_stop.Plateau`).
 
         Raises:
             TrainingInterrupted: after writing the resume checkpoint on SIGTERM/SIGINT, unless
@@ -183,14 +186,19 @@ class TrainingLoop:
         if resumed is not None:
             self.start, extra = resumed
             self.history, seconds_before = list(extra["history"]), float(extra["seconds"])
-        scoring = score is not None and early_stop is not None and early_stop.active
+        scored = scoring(score, early_stop, self.iterations)
         best_state = None  # the weights of the best held-out score so far (CPU copies)
-        if scoring:
+        if scored:
             column = 1 + self.loss_log.losses.index(HOLDOUT_COLUMN)
-            self.plateau = Plateau(early_stop)
+            self.plateau = Plateau(early_stop, warm)
+            if resumed is None:
+                self.plateau.start(self._score(score))
+                best_state = _cpu_copy(self.model.state_dict())
+            else:
+                self.plateau.start(float(extra.get("baseline", math.nan)))
+                best_state = extra.get("best_state")
             self.stopped_at = self.plateau.replay((row[0], row[column]) for row in self.history
                                                   if self.plateau.due(row[0]))
-            best_state = extra.get("best_state") if resumed is not None else None
         self.loss_log.rewrite(self.history)
         self.model.train()
         t0 = time.perf_counter()
@@ -203,7 +211,7 @@ class TrainingLoop:
             for n in range(self.start + 1, self.iterations + 1 if self.stopped_at is None else 0):
                 losses = step(n)
                 plateaued = False
-                if scoring:
+                if scored:
                     held_out = self._score(score) if self.plateau.due(n) else float("nan")
                     plateaued = self.plateau.due(n) and self.plateau.update(n, held_out)
                     if self.plateau.due(n) and self.plateau.best_step == n:
@@ -232,23 +240,24 @@ class TrainingLoop:
                 if periodic or interrupted:
                     save_checkpoint(self.resume_path, self.model, self.optimizer, n, self.fingerprint,
                                     extra={"history": self.history, "seconds": elapsed,
-                                           **({"best_state": best_state} if best_state is not None else {})})
+                                           **({"best_state": best_state, "baseline": self.plateau.baseline}
+                                              if scored else {})})
                 if interrupted:
                     log.warning("%s: stopped by signal %s at step %d; resume checkpoint %s", self.name, stop.signum,
                                 n, self.resume_path)
                     raise TrainingInterrupted(f"{self.name} stopped at step {n}; resume from {self.resume_path}")
                 if plateaued:
                     self.stopped_at = n
-                    log.info("%s: held-out score %.3f has not gained %.3f over %.3f (step %d) in %d scores: stopped "
-                             "at step %d of %d", self.name, self.plateau.curve[-1][1], early_stop.margin,
-                             self.plateau.best, self.plateau.best_step, early_stop.patience, n, self.iterations)
+                    log.info("%s: held-out score %.3f has not gained %.3f over %.3f in %d scores: stopped at step "
+                             "%d of %d", self.name, self.plateau.curve[-1][1], early_stop.margin,
+                             self.plateau.reference, early_stop.patience, n, self.iterations)
                     break
         self.seconds = time.perf_counter() - t0
         if best_state is not None and self.plateau.best_step != len(self.history):
             # The model the held-out score preferred, not the last steps' past it.
             self.model.load_state_dict(best_state)
-            log.info("%s: the weights of step %d (held-out score %.3f) are kept", self.name, self.plateau.best_step,
-                     self.plateau.best)
+            log.info("%s: the weights of step %d (held-out score %.3f; %.3f before training) are kept", self.name,
+                     self.plateau.best_step, self.plateau.best, self.plateau.baseline)
 
     def _score(self, score: Score) -> float:
         """The held-out score of the model as it is now, in eval mode; training mode is restored."""

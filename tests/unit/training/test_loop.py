@@ -186,42 +186,56 @@ class _Scored(_Toy):
 
     def score(self) -> float:
         assert not self.model.training and not torch.is_grad_enabled()  # eval mode, no graph
-        step = len(self.loop.history) + 1
+        step = self.steps_run[-1] if self.steps_run else 0  # 0: the baseline, before the first step
         self.scored_at.append(step)
         return self.scores[step]
 
-    def train(self, on_step=None) -> _Scored:
-        self.loop.run(self.step, on_step, score=self.score, early_stop=self.stop)
+    def train(self, on_step=None, warm: bool = False) -> _Scored:
+        self.loop.run(self.step, on_step, score=self.score, early_stop=self.stop, warm=warm)
         self.loop.save(self.out, {"kind": "toy"})
         return self
 
 
-#: A held-out score that gains 1 dB, then 0.1, then under the 0.2 dB margin: the plateau starts after step 10.
-PLATEAU = {5: 20.0, 10: 21.0, 15: 21.1, 20: 21.15, 25: 21.18, 30: 21.3, 35: 21.2, 40: 21.1}
+#: A held-out score that gains 6 dB over its start, 1 dB, then under the 0.2 dB margin: the plateau starts
+#: after step 10, and the highest score before it ends is step 20's.
+PLATEAU = {0: 14.0, 5: 20.0, 10: 21.0, 15: 21.1, 20: 21.15, 25: 21.05, 30: 21.3, 35: 21.2, 40: 21.1}
+
+
+def _weights_at(run: _Scored, steps: tuple[int, ...], into: dict[int, dict]):
+    """An on_step that copies the model's weights after each of ``steps`` (0: before training)."""
+    into[0] = {k: v.clone() for k, v in run.model.state_dict().items()}
+
+    def on_step(step: int, losses: dict) -> None:
+        if step in steps:
+            into[step] = {k: v.clone() for k, v in run.model.state_dict().items()}
+
+    return on_step
+
+
+def _kept(run: _Scored) -> dict:
+    return torch.load(run.out, weights_only=True)["state_dict"]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_training_stops_at_the_plateau_with_its_curve_in_the_log(tmp_path):
     stop = EarlyStop(every=5, patience=3, margin=0.2, min_steps=0)
-    at_best = {}
-
-    def keep_step_10(step: int, losses: dict) -> None:
-        if step == 10:
-            at_best.update({k: v.clone() for k, v in run.model.state_dict().items()})
-
-    run = _Scored(tmp_path, "run", PLATEAU, stop)
-    run.train(on_step=keep_step_10)
-    # 15, 20, 25 gain less than 0.2 dB over 21.0 (step 10): the run ends after step 25 of 40, with the
-    # weights of step 10, the best score's.
-    assert run.loop.stopped_at == 25 and run.steps_run == list(range(1, 26)) and run.scored_at == [5, 10, 15, 20, 25]
+    run, weights = _Scored(tmp_path, "run", PLATEAU, stop), {}
+    run.train(on_step=_weights_at(run, (20, 25), weights))
+    # 15, 20, 25 gain less than 0.2 dB over 21.0 (step 10): the run ends after step 25 of 40. The margin only
+    # ends the run: the weights kept are those of the highest score, step 20's 21.15, not the last step's.
+    assert run.loop.stopped_at == 25 and run.steps_run == list(range(1, 26)) and run.scored_at == [0, 5, 10, 15, 20, 25]
     rows = _rows(run.loop.loss_log.path)
     assert rows[0] == ["step", "mse", HOLDOUT_COLUMN, "seconds"] and len(rows) == 26
     logged = {int(r[0]): float(r[2]) for r in rows[1:]}
     assert {k: v for k, v in logged.items() if not np.isnan(v)} == {k: PLATEAU[k] for k in (5, 10, 15, 20, 25)}
     summary = run.loop.early_stop_summary()
-    assert summary["stopped_at"] == 25 and summary["ceiling"] == 40 and summary["best_step"] == 10
-    assert summary["best"] == 21.0 and summary["curve"] == [[k, PLATEAU[k]] for k in (5, 10, 15, 20, 25)]
-    kept = torch.load(run.out, weights_only=True)["state_dict"]
-    assert all(torch.equal(kept[k], at_best[k]) for k in at_best) and at_best
+    assert summary["stopped_at"] == 25 and summary["ceiling"] == 40 and summary["best_step"] == 20
+    assert summary["best"] == 21.15 and summary["baseline"] == 14.0
+    assert summary["curve"] == [[k, PLATEAU[k]] for k in (5, 10, 15, 20, 25)]
+    assert _same(_kept(run), weights[20]) and not _same(weights[20], weights[25])
     # The floor: never before min_steps; a gain of the margin resets the patience (step 30's 21.3).
     floored = _Scored(tmp_path, "floored", PLATEAU, EarlyStop(every=5, patience=3, margin=0.2, min_steps=40)).train()
     assert floored.loop.stopped_at is None and len(floored.loop.history) == 40
@@ -229,6 +243,40 @@ def test_training_stops_at_the_plateau_with_its_curve_in_the_log(tmp_path):
     plain = _Toy(tmp_path, "plain", iterations=40)
     plain.loop.run(plain.step, score=lambda: 0.0, early_stop=EarlyStop(every=0))
     assert plain.loop.stopped_at is None and plain.loop.early_stop_summary() is None and len(plain.steps_run) == 40
+    # Nor a run shorter than one scoring interval: a baseline with nothing to compare would keep the untrained weights.
+    short = _Toy(tmp_path, "short", iterations=4)
+    short.loop.run(short.step, score=lambda: 0.0, early_stop=stop)
+    assert short.loop.early_stop_summary() is None and len(short.steps_run) == 4
+
+
+#: The test project's swapper from scratch (woman_bluewall / man_office, held-out repaired lower face, dB): flat
+#: around its untrained start for 100 steps, then a slow climb that a 300-step run reached +0.09 dB with.
+FLAT_START = {0: 30.283, 5: 30.283, 10: 30.291, 15: 30.291, 20: 30.270, 25: 30.31, 30: 30.34, 35: 30.36,
+              40: 30.37, 45: 30.365, 50: 30.37, 55: 30.368, 60: 30.369}
+
+
+def test_a_run_from_scratch_is_not_stopped_before_it_starts_paying(tmp_path):
+    stop = EarlyStop(every=5, patience=3, margin=0.05, min_steps=10)
+    run = _Scored(tmp_path, "cold", FLAT_START, stop, iterations=60).train()
+    # Four scores within 0.05 dB of the untrained network are a start, not a plateau: the patience counts from
+    # step 30, the first gain of the margin over it (30.34), and ends the run three scores later, at 45.
+    assert run.loop.stopped_at == 45
+    summary = run.loop.early_stop_summary()
+    assert summary["best_step"] == 40 and summary["best"] == 30.37 and summary["baseline"] == 30.283
+    # The same scores from a warm start (a trained network to beat): the flat start is the plateau, and the
+    # shot keeps step 10's weights, the highest before it ended.
+    warm, weights = _Scored(tmp_path, "warm", FLAT_START, stop, iterations=60), {}
+    warm.train(on_step=_weights_at(warm, (10, 15), weights), warm=True)
+    assert warm.loop.stopped_at == 15 and warm.loop.early_stop_summary()["best_step"] == 10
+    assert _same(_kept(warm), weights[10])
+
+
+def test_a_warm_start_that_training_does_not_beat_is_kept_as_it_was(tmp_path):
+    worse = {0: 25.0, 5: 24.9, 10: 24.98, 15: 24.95, 20: 24.97}
+    run, weights = _Scored(tmp_path, "worse", worse, EarlyStop(every=5, patience=3, margin=0.05), iterations=20), {}
+    run.train(on_step=_weights_at(run, (), weights), warm=True)
+    assert run.loop.stopped_at == 15 and run.loop.early_stop_summary()["best_step"] == 0
+    assert _same(_kept(run), weights[0]) and run.steps_run == list(range(1, 16))
 
 
 def test_a_resumed_run_replays_its_scores_and_stops_where_an_uninterrupted_one_does(tmp_path):
@@ -240,6 +288,7 @@ def test_a_resumed_run_replays_its_scores_and_stops_where_an_uninterrupted_one_d
         _Scored(tmp_path / "b", "run", PLATEAU, stop).train(on_step=_signal_at(17))
     resumed = _Scored(tmp_path / "b", "run", PLATEAU, stop).train()
     # Scores of steps 5-15 come from the log; only 20 and 25 are scored again, and it ends at 25.
+    # The baseline comes from the checkpoint, not from scoring the resumed network again.
     assert resumed.loop.start == 17 and resumed.scored_at == [20, 25] and resumed.loop.stopped_at == 25
     assert resumed.loop.early_stop_summary() == straight.loop.early_stop_summary()
     a, b = (torch.load(r.out, weights_only=True)["state_dict"] for r in (straight, resumed))

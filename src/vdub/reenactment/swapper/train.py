@@ -48,7 +48,7 @@ from vdub.reenactment.swapper.inference import load_payload
 from vdub.reenactment.swapper.losses import decoder_loss
 from vdub.reenactment.swapper.network import DECODERS, IdentitySwapper, parameter_counts
 from vdub.training.device import resolve_device
-from vdub.training.early_stop import HOLDOUT_COLUMN, EarlyStop
+from vdub.training.early_stop import EarlyStop, loss_columns, scoring
 from vdub.training.fingerprint import run_fingerprint
 from vdub.training.loop import LossLog, TrainingLoop, save_untrained
 
@@ -203,9 +203,9 @@ def fit_swapper(
             group["lr"] = train_cfg.lr_at(n)
         return _train_step(model, optimizer, data, train_cfg, loss_weights, autocast, memory_format)
 
-    scoring = score is not None and early_stop is not None and early_stop.active
+    scored = scoring(score, early_stop, train_cfg.iterations)
     loop = TrainingLoop("swapper", model, optimizer, fingerprint=fingerprint, resume_path=resume_path,
-                        loss_log=LossLog(Path(loss_csv), LOSSES + ((HOLDOUT_COLUMN,) if scoring else ())),
+                        loss_log=LossLog(Path(loss_csv), loss_columns(LOSSES, scored)),
                         iterations=train_cfg.iterations,
                         checkpoint_every=train_cfg.checkpoint_every, log_every=train_cfg.log_every)
     log.info(
@@ -213,10 +213,11 @@ def fit_swapper(
         len(actor), len(dubber), f" / {len(self_pairs[0])} self-reenactment pairs" if self_pairs else "", s,
         train_cfg.iterations, device, f"{parameter_counts(model)['total']:,}",
     )
-    loop.run(step, on_step, score=(lambda: score(model)) if scoring else None, early_stop=early_stop)
+    loop.run(step, on_step, score=(lambda: score(model)) if scored else None, early_stop=early_stop,
+             warm=init_from is not None)
     if train_cfg.bn_recalibration and loop.history:
         recalibrate_batch_norm(model, data, train_cfg, memory_format)
-    stopped = {"early_stop": loop.early_stop_summary()} if scoring else {}
+    stopped = {"early_stop": loop.early_stop_summary()} if scored else {}
     loop.save(out_model, asdict(net_cfg), {"train_config": asdict(train_cfg), "loss_weights": asdict(loss_weights),
                                            **stopped})
     return {**_summary(loop.history, loop.start, train_cfg, model, device), **stopped}
