@@ -22,7 +22,7 @@ TRAIN, HELD_OUT = slice(0, 60), slice(60, 90)  # held-out frames come after the 
 
 
 @pytest.fixture(scope="module")
-def held_out_result(real_clips, tmp_path_factory, one_torch_thread):
+def held_out_result(real_clips, tmp_path_factory):
     frames, track = real_clips["actor_woman_bluewall.mp4"]
     boxes = crop_boxes(track.points, track.valid, MaskConfig())
     hr = np.stack([crop(f, b, OUT) for f, b in zip(frames, boxes)])
