@@ -105,7 +105,9 @@ class _Perceptual:
         stacked = {name: np.stack(crops) for name, crops in self.batch.items()}
         for name, crops in stacked.items():
             if self.lpips_model is not None:
-                self.lpips[name] += lpips_distance(self.lpips_model, stacked["actor"], crops).tolist()
+                # The actor against itself is 0 by definition: two AlexNet passes a batch saved.
+                self.lpips[name] += ([0.0] * len(crops) if name == "actor" else
+                                     lpips_distance(self.lpips_model, stacked["actor"], crops).tolist())
             if self.fid_model is not None:
                 self.features[name].append(fid_features(self.fid_model, crops))
         self.batch = {v: [] for v in VARIANTS}

@@ -69,13 +69,13 @@ def test_table_on_known_variants(shot, weights):
     result = evaluate_shot(frames, tracks, dubber, crops, cfg)
     table = result["table"]
     assert list(table) == list(VARIANTS)
-    # The actor row is the reference: its PSNR, SSIM, colour and FID are written, not computed. The
+    # The actor row is the reference: its PSNR, SSIM, colour, LPIPS and FID are written, not computed. The
     # reenact variant is a computed copy of the actor's frames: exact values where the arithmetic is
     # exact (PSNR of zero error is the cap, SSIM's ratio is 1, LPIPS of equal inputs is 0), and the
     # Frechet distance of a feature set with itself 0 up to scipy's sqrtm rounding (~1e-9 here).
     reenact = table["reenact"]
     assert reenact["psnr"] == PSNR_CAP and reenact["ssim"] == 1.0 and reenact["lpips"] == 0.0, reenact
-    assert table["actor"]["lpips"] == 0.0  # computed for the actor row too
+    assert table["actor"]["lpips"] == 0.0
     assert reenact["head_delta_e"] == pytest.approx(0.0, abs=1e-9), reenact
     assert abs(reenact["fid"]) < 1e-6, reenact
     # Known noise inside the head: the noisier variant scores worse on every image metric.
