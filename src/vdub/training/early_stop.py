@@ -3,7 +3,7 @@
 A trainer hands :class:`~vdub.training.loop.TrainingLoop` a ``score()`` of its held-out frames
 (higher is better: the swapper's and the upscaler's are PSNR in dB) and an :class:`EarlyStop`.
 The loop scores the model before its first step (the baseline: the network it starts from) and
-every ``every`` steps; once ``patience`` scores in a row have not beaten the best so far by
+every ``every`` steps; once ``patience`` scores in a row have not beaten the last gain by
 ``margin``, and at least ``min_steps`` steps have run, training ends there. ``iterations`` stays the
 ceiling (the paper's schedule at the paper preset), and the learning-rate schedule is still the
 ceiling's, so a run that never plateaus is the run it was.
@@ -12,11 +12,12 @@ Two choices that measurements made (docs/presets.md, "Why preview's numbers"):
 
 - The margin only decides when a run ends; the weights kept are those of the highest score,
   the baseline's included. Moving the kept weights only on a gain of ``margin`` (Keras' rule)
-  threw away a shot's real but small gains: 0.008 dB kept of a run whose repair reached 0.09 dB.
-- A network trained from scratch starts as no repair at all (the corrective decoder's last layer
-  is zero), so its first scores are the composite's and a flat start is not a plateau: the patience only counts
-  once a score has beaten the baseline by ``margin``, and a run that never does goes to its
-  ceiling, as it did before the early stop. A warm-started network (the actor's model
+  threw away real but small gains: the test project's swapper kept its step-25 weights, a tie
+  with the composite, where 300 steps repair 0.09 dB.
+- A network trained from scratch starts as no repair at all (the corrective decoder's last
+  layer is zero), so its first scores are the composite's and a flat start is not a plateau:
+  the patience only counts once a score has beaten the baseline by ``margin``, and a run that
+  never does goes to its ceiling, as it did before the early stop. A warm-started network (the actor's model
   fine-tuned for a shot, pretrained GPEN) starts as a trained one: if ``patience`` scores do not
   beat it, the shot keeps it and stops.
 
