@@ -82,7 +82,7 @@ def plumbing_numbers(config: dict, iterations: int = 5) -> dict:
 
     For tests that check what a run delivers (files, frames, jobs), not how good its picture is: the
     picture is checked once, at the preset's own numbers, on the shared trained project
-    (tests/workflow/conftest.py).
+    (tests/conftest.py).
     """
     preview = config["presets"]["preview"]
     preview["train"].update(iterations=iterations, warmup=0, bn_recalibration=1, log_every=iterations)
@@ -90,6 +90,12 @@ def plumbing_numbers(config: dict, iterations: int = 5) -> dict:
     preview["pretrain"].update(iterations=iterations)
     preview["sr"].update(iterations=iterations)
     return config
+
+
+#: Snakemake's arguments for a plumbing run (:func:`plumbing_numbers`) of several shots. The rules that ask
+#: for 2 threads (training, reenactment, evaluation) spend a run of a few steps mostly starting up on one
+#: core, and with 2 threads each they ran one at a time: 241 of the editorial test's 313 s had one job running.
+PLUMBING_RUN = ("--cores", "2", "--max-threads", "1")
 
 
 def write_stand_in_perceptual_weights(folder: Path) -> tuple[Path, Path]:

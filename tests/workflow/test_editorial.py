@@ -23,6 +23,7 @@ import pytest
 import yaml
 from support import (
     MEDIA,
+    PLUMBING_RUN,
     REEL_SHOTS,
     REEL_TIMECODE,
     job_counts,
@@ -96,7 +97,7 @@ def test_edit_list_to_a_conformed_reel_with_every_shot_delivered(tmp_path):
         "sc04_carl": ("camera/A001.mov", [5, 5])}
     clips = _add_edge_shots(tmp_path, shots)
 
-    snakemake(tmp_path, "--cores", "2")
+    snakemake(tmp_path, *PLUMBING_RUN)
 
     _check_edge_shots(tmp_path, clips)
 

@@ -11,7 +11,16 @@ import wave
 import numpy as np
 import pytest
 import yaml
-from support import MEDIA, TWO_SHOT_FRAMES, make_project, make_two_shot, needs_media, plumbing_numbers, snakemake
+from support import (
+    MEDIA,
+    PLUMBING_RUN,
+    TWO_SHOT_FRAMES,
+    make_project,
+    make_two_shot,
+    needs_media,
+    plumbing_numbers,
+    snakemake,
+)
 
 from vdub.core.io import load_frames
 from vdub.face.mesh import load_track, track_boxes, track_faces
@@ -44,7 +53,7 @@ def test_both_faces_of_a_two_shot_dubbed_each_by_its_own_dubber(tmp_path):
     config = plumbing_numbers(yaml.safe_load((tmp_path / "config.yaml").read_text()))
     config["conform"]["codec"] = "ffv1"  # lossless: the reel's frames compared exactly
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    snakemake(tmp_path, "--cores", "2")
+    snakemake(tmp_path, *PLUMBING_RUN)
 
     actor = load_frames(tmp_path / "work" / "anna" / "ingest" / "actor.npy")
     delivered = load_frames(tmp_path / "work" / "ben" / "stack" / "frames.npy")
