@@ -265,12 +265,12 @@ def test_lpips_and_fid_run_on_the_dubbed_shot(trained_project):
     """LPIPS and FID load their weights (stand-ins in the upstream files' format) and score the real output.
 
     The values are not the published metrics' (the weights are random), but the loading and computing code
-    runs end to end: LPIPS of the actor against itself is 0, every other variant scores a positive finite number.
+    runs end to end: every variant but the actor (the reference, 0) scores a positive finite number.
     """
     metrics = json.loads((trained_project / "results" / TRAINED_SHOT / "metrics.json").read_text())
     table = metrics["table"]
     assert "lpips" not in metrics["unavailable"] and "fid" not in metrics["unavailable"], metrics["unavailable"]
-    assert table["actor"]["lpips"] == 0.0, table["actor"]  # computed (FID's actor row is 0 by definition)
+    assert table["actor"]["lpips"] == 0.0, table["actor"]  # the reference row: 0 by definition, like FID's
     for variant in ("composite", "reenact", "output"):
         for metric in ("lpips", "fid"):
             assert 0 < table[variant][metric] < float("inf"), (variant, metric, table[variant][metric])
