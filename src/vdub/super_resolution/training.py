@@ -98,7 +98,7 @@ def fit_upscaler(
     (means over the first/last 10 logged steps of this process), seconds,
     seconds_per_iteration, device, and with scoring ``early_stop`` (also in the model file).
     """
-    weights_path(cfg)  # a missing weights file fails before any work
+    pretrained = weights_path(cfg) is not None  # a missing weights file fails before any work
     lr, hr = np.asarray(lr), np.asarray(hr)
     check_crops("lr", lr, cfg.in_size)
     check_crops("hr", hr, cfg.out_size)
@@ -133,7 +133,7 @@ def fit_upscaler(
                         loss_log=LossLog(Path(loss_csv), loss_columns(LOSSES, scored), ".6f"),
                         iterations=cfg.iterations, checkpoint_every=cfg.checkpoint_every, log_every=_LOG_EVERY)
     loop.run(step, on_step, score=(lambda: score(model)) if scored else None, early_stop=early_stop,
-             warm=weights_path(cfg) is not None)
+             warm=pretrained)
     stopped = {"early_stop": loop.early_stop_summary()} if scored else {}
     loop.save(out_model, cfg.to_dict(), stopped)
     losses = [row[1] for row in loop.history if row[0] > loop.start]

@@ -17,9 +17,9 @@ Two choices that measurements made (docs/presets.md, "Why preview's numbers"):
 - A network trained from scratch starts as no repair at all (the corrective decoder's last
   layer is zero), so its first scores are the composite's and a flat start is not a plateau:
   the patience only counts once a score has beaten the baseline by ``margin``, and a run that
-  never does goes to its ceiling, as it did before the early stop. A warm-started network (the actor's model
-  fine-tuned for a shot, pretrained GPEN) starts as a trained one: if ``patience`` scores do not
-  beat it, the shot keeps it and stops.
+  never does goes to its ceiling, as it did before the early stop. A warm-started network (the
+  actor's model fine-tuned for a shot, pretrained GPEN) starts as a trained one: if ``patience``
+  scores do not beat it, the shot keeps it and stops.
 
 The scores are a column of the loss log, so the curve is in the report and a resumed run
 replays it (:meth:`Plateau.replay`, the baseline from the checkpoint) and stops where an

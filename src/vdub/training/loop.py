@@ -212,10 +212,12 @@ class TrainingLoop:
                 losses = step(n)
                 plateaued = False
                 if scored:
-                    held_out = self._score(score) if self.plateau.due(n) else float("nan")
-                    plateaued = self.plateau.due(n) and self.plateau.update(n, held_out)
-                    if self.plateau.due(n) and self.plateau.best_step == n:
-                        best_state = _cpu_copy(self.model.state_dict())
+                    held_out = float("nan")
+                    if self.plateau.due(n):
+                        held_out = self._score(score)
+                        plateaued = self.plateau.update(n, held_out)
+                        if self.plateau.best_step == n:
+                            best_state = _cpu_copy(self.model.state_dict())
                     losses = {**losses, HOLDOUT_COLUMN: held_out}
                 elapsed = seconds_before + time.perf_counter() - t0
                 row = self.loss_log.row(n, losses, elapsed)
